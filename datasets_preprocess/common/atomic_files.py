@@ -1,0 +1,108 @@
+"""Atomic file and folder writes: a temp name in the same folder, then one rename.
+
+A reader never sees a half-written file: either the old content or the new one. If the
+writer raises (or is interrupted with Ctrl-C), the temp file is removed and the old file is
+left as it was. A process killed with SIGKILL can leave a temp file behind; temp names start
+with ``.`` and end with ``.tmp`` so every scanner of this project skips them, and
+:func:`remove_stale_temps` cleans them up.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+TEMP_SUFFIX = ".tmp"
+
+
+def is_temp_name(name: str) -> bool:
+    """True for names made by this module (hidden, ending in ``.tmp``)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]:
+    """Open a temp file next to ``path``; on a clean exit rename it onto ``path``.
+
+    On an exception the temp file is deleted and ``path`` is untouched.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open supports 'wb' and 'w', not {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_folder(folder: str | os.PathLike, fill: Callable[[Path], None],
+                        overwrite: bool = False) -> None:
+    """Build a folder in a temp sibling with ``fill(tmp_dir)``, then rename it into place.
+
+    The folder appears complete or not at all. With ``overwrite`` an existing folder is
+    swapped out (renamed aside, the new one renamed in, the old one deleted); without it an
+    existing folder raises ``FileExistsError`` and nothing is changed.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder}: already exists (pass overwrite=True to replace it)")
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=TEMP_SUFFIX))
+    try:
+        fill(tmp)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.",
+                                        suffix=TEMP_SUFFIX))
+            os.rmdir(old)
+            os.rename(folder, old)
+            os.rename(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_temps(folder: str | os.PathLike, target_name: str | None = None) -> int:
+    """Delete temp files/folders left in ``folder`` by a killed writer; return how many.
+
+    With ``target_name`` only the temps belonging to that file or folder name are removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in os.scandir(folder):
+        if not is_temp_name(entry.name):
+            continue
+        if target_name is not None and not entry.name.startswith(f".{target_name}."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        removed += 1
+    return removed

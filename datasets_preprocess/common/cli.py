@@ -1,0 +1,46 @@
+"""Shared script plumbing: logging set-up and clean exits for expected bad input.
+
+Every script of the project ends with ``raise SystemExit(run_script(main, parse_args()))``
+(or the equivalent): expected problems (a missing file, a malformed dataset, a bad option)
+print one line naming the file and the reason and exit with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import sys
+from typing import Any, Callable
+
+from datasets_preprocess.common.pretreated_io import PretreatedFormatError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class UserInputError(Exception):
+    """Bad input the user can fix (the message says which file or option, and why)."""
+
+
+# Exceptions that mean "bad input", shown as one line instead of a traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    UserInputError, PretreatedFormatError, FileNotFoundError, FileExistsError,
+    NotADirectoryError, PermissionError, pickle.UnpicklingError)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log INFO (or DEBUG with ``verbose``) to stderr in one format for all scripts."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT,
+                        datefmt="%H:%M:%S", force=True)
+
+
+def run_script(main: Callable[[Any], int | None], args: Any,
+               expected: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> int:
+    """Call ``main(args)``; turn expected errors into a one-line message and exit code 2."""
+    try:
+        return int(main(args) or 0)
+    except expected as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished outputs are kept; re-run to complete the rest",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,329 @@
+"""Reading and writing the pretreated layout (numpy only).
+
+The contract (docs: README "Data layout"; design.md §3)::
+
+    root/<id>/<type>/<view>/0_heatmap.pkl   uint8   (T, 2, 64, 64)  limb map, joint map
+                            1_sil.pkl       uint8   (T, 64, 64)     aligned silhouettes
+                            2_pose.pkl      float32 (T, 17, 3)      COCO-17 x, y, confidence
+    gei/<id>/<type>/<view>.png                                      mean silhouette, uint8
+    partition.json   {"TRAIN_SET": [ids], "TEST_SET": [ids], optional "PROBE_SET": [...]}
+
+Files of a sequence are read in sorted name order (that order is the modality order) and all
+have the same T >= 1. Every write is atomic; every ``.pkl`` read goes through the restricted
+unpickler in :mod:`datasets_preprocess.common.safe_pickle`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from datasets_preprocess.common.atomic_files import (atomic_write_bytes, atomic_write_folder,
+                                                     atomic_write_text, is_temp_name)
+from datasets_preprocess.common.safe_pickle import dumps_pickle, load_pickle
+
+HEATMAP, SILHOUETTE, POSE = "0_heatmap", "1_sil", "2_pose"
+NUM_JOINTS = 17
+SIL_SIZE = 64
+
+# name -> (dtype, shape after the frame axis)
+MODALITY_SPECS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
+    HEATMAP: (np.dtype(np.uint8), (2, SIL_SIZE, SIL_SIZE)),
+    SILHOUETTE: (np.dtype(np.uint8), (SIL_SIZE, SIL_SIZE)),
+    POSE: (np.dtype(np.float32), (NUM_JOINTS, 3)),
+}
+
+PARTITION_REQUIRED_KEYS = ("TRAIN_SET", "TEST_SET")
+PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET")
+
+
+class PretreatedFormatError(ValueError):
+    """A file or folder does not follow the pretreated contract; the message names it."""
+
+
+@dataclass(frozen=True)
+class SequenceRef:
+    """One sequence folder ``root/<id>/<type>/<view>``."""
+
+    subject: str
+    type: str
+    view: str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject}/{self.type}/{self.view}"
+
+
+def validate_modality(name: str, array: np.ndarray, where: str | os.PathLike) -> None:
+    """Check dtype and shape of one modality array; ``where`` is named in the error."""
+    if not isinstance(array, np.ndarray):
+        raise PretreatedFormatError(f"{where}: expected a numpy array, got {type(array).__name__}")
+    spec = MODALITY_SPECS.get(name)
+    if spec is None:
+        if array.ndim < 1:
+            raise PretreatedFormatError(f"{where}: expected an array with a frame axis")
+    else:
+        dtype, tail = spec
+        if array.dtype != dtype:
+            raise PretreatedFormatError(f"{where}: dtype {array.dtype}, expected {dtype}")
+        if array.shape[1:] != tail or array.ndim != len(tail) + 1:
+            raise PretreatedFormatError(
+                f"{where}: shape {array.shape}, expected (T, {', '.join(map(str, tail))})")
+    if array.shape[0] < 1:
+        raise PretreatedFormatError(f"{where}: has no frames (T = 0)")
+
+
+def validate_sequence(arrays: Mapping[str, np.ndarray], where: str | os.PathLike) -> int:
+    """Validate every modality and the shared frame count; return T."""
+    if not arrays:
+        raise PretreatedFormatError(f"{where}: no modality arrays")
+    lengths = {}
+    for name, array in arrays.items():
+        validate_modality(name, array, Path(where) / f"{name}.pkl")
+        lengths[name] = array.shape[0]
+    if len(set(lengths.values())) != 1:
+        detail = ", ".join(f"{n}.pkl T={t}" for n, t in sorted(lengths.items()))
+        raise PretreatedFormatError(f"{where}: frame counts differ ({detail})")
+    return next(iter(lengths.values()))
+
+
+def write_sequence(seq_dir: str | os.PathLike, arrays: Mapping[str, np.ndarray],
+                   overwrite: bool = False) -> int:
+    """Write a sequence folder (any subset of the modalities) atomically; return T.
+
+    Arrays are validated first; the folder is built aside and renamed into place, so it is
+    either complete or absent. An existing folder raises ``FileExistsError`` unless
+    ``overwrite``, in which case it is replaced as a whole.
+    """
+    seq_dir = Path(seq_dir)
+    n_frames = validate_sequence(arrays, seq_dir)
+    blobs = {f"{name}.pkl": dumps_pickle(np.ascontiguousarray(a)) for name, a in arrays.items()}
+
+    def fill(tmp: Path) -> None:
+        for file_name, blob in blobs.items():
+            (tmp / file_name).write_bytes(blob)
+
+    atomic_write_folder(seq_dir, fill, overwrite=overwrite)
+    return n_frames
+
+
+def write_pkl(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one modality file atomically (validated when its name is a known modality)."""
+    path = Path(path)
+    validate_modality(path.stem, array, path)
+    atomic_write_bytes(path, dumps_pickle(np.ascontiguousarray(array)))
+
+
+def read_pkl(path: str | os.PathLike, validate: bool = True) -> np.ndarray:
+    """Read one modality file through the restricted unpickler."""
+    path = Path(path)
+    array = load_pickle(path)
+    if validate:
+        validate_modality(path.stem, array, path)
+    return array
+
+
+def sequence_files(seq_dir: str | os.PathLike) -> list[Path]:
+    """The ``.pkl`` files of a sequence folder in modality (sorted name) order."""
+    seq_dir = Path(seq_dir)
+    if not seq_dir.is_dir():
+        raise PretreatedFormatError(f"{seq_dir}: not a sequence folder")
+    files = sorted(seq_dir / e.name for e in os.scandir(seq_dir)
+                   if e.name.endswith(".pkl") and not is_temp_name(e.name))
+    if not files:
+        raise PretreatedFormatError(f"{seq_dir}: no .pkl files")
+    return files
+
+
+def read_sequence(seq_dir: str | os.PathLike, modalities: Iterable[str] | None = None,
+                  validate: bool = True) -> dict[str, np.ndarray]:
+    """Read a sequence folder into ``{name: array}`` in modality order.
+
+    ``modalities`` picks a subset by name (e.g. ``["1_sil"]``); a missing one is an error.
+    """
+    seq_dir = Path(seq_dir)
+    files = {p.stem: p for p in sequence_files(seq_dir)}
+    names = list(files) if modalities is None else list(modalities)
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise PretreatedFormatError(
+            f"{seq_dir}: missing {', '.join(m + '.pkl' for m in missing)} "
+            f"(has {', '.join(sorted(files))})")
+    arrays = {name: read_pkl(files[name], validate=validate) for name in names}
+    if validate:
+        validate_sequence(arrays, seq_dir)
+    return arrays
+
+
+def _visible_dirs(folder: str) -> list[os.DirEntry]:
+    return sorted((e for e in os.scandir(folder)
+                   if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def list_sequences(root: str | os.PathLike,
+                   subjects: Iterable[str] | None = None) -> list[SequenceRef]:
+    """All sequence folders ``root/<id>/<type>/<view>`` that hold at least one ``.pkl``.
+
+    Sorted by (id, type, view); hidden and temp folders are skipped. ``subjects`` restricts
+    the scan to those ids (ids not on disk are simply absent from the result).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise PretreatedFormatError(f"{root}: dataset root does not exist or is not a folder")
+    wanted = None if subjects is None else set(map(str, subjects))
+    refs = []
+    for sid in _visible_dirs(root):
+        if wanted is not None and sid.name not in wanted:
+            continue
+        for typ in _visible_dirs(sid.path):
+            for view in _visible_dirs(typ.path):
+                if any(e.name.endswith(".pkl") and not is_temp_name(e.name)
+                       for e in os.scandir(view.path)):
+                    refs.append(SequenceRef(sid.name, typ.name, view.name, Path(view.path)))
+    return refs
+
+
+def read_partition(path: str | os.PathLike) -> dict[str, list]:
+    """Read and validate a partition JSON (TRAIN_SET and TEST_SET lists of ids)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PretreatedFormatError(f"{path}: partition file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PretreatedFormatError(f"{path}: not valid JSON ({e})") from None
+    _validate_partition(data, path)
+    return data
+
+
+def write_partition(path: str | os.PathLike, train_ids: Iterable, test_ids: Iterable,
+                    **extra_sets: Iterable) -> dict[str, list]:
+    """Write a partition JSON atomically; ``extra_sets`` e.g. ``PROBE_SET=[...]``."""
+    data: dict[str, list] = {"TRAIN_SET": [str(i) for i in train_ids],
+                             "TEST_SET": [str(i) for i in test_ids]}
+    for key, values in extra_sets.items():
+        data[key] = list(values) if not isinstance(values, Mapping) else values
+    _validate_partition(data, path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def _validate_partition(data: object, where: str | os.PathLike) -> None:
+    if not isinstance(data, dict):
+        raise PretreatedFormatError(f"{where}: partition must be a JSON object")
+    for key in PARTITION_REQUIRED_KEYS:
+        if key not in data:
+            raise PretreatedFormatError(f"{where}: missing key {key!r} "
+                                        f"(has {', '.join(map(repr, data)) or 'nothing'})")
+    for key in PARTITION_REQUIRED_KEYS + PARTITION_OPTIONAL_LIST_KEYS:
+        if key in data and not (isinstance(data[key], list)
+                                and all(isinstance(i, str) for i in data[key])):
+            raise PretreatedFormatError(f"{where}: {key!r} must be a list of id strings")
+    overlap = set(data["TRAIN_SET"]) & set(data["TEST_SET"])
+    if overlap:
+        shown = ", ".join(sorted(overlap)[:5])
+        raise PretreatedFormatError(f"{where}: ids in both TRAIN_SET and TEST_SET: {shown}")
+
+
+# --- GEI: 8-bit grayscale PNG written and read with zlib (no image library needed) ---------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def encode_png_gray(image: np.ndarray) -> bytes:
+    """Encode a 2-D uint8 array as a grayscale PNG."""
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
+    height, width = image.shape
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), image], axis=1).tobytes()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + _png_chunk(b"IEND", b""))
+
+
+def decode_png_gray(data: bytes, where: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decode an 8-bit grayscale, non-interlaced PNG (any row filter) into a uint8 array."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise PretreatedFormatError(f"{where}: not a PNG file")
+    pos, header, idat = len(_PNG_SIGNATURE), None, []
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        payload = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", payload)
+        elif kind == b"IDAT":
+            idat.append(payload)
+        elif kind == b"IEND":
+            break
+    if header is None or not idat:
+        raise PretreatedFormatError(f"{where}: truncated PNG")
+    width, height, depth, color, _, _, interlace = header
+    if (depth, color, interlace) != (8, 0, 0):
+        raise PretreatedFormatError(f"{where}: only 8-bit grayscale non-interlaced PNGs are read "
+                                    f"here (bit depth {depth}, colour type {color})")
+    try:
+        rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+        rows = rows.reshape(height, width + 1)
+    except (zlib.error, ValueError) as e:
+        raise PretreatedFormatError(f"{where}: corrupt PNG data ({e})") from None
+    out = np.zeros((height, width), np.int32)
+    for r in range(height):
+        kind, line = rows[r, 0], rows[r, 1:].astype(np.int32)
+        prev = out[r - 1] if r else np.zeros(width, np.int32)
+        if kind == 0:
+            out[r] = line
+        elif kind == 1:  # Sub
+            out[r] = np.cumsum(line) % 256
+        elif kind == 2:  # Up
+            out[r] = (line + prev) % 256
+        elif kind in (3, 4):  # Average, Paeth: each pixel depends on its left neighbour
+            left = 0
+            for c in range(width):
+                up, up_left = int(prev[c]), int(prev[c - 1]) if c else 0
+                if kind == 3:
+                    pred = (left + up) // 2
+                else:
+                    p = left + up - up_left
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                    pred = left if pa <= pb and pa <= pc else (up if pb <= pc else up_left)
+                left = (int(line[c]) + pred) % 256
+                out[r, c] = left
+        else:
+            raise PretreatedFormatError(f"{where}: unknown PNG row filter {kind}")
+    return out.astype(np.uint8)
+
+
+def gei_path(gei_root: str | os.PathLike, subject: str, typ: str, view: str) -> Path:
+    """``gei_root/<id>/<type>/<view>.png``."""
+    return Path(gei_root) / subject / typ / f"{view}.png"
+
+
+def compute_gei(silhouettes: np.ndarray) -> np.ndarray:
+    """Gait energy image: the per-pixel mean of aligned silhouettes, rounded to uint8."""
+    if silhouettes.ndim != 3 or silhouettes.shape[0] < 1:
+        raise ValueError(f"expected silhouettes (T >= 1, H, W), got {silhouettes.shape}")
+    return np.rint(silhouettes.astype(np.float32).mean(axis=0)).astype(np.uint8)
+
+
+def write_gei(path: str | os.PathLike, gei: np.ndarray) -> None:
+    """Write a GEI PNG atomically."""
+    atomic_write_bytes(path, encode_png_gray(gei))
+
+
+def read_gei(path: str | os.PathLike) -> np.ndarray:
+    """Read a GEI PNG written by :func:`write_gei` (or any 8-bit grayscale PNG)."""
+    path = Path(path)
+    return decode_png_gray(path.read_bytes(), path)

@@ -1,0 +1,75 @@
+"""The project's one restricted unpickler for dataset ``.pkl`` files.
+
+``pickle.load`` runs whatever a file tells it to import and call. Dataset files come from
+other people, so every ``.pkl`` read in this project goes through :func:`load_pickle`, which
+accepts numpy arrays, numpy scalars/dtypes and plain containers and scalars only. A pickle that
+names any other global (``os.system``, ``builtins.eval``, a class of some package ...) is
+refused before anything is called.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+# (module, name) pairs a numpy array / scalar / plain-container pickle needs. numpy 2 writes
+# ``numpy._core``; numpy 1 (and OpenGait's published files) write ``numpy.core``.
+_ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    [(core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+     for name in ("_reconstruct", "scalar")]
+    + [(core, "_frombuffer") for core in ("numpy.core.numeric", "numpy._core.numeric")]
+    + [("numpy", "ndarray"), ("numpy", "dtype")]
+    # Protocol-2 pickles encode bytes as _codecs.encode(text, 'latin1').
+    + [("_codecs", "encode")]
+    # Protocol < 3 names the builtins module "__builtin__" (Python 2 spelling).
+    + [(module, name) for module in ("builtins", "__builtin__")
+       for name in ("set", "frozenset", "complex", "slice", "bytearray")]
+    + [("collections", "OrderedDict")]
+)
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allowed numpy/plain-container set."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS or (
+                module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise UnsafePickleError(
+            f"global '{module}.{name}' is not allowed (only numpy arrays and plain "
+            "containers/scalars can be loaded)")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError("persistent ids are not allowed")
+
+
+def loads_pickle(data: bytes) -> Any:
+    """Unpickle ``data`` with the restricted unpickler."""
+    return _RestrictedUnpickler(io.BytesIO(data)).load()
+
+
+def load_pickle(path: str | os.PathLike) -> Any:
+    """Load a ``.pkl`` file with the restricted unpickler.
+
+    Raises ``UnsafePickleError`` (naming the file) for a forbidden global and
+    ``pickle.UnpicklingError`` for a truncated or corrupt file; nothing in the file runs.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return loads_pickle(data)
+    except UnsafePickleError as e:
+        raise UnsafePickleError(f"{path}: refused to load: {e}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, ImportError) as e:
+        raise pickle.UnpicklingError(
+            f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+
+
+def dumps_pickle(obj: Any) -> bytes:
+    """Pickle with protocol 4, readable by Python ≥ 3.4 and by OpenGait's loader."""
+    return pickle.dumps(obj, protocol=4)

@@ -1,0 +1,1 @@
+"""A trimmed, single-device OpenGait-style trainer (GaitBase, SkeletonGait++, HybridGait)."""
