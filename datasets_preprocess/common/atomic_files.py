@@ -19,8 +19,8 @@ TEMP_SUFFIX = ".tmp"
 
 
 def is_temp_name(name: str) -> bool:
-    """True for names made by this module (hidden, ending in ``.tmp``)."""
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+    """True for names made by this module (hidden, with ``.tmp`` before any extension)."""
+    return name.startswith(".") and (name.endswith(TEMP_SUFFIX) or f"{TEMP_SUFFIX}." in name)
 
 
 @contextlib.contextmanager
@@ -37,6 +37,26 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path (same folder, same extension) for writers that need a file name,
+    such as ``cv2.VideoWriter``; on a clean exit it is renamed onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=TEMP_SUFFIX + path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
+            raise OSError(f"{path}: the writer produced no data")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

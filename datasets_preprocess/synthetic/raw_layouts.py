@@ -1,0 +1,414 @@
+"""Writing synthetic walkers in the raw layouts of CASIA-B, CCVID and GREW.
+
+casia_b::
+
+    videos/<sid>-<type>-<view>.avi                           320x240, 25 fps, MJPG
+    silhouettes/<sid>/<type>/<view>/<sid>-<type>-<view>-<frame:03d>.png   frame = video index + 1
+    poses/<sid>-<type>-<view>.json                           ground-truth COCO-17 (pose JSON below)
+
+ccvid::
+
+    session<k>/<pid>_<cam:02d>/<frame:05d>.jpg               person crops (frame = index + 1)
+    train.txt  query.txt  gallery.txt                        "<session>/<pid>_<cam>\\t<pid>\\t<clothes>"
+    poses/session<k>/<pid>_<cam>.json                        keypoints in crop pixels
+
+grew::
+
+    train/<id:05d>/<seq>/<frame:05d>.png                      64x64 aligned silhouettes
+    train/<id:05d>/<seq>/<frame:05d>_2d_pose.txt              "h,w,x0,y0,c0,...,x16,y16,c16" (53 values)
+    train/<id:05d>/<seq>_gei.png
+    test/gallery/<id:05d>/<seq>/...   test/probe/<seq>/...
+    synthetic_probe_labels.csv                                (synthetic only: probe seq -> id)
+
+Pose JSON (also the ``--pose-from`` format of the preprocessing scripts)::
+
+    {"format": "coco17", "image_size": [w, h], "fps": 25,
+     "frames": [{"frame": 1, "keypoints": [[x, y, confidence] x 17]}, ...]}
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datasets_preprocess.common.atomic_files import (atomic_path, atomic_write_bytes,
+                                                     atomic_write_folder, atomic_write_text)
+from datasets_preprocess.common.pretreated_io import encode_png_gray
+from datasets_preprocess.common.silhouette_alignment import align_silhouettes
+from datasets_preprocess.synthetic import appearance as ap
+from datasets_preprocess.synthetic import renderer as rd
+from datasets_preprocess.synthetic import walker_sequences as ws
+from datasets_preprocess.synthetic.body_model import COCO_JOINTS
+
+CASIA_TYPES = tuple([f"nm-{i:02d}" for i in range(1, 7)] + ["bg-01", "bg-02", "cl-01", "cl-02"])
+CASIA_VIEWS = tuple(f"{a:03d}" for a in range(0, 181, 18))
+CCVID_VIEWS = ("000", "036", "144", "180")
+LAYOUTS = ("casia_b", "ccvid", "grew")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    layout: str
+    subjects: int
+    views: tuple[str, ...]
+    types: tuple[str, ...]
+    frames: int
+    seed: int
+    missing_frame_rate: float
+    broken_frame_rate: float
+    edge_noise: float
+    pose_noise_deg: float
+    sessions: int = 3
+    sequences_per_subject: int = 4
+
+    def summary(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Job:
+    """One unit of work (picklable): a walk and the outputs it owes."""
+
+    config: GenerationConfig
+    out: str
+    subject: int
+    key: int                      # type index / session / sequence, per layout
+    overwrite: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# shared writers
+
+def pose_json(keypoints: np.ndarray, frame_numbers, image_size, extra: dict | None = None) -> str:
+    frames = [{"frame": int(n), "keypoints": [[round(float(x), 2), round(float(y), 2),
+                                               round(float(c), 3)] for x, y, c in kp]}
+              for n, kp in zip(frame_numbers, keypoints)]
+    doc = {"format": "coco17", "keypoint_names": list(COCO_JOINTS),
+           "image_size": [int(image_size[0]), int(image_size[1])], "fps": ws.FPS, **(extra or {}),
+           "frames": frames}
+    return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def _png_bytes(mask: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255 if mask.dtype == bool else mask)
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _write_video(path: Path, frames_rgb: list) -> None:
+    height, width = frames_rgb[0].shape[:2]
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), ws.FPS, (width, height))
+        if not writer.isOpened():
+            raise OSError(f"{path}: OpenCV cannot open an MJPG video writer")
+        for rgb in frames_rgb:
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        writer.release()
+
+
+def _condition(type_name: str) -> str:
+    return type_name.split("-")[0]
+
+
+def _type_key(type_name: str) -> int:
+    cond, number = type_name.split("-")
+    return {"nm": 0, "bg": 1, "cl": 2}[cond] * 100 + int(number)
+
+
+# ---------------------------------------------------------------------------------------
+# CASIA-B
+
+def casia_names(subject: int, type_name: str, view: str) -> tuple[str, str]:
+    sid = f"{subject:03d}"
+    return sid, f"{sid}-{type_name}-{view}"
+
+
+def casia_b_job(job: Job) -> Counter:
+    cfg, out = job.config, Path(job.out)
+    type_name = job.extra["type"]
+    stats = Counter()
+    todo = []
+    for view in cfg.views:
+        sid, stem = casia_names(job.subject, type_name, view)
+        if not job.overwrite and (out / "poses" / f"{stem}.json").exists():
+            stats["sequences_skipped"] += 1
+            continue
+        todo.append(view)
+    if not todo:
+        return stats
+    profile = ws.subject_profile(cfg.seed, job.subject)
+    rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, _type_key(type_name))
+    look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover,
+                                  profile.outfits[0], _condition(type_name), rng)
+    walk, placement = ws.sample_walk(rng, profile.identity, cfg.frames, cfg.pose_noise_deg)
+    walker = ws.WalkRenderer(profile, look, walk, cfg.frames, rng)
+    for view in todo:
+        sid, stem = casia_names(job.subject, type_name, view)
+        angle = int(view)
+        view_rng = ws.rng_for(cfg.seed, ws.STREAM_VIEW, job.subject, _type_key(type_name), angle)
+        rendered = walker.render(ws.camera_for_view(angle),
+                                 ws.background_for_camera(cfg.seed, angle), view_rng)
+        _write_video(out / "videos" / f"{stem}.avi", rendered.rgb)
+        missing, broken = ws.frame_faults(view_rng, cfg.frames, cfg.missing_frame_rate,
+                                          cfg.broken_frame_rate)
+        blobs = {}
+        for i, mask in enumerate(rendered.masks):
+            if missing[i]:
+                continue
+            sil = ws.break_silhouette(mask, view_rng) if broken[i] else mask
+            sil = rd.add_edge_noise(sil, view_rng, cfg.edge_noise)
+            blobs[f"{stem}-{i + 1:03d}.png"] = _png_bytes(sil)
+        atomic_write_folder(out / "silhouettes" / sid / type_name / view,
+                            lambda tmp: [(tmp / n).write_bytes(b) for n, b in blobs.items()],
+                            overwrite=True)
+        atomic_write_text(out / "poses" / f"{stem}.json",
+                          pose_json(rendered.keypoints, range(1, cfg.frames + 1),
+                                    (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
+                                    {"sequence": stem, "placement": placement}))
+        stats["sequences"] += 1
+        stats["frames"] += cfg.frames
+        stats["silhouettes_missing"] += int(missing.sum())
+        stats["silhouettes_broken"] += int(broken.sum())
+        stats["frames_without_person"] += sum(not m.any() for m in rendered.masks)
+        stats[f"placement_{placement}"] += 1
+    return stats
+
+
+def casia_b_jobs(cfg: GenerationConfig, out: Path, overwrite: bool) -> list[Job]:
+    return [Job(cfg, str(out), s, _type_key(t), overwrite, {"type": t})
+            for s in range(1, cfg.subjects + 1) for t in cfg.types]
+
+
+# ---------------------------------------------------------------------------------------
+# CCVID
+
+@dataclass(frozen=True)
+class SessionOutfit:
+    outfit: int
+    upper: int
+    lower: int
+    shoes: int
+    carrying: int
+    coat: object
+    bag: object
+
+    @property
+    def clothes_label(self) -> str:
+        return f"u{self.upper}_l{self.lower}_s{self.shoes}_c{self.carrying}_a0"
+
+
+def ccvid_outfit_plan(seed: int, subject: int, sessions: int) -> list[SessionOutfit]:
+    """Which clothes a person wears in each session: 2..5 outfits, some sharing trousers or
+    shoes, some with a coat; an outfit may come back in a later session."""
+    rng = ws.rng_for(seed, ws.STREAM_EXTRA, subject, 7)
+    n_outfits = int(rng.integers(2, min(5, max(sessions, 2)) + 1)) if sessions > 1 else 1
+    designs = []
+    for k in range(n_outfits):
+        lower = designs[-1]["lower"] if designs and rng.random() < 0.3 else k
+        shoes = designs[-1]["shoes"] if designs and rng.random() < 0.5 else k
+        coat = ap.sample_coat(rng) if rng.random() < 0.35 else None
+        designs.append({"lower": lower, "shoes": shoes, "coat": coat})
+    plan = []
+    for s in range(sessions):
+        k = s if s < n_outfits else int(rng.integers(n_outfits))
+        bag = ap.sample_bag(rng) if rng.random() < 0.25 else None
+        d = designs[k]
+        plan.append(SessionOutfit(k, k, d["lower"], d["shoes"], int(bag is not None),
+                                  d["coat"], bag))
+    return plan
+
+
+def ccvid_outfit(profile: ws.SubjectProfile, plan: SessionOutfit) -> ap.Outfit:
+    base = profile.outfits[plan.upper]
+    return replace(base, trousers=profile.outfits[plan.lower].trousers,
+                   shoes=profile.outfits[plan.shoes].shoes)
+
+
+def ccvid_tracklet(subject: int, session: int, camera: int) -> str:
+    return f"session{session}/{subject:03d}_{camera:02d}"
+
+
+def ccvid_job(job: Job) -> Counter:
+    cfg, out = job.config, Path(job.out)
+    session = job.key
+    stats = Counter()
+    todo = []
+    for cam, view in enumerate(cfg.views, start=1):
+        tracklet = ccvid_tracklet(job.subject, session, cam)
+        if not job.overwrite and (out / "poses" / f"{tracklet}.json").exists():
+            stats["tracklets_skipped"] += 1
+        else:
+            todo.append((cam, view))
+    if not todo:
+        return stats
+    profile = ws.subject_profile(cfg.seed, job.subject)
+    plan = ccvid_outfit_plan(cfg.seed, job.subject, cfg.sessions)[session - 1]
+    rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, 1000 + session)
+    look = ap.dress(profile.skin, profile.hair, profile.hair_cover, ccvid_outfit(profile, plan),
+                    rng, plan.coat, plan.bag)
+    walk, _ = ws.sample_walk(rng, profile.identity, cfg.frames, cfg.pose_noise_deg)
+    walker = ws.WalkRenderer(profile, look, walk, cfg.frames, rng)
+    for cam, view in todo:
+        tracklet = ccvid_tracklet(job.subject, session, cam)
+        angle = int(view)
+        cam_key = 100 + session * 10 + cam
+        view_rng = ws.rng_for(cfg.seed, ws.STREAM_VIEW, job.subject, cam_key, angle)
+        rendered = walker.render(ws.camera_for_view(angle),
+                                 ws.background_for_camera(cfg.seed, cam_key), view_rng)
+        missing, broken = ws.frame_faults(view_rng, cfg.frames, cfg.missing_frame_rate,
+                                          cfg.broken_frame_rate)
+        blobs, numbers, keypoints, boxes = {}, [], [], []
+        for i, (rgb, mask) in enumerate(zip(rendered.rgb, rendered.masks)):
+            ys, xs = np.nonzero(mask)
+            if ys.size == 0:
+                stats["frames_without_person"] += 1
+                continue
+            margin = 0.08 * (ys.max() - ys.min() + 1)
+            x0, y0 = max(int(xs.min() - margin), 0), max(int(ys.min() - margin), 0)
+            x1 = min(int(math.ceil(xs.max() + margin)) + 1, rgb.shape[1])
+            y1 = min(int(math.ceil(ys.max() + margin)) + 1, rgb.shape[0])
+            kp = rendered.keypoints[i].copy()
+            kp[:, 0] -= x0
+            kp[:, 1] -= y0
+            numbers.append(i + 1)
+            keypoints.append(kp)
+            boxes.append([x0, y0, x1, y1])
+            if missing[i]:
+                continue
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 92])
+            data = buf.tobytes()
+            blobs[f"{i + 1:05d}.jpg"] = data[:len(data) // 3] if broken[i] else data
+        if not blobs:
+            stats["tracklets_empty"] += 1
+            continue
+        atomic_write_folder(out / tracklet, lambda tmp: [(tmp / n).write_bytes(b)
+                                                         for n, b in blobs.items()],
+                            overwrite=True)
+        atomic_write_text(out / "poses" / f"{tracklet}.json",
+                          pose_json(np.stack(keypoints), numbers, (0, 0),
+                                    {"sequence": tracklet, "crop_boxes": boxes,
+                                     "image_size_note": "keypoints are in each crop's pixels"}))
+        stats["tracklets"] += 1
+        stats["frames"] += len(blobs)
+        stats["frames_missing"] += int(sum(missing[n - 1] for n in numbers))
+        stats["frames_broken"] += int(sum(broken[n - 1] for n in numbers if not missing[n - 1]))
+    return stats
+
+
+def ccvid_jobs(cfg: GenerationConfig, out: Path, overwrite: bool) -> list[Job]:
+    return [Job(cfg, str(out), s, session, overwrite)
+            for s in range(1, cfg.subjects + 1) for session in range(1, cfg.sessions + 1)]
+
+
+def ccvid_split_lines(cfg: GenerationConfig, out: Path) -> dict[str, list[str]]:
+    """train/query/gallery lines. The first half of the ids train; for each test id the last
+    session's tracklets are queries and the earlier sessions' tracklets the gallery."""
+    n_train = (cfg.subjects + 1) // 2
+    lines = {"train": [], "query": [], "gallery": []}
+    for s in range(1, cfg.subjects + 1):
+        plan = ccvid_outfit_plan(cfg.seed, s, cfg.sessions)
+        for session in range(1, cfg.sessions + 1):
+            for cam in range(1, len(cfg.views) + 1):
+                tracklet = ccvid_tracklet(s, session, cam)
+                if not (out / tracklet).is_dir():
+                    continue
+                line = f"{tracklet}\t{s:03d}\t{plan[session - 1].clothes_label}"
+                if s <= n_train:
+                    lines["train"].append(line)
+                elif session == cfg.sessions:
+                    lines["query"].append(line)
+                else:
+                    lines["gallery"].append(line)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# GREW
+
+def grew_sequence_name(seed: int, subject: int, index: int) -> str:
+    rng = ws.rng_for(seed, ws.STREAM_EXTRA, subject, 100 + index)
+    alphabet = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"))
+    return "".join(rng.choice(alphabet, 8))
+
+
+def grew_is_test(cfg: GenerationConfig, subject: int) -> bool:
+    return subject > cfg.subjects - max(1, cfg.subjects // 3)
+
+
+def grew_sequence_dir(cfg: GenerationConfig, out: Path, subject: int, index: int) -> Path:
+    seq = grew_sequence_name(cfg.seed, subject, index)
+    if not grew_is_test(cfg, subject):
+        return out / "train" / f"{subject:05d}" / seq
+    if index < cfg.sequences_per_subject // 2:
+        return out / "test" / "gallery" / f"{subject:05d}" / seq
+    return out / "test" / "probe" / seq
+
+
+def grew_job(job: Job) -> Counter:
+    cfg, out = job.config, Path(job.out)
+    seq_dir = grew_sequence_dir(cfg, out, job.subject, job.key)
+    gei_file = seq_dir.parent / f"{seq_dir.name}_gei.png"
+    if not job.overwrite and gei_file.exists():
+        return Counter(sequences_skipped=1)
+    profile = ws.subject_profile(cfg.seed, job.subject)
+    rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, 2000 + job.key)
+    condition = str(rng.choice(["nm", "bg", "cl"], p=[0.7, 0.15, 0.15]))
+    outfit = profile.outfits[int(rng.integers(len(profile.outfits)))]
+    look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover, outfit,
+                                  condition, rng)
+    n_frames = max(8, int(round(cfg.frames * rng.uniform(0.75, 1.25))))
+    walk, _ = ws.sample_walk(rng, profile.identity, n_frames, cfg.pose_noise_deg)
+    angle = float(rng.uniform(0, 180))
+    walker = ws.WalkRenderer(profile, look, walk, n_frames, rng)
+    rendered = walker.render(ws.camera_for_view(angle), None, rng)
+    missing, broken = ws.frame_faults(rng, n_frames, cfg.missing_frame_rate,
+                                      cfg.broken_frame_rate)
+    masks = [rd.add_edge_noise(ws.break_silhouette(m, rng) if broken[i] else m, rng,
+                                  cfg.edge_noise) for i, m in enumerate(rendered.masks)]
+    aligned, kept = align_silhouettes(masks)
+    by_frame = dict(zip(kept.tolist(), aligned))
+    blobs = {}
+    for i in range(n_frames):
+        if missing[i]:
+            continue
+        sil = by_frame.get(i, np.zeros((64, 64), np.uint8))
+        blobs[f"{i + 1:05d}.png"] = _png_bytes(sil)
+        values = [ws.FRAME_HEIGHT, ws.FRAME_WIDTH] + [round(float(v), 3) for v in
+                                                      rendered.keypoints[i].reshape(-1)]
+        blobs[f"{i + 1:05d}_2d_pose.txt"] = (",".join(map(str, values)) + "\n").encode()
+    if not blobs:
+        return Counter(sequences_empty=1)
+    atomic_write_folder(seq_dir, lambda tmp: [(tmp / n).write_bytes(b) for n, b in blobs.items()],
+                        overwrite=True)
+    gei = aligned.astype(np.float32).mean(0).round().astype(np.uint8) if len(aligned) else \
+        np.zeros((64, 64), np.uint8)
+    atomic_write_bytes(gei_file, encode_png_gray(gei))
+    return Counter(sequences=1, frames=n_frames - int(missing.sum()),
+                   frames_missing=int(missing.sum()), frames_broken=int(broken.sum()),
+                   **{f"condition_{condition}": 1})
+
+
+def grew_jobs(cfg: GenerationConfig, out: Path, overwrite: bool) -> list[Job]:
+    return [Job(cfg, str(out), s, k, overwrite)
+            for s in range(1, cfg.subjects + 1) for k in range(cfg.sequences_per_subject)]
+
+
+def grew_probe_labels(cfg: GenerationConfig) -> str:
+    rows = ["seq,id"]
+    for s in range(1, cfg.subjects + 1):
+        if grew_is_test(cfg, s):
+            for k in range(cfg.sequences_per_subject // 2, cfg.sequences_per_subject):
+                rows.append(f"{grew_sequence_name(cfg.seed, s, k)},{s:05d}")
+    return "\n".join(rows) + "\n"
+
+
+JOB_BUILDERS = {"casia_b": (casia_b_jobs, casia_b_job), "ccvid": (ccvid_jobs, ccvid_job),
+                "grew": (grew_jobs, grew_job)}

@@ -1,0 +1,467 @@
+"""Rendering a dressed walker: shaded RGB, the exact binary silhouette and joint visibility.
+
+The body is a set of 3D primitives (tapered capsules with circular or elliptical cross
+sections, a sphere for the head, boxes for bags) projected by the camera and rasterised with
+numpy over each primitive's bounding box, far to near. Capsules are shaded as cylinders and
+carry garment textures along their axis; the head has skin, a hair cap and eyes that depend on
+where it faces. The silhouette is the union of the primitives (no anti-aliasing); a group map
+records which body part is on top at each pixel, which gives ground-truth joint visibility.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from datasets_preprocess.synthetic.appearance import (CHECK, PLAIN, STRIPES_ACROSS,
+                                                      STRIPES_ALONG, Appearance, Material)
+from datasets_preprocess.synthetic.body_model import COCO_JOINTS, SubjectIdentity
+from datasets_preprocess.synthetic.camera import Camera
+
+# Body-part groups written to the group map (0 = background).
+HEAD, TORSO, L_UPPER_ARM, L_FOREARM, R_UPPER_ARM, R_FOREARM = 1, 2, 3, 4, 5, 6
+L_THIGH, L_SHANK, R_THIGH, R_SHANK, BAG = 7, 8, 9, 10, 11
+
+# Groups a joint may be covered by and still count as visible.
+JOINT_GROUPS = {
+    "nose": (HEAD,), "left_eye": (HEAD,), "right_eye": (HEAD,),
+    "left_ear": (HEAD,), "right_ear": (HEAD,),
+    "left_shoulder": (TORSO, L_UPPER_ARM), "right_shoulder": (TORSO, R_UPPER_ARM),
+    "left_elbow": (L_UPPER_ARM, L_FOREARM), "right_elbow": (R_UPPER_ARM, R_FOREARM),
+    "left_wrist": (L_FOREARM,), "right_wrist": (R_FOREARM,),
+    "left_hip": (TORSO, L_THIGH), "right_hip": (TORSO, R_THIGH),
+    "left_knee": (L_THIGH, L_SHANK), "right_knee": (R_THIGH, R_SHANK),
+    "left_ankle": (L_SHANK,), "right_ankle": (R_SHANK,),
+}
+# Face joints also need to face the camera: direction from the head centre.
+FACE_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+LIGHT = np.array([-0.45, -0.55, 0.70])  # image x (right), image y (down), towards the camera
+LIGHT = LIGHT / np.linalg.norm(LIGHT)
+
+
+@dataclass
+class Capsule:
+    a: np.ndarray            # 3D end points
+    b: np.ndarray
+    ra: float | tuple        # radius (m) or (lateral, depth) half-axes of an elliptical section
+    rb: float | tuple
+    material: Material
+    group: int
+    caps: tuple[bool, bool] = (True, True)
+    depth_bias: float = 0.0  # metres added to the sort depth (negative = drawn later)
+    axes: tuple | None = None  # (lateral, forward) unit vectors for elliptical sections
+
+
+@dataclass
+class Box:
+    centre: np.ndarray
+    axes: np.ndarray         # (3, 3) rows: unit axes
+    half: np.ndarray         # (3,) half extents along the axes
+    material: Material
+    group: int
+    depth_bias: float = 0.0
+
+
+@dataclass
+class HeadSphere:
+    centre: np.ndarray
+    radius: float
+    forward: np.ndarray
+    up: np.ndarray
+    lateral: np.ndarray
+    skin: tuple
+    hair: tuple
+    hair_cover: float
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray | None   # (H, W, 3) uint8, None when rendered without a background
+    mask: np.ndarray         # (H, W) bool, exact union of the body primitives
+    groups: np.ndarray       # (H, W) uint8 group on top
+
+
+def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
+               look: Appearance) -> list:
+    """The primitives of frame ``i`` (points are (T, 3) arrays from walk_kinematics)."""
+    p = {k: v[i] for k, v in points.items()}
+    g = ident.girth
+    up = np.array([0.0, 1.0, 0.0])
+    lat, fwd = p["lateral"], p["forward"]
+    spine = p["neck"] - p["pelvis"]
+    spine_dir = spine / np.linalg.norm(spine)
+    outfit, coat, bag = look.outfit, look.coat, look.bag
+    skin = Material(look.skin)
+    bulk = coat.bulk if coat else 0.0
+    loose = outfit.looseness
+    torso_mat = coat.material if coat else outfit.shirt
+    sleeve_mat = coat.material if coat else outfit.shirt
+    long_sleeves = outfit.long_sleeves or coat is not None
+    parts: list = []
+
+    shoulder_mid = (p["left_shoulder"] + p["right_shoulder"]) / 2
+    torso_top = shoulder_mid + spine_dir * 0.02
+    torso_bottom = p["pelvis"] - spine_dir * 0.05
+    half_depth = ident.torso_depth / 2 * (0.6 + 0.4 * g)
+    # A coat is drawn over the trousers' hip part (depth bias), still under the near arm.
+    coat_bias = -0.1 if coat else 0.0
+    parts.append(Capsule(torso_bottom, torso_top,
+                         (ident.hip_width / 2 + 0.06 * g + loose + bulk, half_depth * 0.9 + bulk),
+                         (ident.shoulder_width / 2 - 0.005 + bulk, half_depth + bulk),
+                         torso_mat, TORSO, caps=(False, False), axes=(lat, fwd),
+                         depth_bias=coat_bias))
+    parts.append(Capsule(p["left_shoulder"], p["right_shoulder"], 0.055 * g + bulk * 0.6,
+                         0.055 * g + bulk * 0.6, torso_mat, TORSO))
+    parts.append(Capsule(p["left_hip"], p["right_hip"], 0.085 * g + loose, 0.085 * g + loose,
+                         outfit.trousers, TORSO))
+    # Neck and head.
+    head_bottom = p["head"] - p["head_up"] * ident.head_radius * 0.6
+    parts.append(Capsule(p["neck"] - spine_dir * 0.03, head_bottom, 0.048 * g, 0.045 * g,
+                         skin, HEAD, depth_bias=0.02))
+    parts.append(HeadSphere(p["head"], ident.head_radius, p["head_forward"], p["head_up"], lat,
+                            look.skin, look.hair, look.hair_cover))
+
+    for side, sign, ua, fa, th, sh in (("left", 1.0, L_UPPER_ARM, L_FOREARM, L_THIGH, L_SHANK),
+                                       ("right", -1.0, R_UPPER_ARM, R_FOREARM, R_THIGH, R_SHANK)):
+        sho, elb, wri, hand = (p[f"{side}_{k}"] for k in ("shoulder", "elbow", "wrist", "hand"))
+        hip, knee, ankle = (p[f"{side}_{k}"] for k in ("hip", "knee", "ankle"))
+        # Arms: sleeves over skin (skin under a long sleeve is hidden, so not drawn).
+        if not long_sleeves:
+            parts.append(Capsule(sho, elb, 0.046 * g, 0.039 * g, skin, ua))
+            parts.append(Capsule(elb, wri, 0.037 * g, 0.028 * g, skin, fa))
+        parts.append(Capsule(wri, hand, 0.03 * g, 0.022 * g, skin, fa))
+        if long_sleeves:
+            parts.append(Capsule(sho, elb, 0.052 * g + loose + bulk * 0.5,
+                                 0.045 * g + loose + bulk * 0.5, sleeve_mat, ua, depth_bias=-0.001))
+            parts.append(Capsule(elb, elb + 0.97 * (wri - elb), 0.043 * g + loose + bulk * 0.4,
+                                 0.034 * g + loose + bulk * 0.4, sleeve_mat, fa, depth_bias=-0.001))
+        else:
+            parts.append(Capsule(sho, sho + 0.45 * (elb - sho), 0.055 * g + loose,
+                                 0.05 * g + loose, sleeve_mat, ua, depth_bias=-0.001))
+        # Legs: trousers (or shorts over skin) and shoes.
+        trouser_r = (0.088 * g + loose + bulk * 0.5, 0.058 * g + loose, 0.04 * g + loose)
+        if outfit.shorts:
+            parts.append(Capsule(knee, ankle, 0.055 * g, 0.037 * g, skin, sh))
+            parts.append(Capsule(hip, hip + 0.8 * (knee - hip), trouser_r[0],
+                                 0.066 * g + loose, outfit.trousers, th))
+        else:
+            parts.append(Capsule(knee, ankle, trouser_r[1], trouser_r[2], outfit.trousers, sh))
+            parts.append(Capsule(hip, knee, trouser_r[0], trouser_r[1], outfit.trousers, th))
+        parts.append(Capsule(p[f"{side}_heel"], p[f"{side}_toe"], 0.042, 0.034, outfit.shoes, sh))
+        parts.append(Capsule(ankle, p[f"{side}_heel"] * 0.5 + ankle * 0.5, 0.04, 0.04,
+                             outfit.shoes, sh, depth_bias=-0.001))
+
+    if coat is not None:
+        thigh_dirs = [(p[f"{s}_knee"] - p[f"{s}_hip"]) / ident.thigh for s in ("left", "right")]
+        hem_dir = (thigh_dirs[0] + thigh_dirs[1]) / 2
+        hem = p["pelvis"] + hem_dir * ident.thigh * coat.length
+        spread = abs(float((p["left_knee"] - p["right_knee"]) @ p["forward"]))
+        parts.append(Capsule(torso_bottom + spine_dir * 0.04, hem,
+                             (ident.hip_width / 2 + 0.08 * g + bulk, half_depth + bulk),
+                             (ident.hip_width / 2 + 0.1 * g + bulk,
+                              0.5 * spread * coat.length + 0.08 + bulk),
+                             coat.material, TORSO, caps=(False, False), axes=(lat, fwd),
+                             depth_bias=-(ident.hip_width / 2 + 0.04)))
+    if bag is not None:
+        spine_mid = (p["pelvis"] + p["neck"]) / 2
+        axes = np.stack([lat, spine_dir, fwd])
+        if bag.kind == "backpack":
+            s = bag.size
+            centre = spine_mid + spine_dir * 0.06 - fwd * (half_depth + 0.085 * s)
+            parts.append(Box(centre, axes, np.array([0.15, 0.2, 0.085]) * s, bag.material, BAG))
+            for sho in (p["left_shoulder"], p["right_shoulder"]):
+                parts.append(Capsule(sho + up * 0.03 - fwd * 0.02, sho - spine_dir * 0.2 + fwd * (half_depth * 0.8),
+                                     0.018, 0.018, bag.material, BAG, depth_bias=-0.05))
+        else:
+            side = bag.side
+            hip_side = p["left_hip"] if side > 0 else p["right_hip"]
+            sway = 0.04 * np.sin(np.arctan2(float(p["left_knee"][2] - p["right_knee"][2]), 0.3))
+            centre = hip_side + lat * side * (0.09 * g + 0.05) + spine_dir * 0.05 + fwd * sway
+            half = np.array([0.045, 0.12, 0.15]) * bag.size
+            parts.append(Box(centre, axes, half, bag.material, BAG))
+            strap_top = (p["right_shoulder"] if side > 0 else p["left_shoulder"]) + up * 0.035
+            chest = spine_mid + spine_dir * 0.08 + fwd * (half_depth + 0.012)
+            parts.append(Capsule(strap_top, chest, 0.016, 0.016, bag.material, BAG, depth_bias=-0.2))
+            parts.append(Capsule(chest, centre + spine_dir * half[1], 0.016, 0.016, bag.material,
+                                 BAG, depth_bias=-0.2))
+    return parts
+
+
+def _effective_radius(r, axes, cam: Camera) -> float:
+    if not isinstance(r, tuple):
+        return float(r)
+    e = cam.horizontal_right()
+    lat, fwd = axes
+    return float(np.hypot(r[0] * (lat @ e), r[1] * (fwd @ e)))
+
+
+def _texture(material: Material, along_m: np.ndarray, across_m: np.ndarray) -> np.ndarray:
+    """Blend factor (0 = colour, 1 = colour2) of a garment pattern at metric coordinates."""
+    if material.pattern == PLAIN:
+        return np.zeros_like(along_m)
+    a = np.floor(along_m / material.period) % 2
+    c = np.floor(across_m / material.period) % 2
+    if material.pattern == STRIPES_ACROSS:
+        return a
+    if material.pattern == STRIPES_ALONG:
+        return c
+    if material.pattern == CHECK:
+        return np.abs(a - c)
+    raise ValueError(f"unknown pattern {material.pattern}")
+
+
+class Canvas:
+    """RGB float image, silhouette and group map that primitives are painted into."""
+
+    def __init__(self, background: np.ndarray | None, size: tuple[int, int]):
+        w, h = size
+        self.rgb = None if background is None else background.astype(np.float32)
+        self.mask = np.zeros((h, w), bool)
+        self.groups = np.zeros((h, w), np.uint8)
+
+    def _window(self, lo: np.ndarray, hi: np.ndarray):
+        h, w = self.mask.shape
+        x0, y0 = max(int(np.floor(lo[0])), 0), max(int(np.floor(lo[1])), 0)
+        x1, y1 = min(int(np.ceil(hi[0])) + 1, w), min(int(np.ceil(hi[1])) + 1, h)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        # Broadcastable pixel coordinates: xs (1, w), ys (h, 1).
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+        return (slice(y0, y1), slice(x0, x1)), xs, ys
+
+    def _paint(self, window, inside, coverage, colour_map, group):
+        sl = window
+        if self.rgb is not None:
+            alpha = coverage[..., None]
+            self.rgb[sl] = self.rgb[sl] * (1 - alpha) + colour_map * alpha
+        self.mask[sl] |= inside
+        self.groups[sl][inside] = group
+
+    def capsule(self, a2, b2, ra, rb, px_per_m_a, px_per_m_b, material: Material, group: int,
+                caps=(True, True)) -> None:
+        lo = np.minimum(a2 - ra, b2 - rb) - 1
+        hi = np.maximum(a2 + ra, b2 + rb) + 1
+        win = self._window(lo, hi)
+        if win is None:
+            return
+        sl, xs, ys = win
+        d = b2 - a2
+        length = float(np.hypot(*d))
+        if length < 1e-6:
+            d, length = np.array([0.0, 1.0]), 1e-6
+        u = d / length
+        px, py = xs - a2[0], ys - a2[1]
+        along = px * u[0] + py * u[1]
+        across = px * u[1] - py * u[0]
+        t = np.clip(along / length, 0.0, 1.0)
+        r = ra + (rb - ra) * t
+        dist = np.hypot(px - t * d[0], py - t * d[1])
+        coverage = np.clip(r - dist + 0.5, 0.0, 1.0)
+        inside = dist <= r
+        if not caps[0]:
+            coverage *= np.clip(along + 0.5, 0.0, 1.0)
+            inside &= along >= 0
+        if not caps[1]:
+            coverage *= np.clip(length - along + 0.5, 0.0, 1.0)
+            inside &= along <= length
+        if not inside.any():
+            return
+        if self.rgb is None:
+            self._paint(sl, inside, None, None, group)
+            return
+        s = np.clip(across / np.maximum(r, 1e-3), -1.0, 1.0)
+        nz = np.sqrt(1.0 - s * s)
+        light = s * (u[1] * LIGHT[0] - u[0] * LIGHT[1]) + nz * LIGHT[2]
+        shade = 0.42 + 0.62 * np.clip(light, 0.0, 1.0)
+        base = np.asarray(material.colour, np.float32)
+        if material.pattern == PLAIN:
+            colour = shade[..., None] * base
+        else:
+            px_per_m = px_per_m_a + (px_per_m_b - px_per_m_a) * t
+            mix = _texture(material, along / px_per_m, (across + r) / px_per_m)[..., None]
+            colour = (base * (1 - mix) + np.asarray(material.colour2, np.float32) * mix) * shade[..., None]
+        self._paint(sl, inside, coverage, colour, group)
+
+    def polygon(self, poly2, colour, shade: float, group: int) -> None:
+        lo, hi = poly2.min(0) - 1, poly2.max(0) + 1
+        win = self._window(lo, hi)
+        if win is None:
+            return
+        sl, xs, ys = win
+        shape = (ys.shape[0], xs.shape[1])
+        local = np.zeros(shape, np.uint8)
+        offset = np.array([sl[1].start, sl[0].start])
+        pts = np.round((poly2 - offset) * 16).astype(np.int32)
+        cv2.fillConvexPoly(local, pts, 255, lineType=cv2.LINE_AA, shift=4)
+        inside = local >= 128
+        if self.rgb is None:
+            self._paint(sl, inside, None, None, group)
+            return
+        coverage = local.astype(np.float32) / 255.0
+        colour_map = np.broadcast_to(np.asarray(colour, np.float32) * shade, shape + (3,))
+        self._paint(sl, inside, coverage, colour_map, group)
+
+    def head(self, c2, r_px, head: HeadSphere, cam: Camera) -> None:
+        win = self._window(c2 - r_px - 1, c2 + r_px + 1)
+        if win is None:
+            return
+        sl, xs, ys = win
+        dx, dy = (xs - c2[0]) / r_px, (ys - c2[1]) / r_px
+        rr = dx * dx + dy * dy
+        dist = np.sqrt(rr) * r_px
+        inside = dist <= r_px
+        if self.rgb is None:
+            self._paint(sl, inside, None, None, HEAD)
+            return
+        coverage = np.clip(r_px - dist + 0.5, 0.0, 1.0)
+        nz = np.sqrt(np.clip(1.0 - rr, 0.0, 1.0))
+        # Surface normal in world coordinates (image y points down, the camera looks along +z).
+        normal = (dx[..., None] * cam.right - dy[..., None] * cam.up - nz[..., None] * cam.forward)
+        hair_dir = head.up * 0.8 - head.forward * 0.6
+        hair_dir /= np.linalg.norm(hair_dir)
+        is_hair = normal @ hair_dir > head.hair_cover
+        light = dx * LIGHT[0] + dy * LIGHT[1] + nz * LIGHT[2]
+        shade = 0.45 + 0.6 * np.clip(light, 0.0, 1.0)
+        colour = np.where(is_hair[..., None], np.asarray(head.hair, np.float32),
+                          np.asarray(head.skin, np.float32))
+        for sign in (1.0, -1.0):  # eyes and brows: dark spots where the face points at them
+            eye_dir = head.forward * 0.78 + head.up * 0.22 + sign * head.lateral * 0.36
+            eye_dir /= np.linalg.norm(eye_dir)
+            colour = np.where((normal @ eye_dir > 0.985)[..., None] & ~is_hair[..., None],
+                              np.float32(35.0), colour)
+        mouth_dir = head.forward * 0.9 - head.up * 0.45
+        mouth_dir /= np.linalg.norm(mouth_dir)
+        colour = np.where((normal @ mouth_dir > 0.99)[..., None] & ~is_hair[..., None],
+                          np.asarray(head.skin, np.float32) * 0.6, colour)
+        self._paint(sl, inside, coverage, colour * shade[..., None], HEAD)
+
+
+def render_frame(parts: list, cam: Camera, background: np.ndarray | None) -> Frame:
+    """Paint the primitives far to near; return RGB, silhouette and group map.
+
+    With ``background=None`` only the silhouette and group map are made (``rgb`` is None).
+    """
+    canvas = Canvas(background, (cam.width, cam.height))
+    # Project every capsule end, box centre and head centre in one call.
+    anchors = []
+    for part in parts:
+        if isinstance(part, Capsule):
+            anchors += [part.a, part.b]
+        else:
+            anchors += [part.centre, part.centre]
+    uv, depth = cam.project(np.stack(anchors))
+    uv, depth = uv.reshape(-1, 2, 2), depth.reshape(-1, 2)
+    sort_depth = depth.mean(1) + np.array([getattr(p, "depth_bias", 0.0) for p in parts])
+    for k in np.argsort(-sort_depth, kind="stable"):
+        part = parts[k]
+        if isinstance(part, Capsule):
+            (a2, b2), (za, zb) = uv[k], depth[k]
+            ra = _effective_radius(part.ra, part.axes, cam)
+            rb = _effective_radius(part.rb, part.axes, cam)
+            canvas.capsule(a2, b2, ra * cam.focal / za, rb * cam.focal / zb, cam.focal / za,
+                           cam.focal / zb, part.material, part.group, part.caps)
+        elif isinstance(part, Box):
+            _paint_box(canvas, part, cam)
+        else:
+            canvas.head(uv[k, 0], part.radius * cam.focal / depth[k, 0], part, cam)
+    rgb = None if canvas.rgb is None else np.clip(canvas.rgb, 0, 255).astype(np.uint8)
+    return Frame(rgb, canvas.mask, canvas.groups)
+
+
+def _paint_box(canvas: Canvas, box: Box, cam: Camera) -> None:
+    corners_sign = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)],
+                            np.float64)
+    corners = box.centre + (corners_sign * box.half) @ box.axes
+    uv, _ = cam.project(corners)
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            normal = sign * box.axes[axis]
+            face_centre = box.centre + normal * box.half[axis]
+            if normal @ (cam.position - face_centre) <= 0:
+                continue
+            idx = np.flatnonzero(corners_sign[:, axis] == sign)
+            # order the 4 corners around the face
+            quad = uv[idx]
+            centre = quad.mean(0)
+            quad = quad[np.argsort(np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0]))]
+            n_cam = np.array([normal @ cam.right, -(normal @ cam.up), -(normal @ cam.forward)])
+            shade = 0.45 + 0.6 * max(0.0, float(n_cam @ LIGHT))
+            canvas.polygon(quad, box.material.colour, shade, box.group)
+
+
+def joint_visibility(points: dict[str, np.ndarray], i: int, frame: Frame, cam: Camera,
+                     rng: np.random.Generator) -> np.ndarray:
+    """COCO-17 ``(x, y, confidence)`` for frame ``i`` from the rendered group map.
+
+    Visible joints get confidence 0.8-1.0, joints hidden by another body part (or a face
+    joint turned away) 0.3-0.6, joints outside the image 0.
+    """
+    h, w = frame.mask.shape
+    coords = np.stack([points[name][i] for name in COCO_JOINTS])
+    uv, _ = cam.project(coords)
+    out = np.zeros((len(COCO_JOINTS), 3), np.float32)
+    out[:, :2] = uv
+    head_c = points["head"][i]
+    for j, name in enumerate(COCO_JOINTS):
+        x, y = int(round(uv[j, 0])), int(round(uv[j, 1]))
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        visible = frame.groups[y, x] in JOINT_GROUPS[name]
+        if name in FACE_JOINTS:
+            outward = coords[j] - head_c
+            visible &= bool(outward @ (cam.position - coords[j]) > 0)
+        out[j, 2] = rng.uniform(0.8, 1.0) if visible else rng.uniform(0.3, 0.6)
+    return out
+
+
+def make_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A static textured scene: wall with panels, floor, mild noise (uint8 RGB)."""
+    wall = rng.uniform(120, 210, 3)
+    floor = rng.uniform(70, 150, 3)
+    horizon = int(height * rng.uniform(0.5, 0.62))
+    img = np.empty((height, width, 3), np.float32)
+    rows = np.arange(height, dtype=np.float32)[:, None, None]
+    img[:] = wall * (1.0 - 0.12 * rows / height)
+    img[horizon:] = floor * (0.85 + 0.25 * (rows[horizon:] - horizon) / max(height - horizon, 1))
+    for _ in range(rng.integers(2, 5)):  # doors, windows, posters
+        x0, y0 = rng.integers(0, width - 20), rng.integers(0, max(horizon - 30, 1))
+        x1, y1 = x0 + rng.integers(15, 70), y0 + rng.integers(20, 80)
+        img[y0:min(y1, horizon), x0:x1] = rng.uniform(40, 230, 3)
+    for x in np.linspace(0, width, rng.integers(3, 7)):  # floor tile lines
+        cv2.line(img, (int(width / 2 + (x - width / 2) * 0.3), horizon), (int(x), height - 1),
+                 tuple(float(v) for v in floor * 0.7), 1)
+    img += rng.normal(0, 6, (height, width, 1)).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class SensorNoise:
+    """Per-frame sensor noise: one Gaussian field drawn per camera, shifted by a random offset
+    every frame (drawing 230k normals per frame would cost more than rendering the body)."""
+
+    MARGIN = 24
+
+    def __init__(self, rng: np.random.Generator, height: int, width: int, sigma: float = 2.5):
+        self.rng = rng
+        self.field = np.round(rng.normal(0, sigma, (height + self.MARGIN, width + self.MARGIN, 3))
+                              ).astype(np.int16)
+        self.height, self.width = height, width
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        dy, dx = self.rng.integers(0, self.MARGIN, 2)
+        noise = self.field[dy:dy + self.height, dx:dx + self.width]
+        return np.clip(rgb.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def add_edge_noise(mask: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """Flip a share ``rate`` of the pixels in a 1-pixel band around the silhouette edge, the
+    way background subtraction frays real silhouettes."""
+    if rate <= 0 or not mask.any():
+        return mask.copy()
+    m = mask.astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    band = (cv2.dilate(m, kernel) - cv2.erode(m, kernel)).astype(bool)
+    flips = band & (rng.random(mask.shape) < rate)
+    return mask ^ flips
