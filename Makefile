@@ -43,13 +43,13 @@ test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 DEMO_DIR ?= output/demo
+DEMO_RAW := $(DEMO_DIR)/synthetic_casia_b
 
 demo: $(RUNTIME_STAMP)
-	@echo "== HybridGait demo: what exists so far =="
-	@echo "The pipeline steps (synthetic data -> preprocessing -> training -> evaluation) are added"
-	@echo "issue by issue; today the demo checks the pretreated-format tools on an empty root."
-	@mkdir -p $(DEMO_DIR)/pretreated/empty
-	$(PY) datasets_preprocess/validate_pretreated.py --root $(DEMO_DIR)/pretreated
+	@echo "== HybridGait demo: generate -> (preprocess -> train -> evaluate: coming) =="
+	$(PY) datasets_preprocess/synthetic/make_synthetic_gait.py --layout casia_b --out $(DEMO_RAW)
+	@echo "Demo data: $(DEMO_RAW) (videos/, silhouettes/, poses/; summary in $(DEMO_RAW)/README.md)."
+	@echo "Preprocessing, training and evaluation join the demo as they are built."
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -105,6 +105,16 @@ def atomic_write_folder(folder: str | os.PathLike, fill: Callable[[Path], None],
         raise
 
 
+def atomic_write_files(folder: str | os.PathLike, files: dict[str, bytes],
+                       overwrite: bool = False) -> None:
+    """Write a folder holding exactly ``files`` (name -> bytes), atomically as a whole."""
+    def fill(tmp: Path) -> None:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+
+    atomic_write_folder(folder, fill, overwrite=overwrite)
+
+
 def remove_stale_temps(folder: str | os.PathLike, target_name: str | None = None) -> int:
     """Delete temp files/folders left in ``folder`` by a killed writer; return how many.
 

@@ -24,7 +24,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import (atomic_write_bytes, atomic_write_folder,
+from datasets_preprocess.common.atomic_files import (atomic_write_bytes, atomic_write_files,
                                                      atomic_write_text, is_temp_name)
 from datasets_preprocess.common.safe_pickle import dumps_pickle, load_pickle
 
@@ -105,12 +105,7 @@ def write_sequence(seq_dir: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     seq_dir = Path(seq_dir)
     n_frames = validate_sequence(arrays, seq_dir)
     blobs = {f"{name}.pkl": dumps_pickle(np.ascontiguousarray(a)) for name, a in arrays.items()}
-
-    def fill(tmp: Path) -> None:
-        for file_name, blob in blobs.items():
-            (tmp / file_name).write_bytes(blob)
-
-    atomic_write_folder(seq_dir, fill, overwrite=overwrite)
+    atomic_write_files(seq_dir, blobs, overwrite=overwrite)
     return n_frames
 
 

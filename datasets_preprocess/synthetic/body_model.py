@@ -14,11 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-COCO_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
-               "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-               "left_wrist", "right_wrist", "left_hip", "right_hip",
-               "left_knee", "right_knee", "left_ankle", "right_ankle")
-COCO_INDEX = {name: i for i, name in enumerate(COCO_JOINTS)}
+from datasets_preprocess.common.pose_files import COCO17_NAMES as COCO_JOINTS
 
 
 @dataclass(frozen=True)

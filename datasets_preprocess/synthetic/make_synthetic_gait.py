@@ -32,7 +32,7 @@ from datasets_preprocess.synthetic.walker_sequences import subject_profile
 log = logging.getLogger("make_synthetic_gait")
 
 DEFAULTS = {  # per layout: subjects, frames, views
-    "casia_b": (12, 40, ",".join(rl.CASIA_VIEWS)),
+    "casia_b": (8, 30, ",".join(rl.CASIA_VIEWS)),
     "ccvid": (10, 32, ",".join(rl.CCVID_VIEWS)),
     "grew": (12, 36, ""),
 }
@@ -47,14 +47,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="raw layout to write (default casia_b)")
     p.add_argument("--out", help="output folder (default data/synthetic_<layout>)")
     p.add_argument("--subjects", type=int,
-                   help="number of identities (default: casia_b 12, ccvid 10, grew 12)")
+                   help="number of identities (default: casia_b 8, ccvid 10, grew 12)")
     p.add_argument("--views", help="comma-separated view angles in degrees, 0-180 "
                                    "(default: casia_b all 11 CASIA-B views; ccvid 000,036,144,180 "
                                    "= cameras 01-04; grew draws a random angle per sequence)")
     p.add_argument("--types", default=",".join(rl.CASIA_TYPES),
                    help="casia_b sequence types (default nm-01..06,bg-01,bg-02,cl-01,cl-02)")
     p.add_argument("--frames", type=int,
-                   help="frames per sequence (default: casia_b 40, ccvid 32, grew 36 +-25%%)")
+                   help="frames per sequence (default: casia_b 30, ccvid 32, grew 36 +-25%%)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--missing-frame-rate", type=float, default=0.02,
                    help="share of frames whose silhouette/crop is missing (default 0.02)")

@@ -27,7 +27,6 @@ Pose JSON (also the ``--pose-from`` format of the preprocessing scripts)::
 """
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -37,13 +36,13 @@ import cv2
 import numpy as np
 
 from datasets_preprocess.common.atomic_files import (atomic_path, atomic_write_bytes,
-                                                     atomic_write_folder, atomic_write_text)
+                                                     atomic_write_files, atomic_write_text)
+from datasets_preprocess.common.pose_files import format_grew_pose_txt, format_pose_json
 from datasets_preprocess.common.pretreated_io import encode_png_gray
 from datasets_preprocess.common.silhouette_alignment import align_silhouettes
 from datasets_preprocess.synthetic import appearance as ap
 from datasets_preprocess.synthetic import renderer as rd
 from datasets_preprocess.synthetic import walker_sequences as ws
-from datasets_preprocess.synthetic.body_model import COCO_JOINTS
 
 CASIA_TYPES = tuple([f"nm-{i:02d}" for i in range(1, 7)] + ["bg-01", "bg-02", "cl-01", "cl-02"])
 CASIA_VIEWS = tuple(f"{a:03d}" for a in range(0, 181, 18))
@@ -67,7 +66,8 @@ class GenerationConfig:
     sequences_per_subject: int = 4
 
     def summary(self) -> dict:
-        return asdict(self)
+        """Plain JSON types (tuples as lists), comparable with a generation.json record."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -84,16 +84,6 @@ class Job:
 
 # ---------------------------------------------------------------------------------------
 # shared writers
-
-def pose_json(keypoints: np.ndarray, frame_numbers, image_size, extra: dict | None = None) -> str:
-    frames = [{"frame": int(n), "keypoints": [[round(float(x), 2), round(float(y), 2),
-                                               round(float(c), 3)] for x, y, c in kp]}
-              for n, kp in zip(frame_numbers, keypoints)]
-    doc = {"format": "coco17", "keypoint_names": list(COCO_JOINTS),
-           "image_size": [int(image_size[0]), int(image_size[1])], "fps": ws.FPS, **(extra or {}),
-           "frames": frames}
-    return json.dumps(doc, separators=(",", ":")) + "\n"
-
 
 def _png_bytes(mask: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255 if mask.dtype == bool else mask)
@@ -165,13 +155,12 @@ def casia_b_job(job: Job) -> Counter:
             sil = ws.break_silhouette(mask, view_rng) if broken[i] else mask
             sil = rd.add_edge_noise(sil, view_rng, cfg.edge_noise)
             blobs[f"{stem}-{i + 1:03d}.png"] = _png_bytes(sil)
-        atomic_write_folder(out / "silhouettes" / sid / type_name / view,
-                            lambda tmp: [(tmp / n).write_bytes(b) for n, b in blobs.items()],
-                            overwrite=True)
+        atomic_write_files(out / "silhouettes" / sid / type_name / view, blobs, overwrite=True)
         atomic_write_text(out / "poses" / f"{stem}.json",
-                          pose_json(rendered.keypoints, range(1, cfg.frames + 1),
-                                    (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
-                                    {"sequence": stem, "placement": placement}))
+                          format_pose_json(rendered.keypoints, range(1, cfg.frames + 1),
+                                           (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
+                                           {"sequence": stem, "placement": placement,
+                                            "fps": ws.FPS}))
         stats["sequences"] += 1
         stats["frames"] += cfg.frames
         stats["silhouettes_missing"] += int(missing.sum())
@@ -289,13 +278,11 @@ def ccvid_job(job: Job) -> Counter:
         if not blobs:
             stats["tracklets_empty"] += 1
             continue
-        atomic_write_folder(out / tracklet, lambda tmp: [(tmp / n).write_bytes(b)
-                                                         for n, b in blobs.items()],
-                            overwrite=True)
+        atomic_write_files(out / tracklet, blobs, overwrite=True)
         atomic_write_text(out / "poses" / f"{tracklet}.json",
-                          pose_json(np.stack(keypoints), numbers, (0, 0),
-                                    {"sequence": tracklet, "crop_boxes": boxes,
-                                     "image_size_note": "keypoints are in each crop's pixels"}))
+                          format_pose_json(np.stack(keypoints), numbers, None,
+                                           {"sequence": tracklet, "crop_boxes": boxes,
+                                            "note": "keypoints are in each crop's pixels"}))
         stats["tracklets"] += 1
         stats["frames"] += len(blobs)
         stats["frames_missing"] += int(sum(missing[n - 1] for n in numbers))
@@ -381,13 +368,11 @@ def grew_job(job: Job) -> Counter:
             continue
         sil = by_frame.get(i, np.zeros((64, 64), np.uint8))
         blobs[f"{i + 1:05d}.png"] = _png_bytes(sil)
-        values = [ws.FRAME_HEIGHT, ws.FRAME_WIDTH] + [round(float(v), 3) for v in
-                                                      rendered.keypoints[i].reshape(-1)]
-        blobs[f"{i + 1:05d}_2d_pose.txt"] = (",".join(map(str, values)) + "\n").encode()
+        blobs[f"{i + 1:05d}_2d_pose.txt"] = format_grew_pose_txt(
+            rendered.keypoints[i], (ws.FRAME_HEIGHT, ws.FRAME_WIDTH)).encode()
     if not blobs:
         return Counter(sequences_empty=1)
-    atomic_write_folder(seq_dir, lambda tmp: [(tmp / n).write_bytes(b) for n, b in blobs.items()],
-                        overwrite=True)
+    atomic_write_files(seq_dir, blobs, overwrite=True)
     gei = aligned.astype(np.float32).mean(0).round().astype(np.uint8) if len(aligned) else \
         np.zeros((64, 64), np.uint8)
     atomic_write_bytes(gei_file, encode_png_gray(gei))

@@ -9,6 +9,7 @@ records which body part is on top at each pixel, which gives ground-truth joint 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -38,7 +39,12 @@ JOINT_GROUPS = {
 FACE_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
 LIGHT = np.array([-0.45, -0.55, 0.70])  # image x (right), image y (down), towards the camera
-LIGHT = LIGHT / np.linalg.norm(LIGHT)
+LIGHT = tuple(float(v) for v in LIGHT / np.linalg.norm(LIGHT))
+
+
+def _clip(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """In-place clip of a temporary array (np.clip's Python wrapper costs more than the maths)."""
+    return np.minimum(np.maximum(a, lo, out=a), hi, out=a)
 
 
 @dataclass
@@ -223,8 +229,8 @@ class Canvas:
 
     def _window(self, lo: np.ndarray, hi: np.ndarray):
         h, w = self.mask.shape
-        x0, y0 = max(int(np.floor(lo[0])), 0), max(int(np.floor(lo[1])), 0)
-        x1, y1 = min(int(np.ceil(hi[0])) + 1, w), min(int(np.ceil(hi[1])) + 1, h)
+        x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
+        x1, y1 = min(math.ceil(hi[0]) + 1, w), min(math.ceil(hi[1]) + 1, h)
         if x0 >= x1 or y0 >= y1:
             return None
         # Broadcastable pixel coordinates: xs (1, w), ys (h, 1).
@@ -242,47 +248,50 @@ class Canvas:
 
     def capsule(self, a2, b2, ra, rb, px_per_m_a, px_per_m_b, material: Material, group: int,
                 caps=(True, True)) -> None:
-        lo = np.minimum(a2 - ra, b2 - rb) - 1
-        hi = np.maximum(a2 + ra, b2 + rb) + 1
-        win = self._window(lo, hi)
+        # Python floats keep the per-pixel maths in float32 (numpy float64 scalars would not).
+        ax, ay, bx, by = float(a2[0]), float(a2[1]), float(b2[0]), float(b2[1])
+        ra, rb = float(ra), float(rb)
+        win = self._window((min(ax - ra, bx - rb) - 1, min(ay - ra, by - rb) - 1),
+                           (max(ax + ra, bx + rb) + 1, max(ay + ra, by + rb) + 1))
         if win is None:
             return
         sl, xs, ys = win
-        d = b2 - a2
-        length = float(np.hypot(*d))
+        dx, dy = bx - ax, by - ay
+        length = math.hypot(dx, dy)
         if length < 1e-6:
-            d, length = np.array([0.0, 1.0]), 1e-6
-        u = d / length
-        px, py = xs - a2[0], ys - a2[1]
-        along = px * u[0] + py * u[1]
-        across = px * u[1] - py * u[0]
-        t = np.clip(along / length, 0.0, 1.0)
+            dx, dy, length = 0.0, 1e-6, 1e-6
+        ux, uy = dx / length, dy / length
+        px, py = xs - ax, ys - ay                       # (1, w), (h, 1)
+        along = px * ux + py * uy                       # (h, w) distance along the axis
+        across = px * uy - py * ux                      # signed distance across it
+        t = _clip(along * (1.0 / length), 0.0, 1.0)
         r = ra + (rb - ra) * t
-        dist = np.hypot(px - t * d[0], py - t * d[1])
-        coverage = np.clip(r - dist + 0.5, 0.0, 1.0)
+        dist = np.hypot(px - t * dx, py - t * dy)
         inside = dist <= r
         if not caps[0]:
-            coverage *= np.clip(along + 0.5, 0.0, 1.0)
             inside &= along >= 0
         if not caps[1]:
-            coverage *= np.clip(length - along + 0.5, 0.0, 1.0)
             inside &= along <= length
         if not inside.any():
             return
         if self.rgb is None:
             self._paint(sl, inside, None, None, group)
             return
-        s = np.clip(across / np.maximum(r, 1e-3), -1.0, 1.0)
-        nz = np.sqrt(1.0 - s * s)
-        light = s * (u[1] * LIGHT[0] - u[0] * LIGHT[1]) + nz * LIGHT[2]
-        shade = 0.42 + 0.62 * np.clip(light, 0.0, 1.0)
+        coverage = _clip(r - dist + 0.5, 0.0, 1.0)
+        if not caps[0]:
+            coverage *= _clip(along + 0.5, 0.0, 1.0)
+        if not caps[1]:
+            coverage *= _clip(length - along + 0.5, 0.0, 1.0)
+        s = _clip(across / np.maximum(r, 1e-3), -1.0, 1.0)
+        light = s * (uy * LIGHT[0] - ux * LIGHT[1]) + np.sqrt(1.0 - s * s) * LIGHT[2]
+        shade = (0.42 + 0.62 * _clip(light, 0.0, 1.0))[..., None]
         base = np.asarray(material.colour, np.float32)
         if material.pattern == PLAIN:
-            colour = shade[..., None] * base
+            colour = shade * base
         else:
             px_per_m = px_per_m_a + (px_per_m_b - px_per_m_a) * t
             mix = _texture(material, along / px_per_m, (across + r) / px_per_m)[..., None]
-            colour = (base * (1 - mix) + np.asarray(material.colour2, np.float32) * mix) * shade[..., None]
+            colour = (base * (1 - mix) + np.asarray(material.colour2, np.float32) * mix) * shade
         self._paint(sl, inside, coverage, colour, group)
 
     def polygon(self, poly2, colour, shade: float, group: int) -> None:
@@ -316,15 +325,15 @@ class Canvas:
         if self.rgb is None:
             self._paint(sl, inside, None, None, HEAD)
             return
-        coverage = np.clip(r_px - dist + 0.5, 0.0, 1.0)
-        nz = np.sqrt(np.clip(1.0 - rr, 0.0, 1.0))
+        coverage = _clip(r_px - dist + 0.5, 0.0, 1.0)
+        nz = np.sqrt(_clip(1.0 - rr, 0.0, 1.0))
         # Surface normal in world coordinates (image y points down, the camera looks along +z).
         normal = (dx[..., None] * cam.right - dy[..., None] * cam.up - nz[..., None] * cam.forward)
         hair_dir = head.up * 0.8 - head.forward * 0.6
         hair_dir /= np.linalg.norm(hair_dir)
         is_hair = normal @ hair_dir > head.hair_cover
         light = dx * LIGHT[0] + dy * LIGHT[1] + nz * LIGHT[2]
-        shade = 0.45 + 0.6 * np.clip(light, 0.0, 1.0)
+        shade = 0.45 + 0.6 * _clip(light, 0.0, 1.0)
         colour = np.where(is_hair[..., None], np.asarray(head.hair, np.float32),
                           np.asarray(head.skin, np.float32))
         for sign in (1.0, -1.0):  # eyes and brows: dark spots where the face points at them
@@ -388,7 +397,7 @@ def _paint_box(canvas: Canvas, box: Box, cam: Camera) -> None:
             centre = quad.mean(0)
             quad = quad[np.argsort(np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0]))]
             n_cam = np.array([normal @ cam.right, -(normal @ cam.up), -(normal @ cam.forward)])
-            shade = 0.45 + 0.6 * max(0.0, float(n_cam @ LIGHT))
+            shade = 0.45 + 0.6 * max(0.0, float(n_cam @ np.asarray(LIGHT)))
             canvas.polygon(quad, box.material.colour, shade, box.group)
 
 

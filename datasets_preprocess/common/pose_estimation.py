@@ -1,0 +1,171 @@
+"""COCO-17 pose estimation through ultralytics, main-walker tracking and PCK.
+
+``UltralyticsPoseEstimator`` wraps ``ultralytics.YOLO(weights)`` for a pose model (default
+name ``yolo11n-pose.pt``, which ultralytics downloads on a connected machine; any local
+checkpoint path works). ``track_main_walker`` links detections over frames by box overlap and
+keeps the track of the person the sequence is about: the one that is large, central and
+present for long, so a passer-by does not steal frames.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from datasets_preprocess.common.cli import UserInputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POSE_MODEL = "yolo11n-pose.pt"
+
+
+class ModelLoadError(UserInputError):
+    """A detector/pose/segmentation checkpoint could not be loaded (message says why)."""
+
+
+@dataclass
+class FrameDetections:
+    """People found in one frame."""
+
+    boxes: np.ndarray       # (N, 4) float32 x0, y0, x1, y1 in image pixels
+    scores: np.ndarray      # (N,) float32 detection confidence
+    keypoints: np.ndarray   # (N, 17, 3) float32 x, y, confidence (zeros for a detector)
+    masks: list | None = None  # per person (H, W) bool, for segmentation models
+
+    @classmethod
+    def empty(cls) -> "FrameDetections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                   np.zeros((0, 17, 3), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def load_yolo(weights: str | Path, task: str):
+    """``ultralytics.YOLO(weights)`` with a clear error, checking the model's task."""
+    try:
+        from ultralytics import YOLO
+    except ImportError as e:  # pragma: no cover - ultralytics is a requirement
+        raise ModelLoadError(f"ultralytics is not installed ({e})") from None
+    weights = str(weights)
+    looks_like_path = any(sep in weights for sep in ("/", "\\")) and not weights.endswith(".yaml")
+    if looks_like_path and not Path(weights).exists():
+        raise ModelLoadError(f"{weights}: model weights not found")
+    try:
+        model = YOLO(weights)
+    except Exception as e:  # ultralytics raises many types (download, parse, ...)
+        raise ModelLoadError(
+            f"could not load {task} model {weights!r}: {type(e).__name__}: {e}. Give a local "
+            "checkpoint path (or, for poses, --pose-from <dir> with precomputed keypoints)"
+        ) from None
+    if model.task != task:
+        raise ModelLoadError(f"{weights}: a {model.task!r} model, expected a {task!r} model")
+    return model
+
+
+class UltralyticsPoseEstimator:
+    """Batched COCO-17 pose estimation with an ultralytics YOLO pose model."""
+
+    def __init__(self, weights: str | Path = DEFAULT_POSE_MODEL, device: str = "cpu",
+                 imgsz: int = 640, conf: float = 0.25, batch_size: int = 16):
+        self.model = load_yolo(weights, "pose")
+        self.weights = str(weights)
+        self.device, self.imgsz, self.conf, self.batch_size = device, imgsz, conf, batch_size
+
+    def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[FrameDetections]:
+        """People and keypoints in each BGR frame."""
+        out: list[FrameDetections] = []
+        for start in range(0, len(frames_bgr), self.batch_size):
+            batch = list(frames_bgr[start:start + self.batch_size])
+            results = self.model.predict(batch, imgsz=self.imgsz, conf=self.conf,
+                                         device=self.device, verbose=False)
+            for r in results:
+                if r.boxes is None or len(r.boxes) == 0 or r.keypoints is None:
+                    out.append(FrameDetections.empty())
+                    continue
+                out.append(FrameDetections(
+                    r.boxes.xyxy.cpu().numpy().astype(np.float32),
+                    r.boxes.conf.cpu().numpy().astype(np.float32),
+                    r.keypoints.data.cpu().numpy().astype(np.float32)))
+        return out
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def link_tracks(detections: Sequence[FrameDetections], min_iou: float = 0.3,
+                max_gap: int = 5) -> list[list[tuple[int, int]]]:
+    """Greedy IoU tracking: a list of tracks, each a list of ``(frame, detection index)``."""
+    tracks: list[list[tuple[int, int]]] = []
+    last_box: list[np.ndarray] = []
+    last_frame: list[int] = []
+    for f, det in enumerate(detections):
+        active = [t for t in range(len(tracks)) if f - last_frame[t] <= max_gap]
+        assigned: set[int] = set()
+        if active and len(det):
+            iou = box_iou(np.stack([last_box[t] for t in active]), det.boxes)
+            for flat in np.argsort(-iou, axis=None):
+                ti, di = np.unravel_index(flat, iou.shape)
+                if iou[ti, di] < min_iou:
+                    break
+                t = active[ti]
+                if last_frame[t] == f or di in assigned:
+                    continue
+                tracks[t].append((f, int(di)))
+                last_box[t], last_frame[t] = det.boxes[di], f
+                assigned.add(int(di))
+        for di in range(len(det)):
+            if di not in assigned:
+                tracks.append([(f, di)])
+                last_box.append(det.boxes[di])
+                last_frame.append(f)
+    return tracks
+
+
+def track_main_walker(detections: Sequence[FrameDetections], image_size: tuple[int, int],
+                      min_iou: float = 0.3, max_gap: int = 5) -> list[int | None]:
+    """For each frame, the index of the main walker's detection (or None).
+
+    A track scores the sum over its frames of (box area share) x (centrality) x (confidence),
+    so the largest, most central and longest-present person wins.
+    """
+    width, height = image_size
+    chosen: list[int | None] = [None] * len(detections)
+    best, best_score = None, 0.0
+    for track in link_tracks(detections, min_iou, max_gap):
+        score = 0.0
+        for f, d in track:
+            x0, y0, x1, y1 = detections[f].boxes[d]
+            area = max(x1 - x0, 0) * max(y1 - y0, 0) / float(width * height)
+            off = abs((x0 + x1) / 2 - width / 2) / (width / 2)
+            score += area * (1.0 - 0.5 * min(off, 1.0)) * float(detections[f].scores[d])
+        if score > best_score:
+            best, best_score = track, score
+    for f, d in best or []:
+        chosen[f] = d
+    return chosen
+
+
+def keypoint_pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
+                 person_height: np.ndarray, alpha: float = 0.1) -> tuple[int, int]:
+    """PCK counts: (hits, total) over visible ground-truth joints.
+
+    ``pred``/``gt`` (T, 17, >=2), ``visible`` (T, 17) bool, ``person_height`` (T,) pixels. A
+    frame with no prediction should carry NaN coordinates (every visible joint misses).
+    """
+    dist = np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1)
+    hit = (dist <= alpha * person_height[:, None]) & visible
+    return int(np.nansum(hit)), int(visible.sum())

@@ -1,0 +1,275 @@
+"""The synthetic generator: determinism, exact layouts, silhouettes vs RGB, learnable identity."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_script
+from datasets_preprocess.common.pose_files import read_grew_pose_txt, read_pose_json
+from datasets_preprocess.common.silhouette_alignment import align_silhouettes
+from datasets_preprocess.synthetic import walker_sequences as ws
+
+GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
+STUDY_TYPES = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "cl-01", "cl-02"]
+STUDY_VIEWS = ["054", "090"]
+
+
+def generate(out: Path, *args: str) -> dict:
+    run_script(GENERATOR, "--out", str(out), "--workers", "2", *args)
+    return json.loads((out / "generation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def casia_set(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("casia") / "raw"
+    record = generate(out, "--layout", "casia_b", "--subjects", "6", "--types",
+                      ",".join(STUDY_TYPES), "--views", ",".join(STUDY_VIEWS), "--frames", "30")
+    return out, record
+
+
+@pytest.fixture(scope="module")
+def exact_set(tmp_path_factory) -> Path:
+    """No edge noise, no missing or broken frames: silhouettes are the rendered body."""
+    out = tmp_path_factory.mktemp("exact") / "raw"
+    generate(out, "--subjects", "2", "--types", "nm-01,bg-01,cl-01", "--views", "000,090,144",
+             "--frames", "12", "--sil-edge-noise", "0", "--missing-frame-rate", "0",
+             "--broken-frame-rate", "0")
+    return out
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    skip = {"README.md", "generation.json"}  # these record timing and the command line
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in skip}
+
+
+def test_same_seed_gives_identical_files_and_other_seed_other_subjects(tmp_path):
+    args = ["--subjects", "2", "--types", "nm-01,cl-01", "--views", "000,090", "--frames", "8"]
+    generate(tmp_path / "a", *args)
+    generate(tmp_path / "b", *args, "--workers", "1")
+    generate(tmp_path / "c", *args, "--seed", "1")
+    a, b, c = (file_digests(tmp_path / n) for n in "abc")
+    assert len(a) > 40 and a == b
+    assert all(a[k] != c[k] for k in a if k.endswith(".json") or k.endswith(".avi"))
+    subjects_a = json.loads((tmp_path / "a" / "subjects.json").read_text())
+    subjects_c = json.loads((tmp_path / "c" / "subjects.json").read_text())
+    assert subjects_a["001"] != subjects_c["001"]
+    # A subject does not depend on how many subjects are generated.
+    generate(tmp_path / "d", "--subjects", "1", "--types", "nm-01", "--views", "090", "--frames", "8")
+    assert json.loads((tmp_path / "d" / "subjects.json").read_text())["001"] == subjects_a["001"]
+    assert file_digests(tmp_path / "d")["videos/001-nm-01-090.avi"] == a["videos/001-nm-01-090.avi"]
+
+
+def test_rerun_skips_and_refuses_other_options(tmp_path):
+    args = ["--subjects", "1", "--types", "nm-01", "--views", "090", "--frames", "6"]
+    generate(tmp_path / "a", *args)
+    before = file_digests(tmp_path / "a")
+    result = run_script(GENERATOR, "--out", str(tmp_path / "a"), *args)
+    assert "0 frames" not in result.stdout and "1 already present" in result.stdout
+    assert file_digests(tmp_path / "a") == before
+    bad = run_script(GENERATOR, "--out", str(tmp_path / "a"), *args[:-1], "7", check=False)
+    assert bad.returncode == 2 and "other options (frames)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_casia_b_layout(casia_set):
+    root, record = casia_set
+    assert record["status"] == "complete"
+    videos = sorted(p.name for p in (root / "videos").iterdir())
+    expected = [f"{s:03d}-{t}-{v}.avi" for s in range(1, 7) for t in STUDY_TYPES for v in STUDY_VIEWS]
+    assert videos == sorted(expected)
+    cap = cv2.VideoCapture(str(root / "videos" / "003-cl-02-090.avi"))
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 320 and cap.get(cv2.CAP_PROP_FRAME_HEIGHT) == 240
+    assert cap.get(cv2.CAP_PROP_FPS) == 25 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    cap.release()
+    pattern = re.compile(r"(\d{3})-(nm|bg|cl)-(\d{2})-(\d{3})-(\d{3})\.png")
+    n_sils, missing = 0, 0
+    for seq in sorted((root / "silhouettes").glob("*/*/*")):
+        sid, typ, view = seq.parts[-3:]
+        names = sorted(p.name for p in seq.iterdir())
+        for name in names:
+            m = pattern.fullmatch(name)
+            assert m and m.group(1) == sid and f"{m.group(2)}-{m.group(3)}" == typ
+            assert m.group(4) == view and 1 <= int(m.group(5)) <= 30
+        n_sils += len(names)
+        missing += 30 - len(names)
+        sil = cv2.imread(str(seq / names[0]), cv2.IMREAD_UNCHANGED)
+        assert sil.shape == (240, 320) and sil.dtype == np.uint8 and set(np.unique(sil)) <= {0, 255}
+    assert missing == record["counts"]["silhouettes_missing"] > 0
+    assert n_sils == len(expected) * 30 - missing
+    numbers, kp = read_pose_json(root / "poses" / "001-nm-05-054.json")
+    assert numbers.tolist() == list(range(1, 31)) and kp.shape == (30, 17, 3)
+    doc = json.loads((root / "poses" / "001-nm-05-054.json").read_text())
+    assert doc["format"] == "coco17" and doc["image_size"] == [320, 240]
+    assert ((kp[..., 2] >= 0) & (kp[..., 2] <= 1)).all()
+    assert (kp[..., 2] >= 0.8).mean() > 0.6 and ((kp[..., 2] > 0) & (kp[..., 2] < 0.7)).any()
+
+
+def test_silhouette_is_the_rendered_body_and_joints_lie_on_it(exact_set):
+    root = exact_set
+    seed = 0
+    precision, recall, inside, total = [], [], 0, 0
+    for video in sorted((root / "videos").iterdir()):
+        sid, cond, num, view = video.stem.split("-")
+        background = ws.background_for_camera(seed, int(view))
+        # JPEG chroma subsampling smears the background's own sharp edges; leave those out.
+        scene_edges = cv2.dilate(cv2.Canny(background, 50, 150), np.ones((3, 3), np.uint8)) > 0
+        background = background.astype(np.int16)
+        cap = cv2.VideoCapture(str(video))
+        numbers, kp = read_pose_json(root / "poses" / f"{video.stem}.json")
+        for k in range(12):
+            ok, bgr = cap.read()
+            assert ok
+            sil = cv2.imread(str(root / "silhouettes" / sid / f"{cond}-{num}" / view /
+                                 f"{video.stem}-{k + 1:03d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+            diff = np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.int16) - background).max(-1)
+            grown = cv2.dilate(sil.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            if sil.sum() > 200:
+                # Every clearly changed pixel belongs to the body (1-px edge for anti-aliasing
+                # and JPEG) and most body pixels differ from the background.
+                changed = (diff > 40) & ~scene_edges
+                precision.append((changed & grown).sum() / changed.sum())
+                recall.append((diff[sil] > 15).mean())
+            for x, y, c in kp[k]:
+                xi, yi = int(round(x)), int(round(y))
+                if c >= 0.8 and 0 <= xi < 320 and 0 <= yi < 240:
+                    total += 1
+                    inside += bool(grown[yi, xi])
+        cap.release()
+    print(f"precision {np.mean(precision):.3f} (min {np.min(precision):.3f}), "
+          f"recall {np.mean(recall):.3f} (min {np.min(recall):.3f})")
+    assert np.mean(precision) > 0.98 and np.min(precision) > 0.95
+    assert np.mean(recall) > 0.9 and np.min(recall) > 0.75
+    assert total > 500 and inside == total
+
+
+def gei_features(root: Path, sid: str, typ: str, view: str) -> np.ndarray:
+    folder = root / "silhouettes" / sid / typ / view
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(folder.iterdir())]
+    aligned, _ = align_silhouettes(masks)
+    return aligned.astype(np.float32).mean(0).ravel() / 255.0
+
+
+def pose_features(root: Path, sid: str, typ: str, view: str) -> np.ndarray:
+    """Skeleton-only features: joint positions relative to the hips in body heights (mean
+    and spread over the walk) and bone-length ratios."""
+    _, kp = read_pose_json(root / "poses" / f"{sid}-{typ}-{view}.json")
+    xy = kp[..., :2]
+    hips = xy[:, 11:13].mean(1, keepdims=True)
+    height = np.linalg.norm(xy[:, 15:17].mean(1) - xy[:, 0], axis=-1)[:, None, None]
+    rel = (xy - hips) / height
+    bones = [(5, 7), (7, 9), (11, 13), (13, 15), (6, 8), (8, 10), (12, 14), (14, 16), (5, 11), (6, 12)]
+    lengths = np.stack([np.linalg.norm(xy[:, a] - xy[:, b], axis=-1) for a, b in bones], -1)
+    ratios = np.median(lengths / height[:, :, 0], axis=0)
+    return np.concatenate([rel.mean(0).ravel(), rel.std(0).ravel(), 3 * ratios])
+
+
+def rank1(feature, root: Path, probe_types: list[str]) -> float:
+    """Same-view nearest neighbour: gallery nm-01..04, probes of the given types."""
+    subjects = [f"{s:03d}" for s in range(1, 7)]
+    hits, total = 0, 0
+    for view in STUDY_VIEWS:
+        gallery = [(s, feature(root, s, t, view)) for s in subjects for t in STUDY_TYPES[:4]]
+        g_ids = np.array([s for s, _ in gallery])
+        g = np.stack([f for _, f in gallery])
+        for s in subjects:
+            for t in probe_types:
+                d = np.linalg.norm(g - feature(root, s, t, view), axis=1)
+                hits += g_ids[np.argmin(d)] == s
+                total += 1
+    return hits / total
+
+
+def test_identity_is_learnable_and_clothing_matters(casia_set):
+    root, _ = casia_set
+    gei_nm = rank1(gei_features, root, ["nm-05", "nm-06"])
+    gei_cl = rank1(gei_features, root, ["cl-01", "cl-02"])
+    pose_nm = rank1(pose_features, root, ["nm-05", "nm-06"])
+    pose_cl = rank1(pose_features, root, ["cl-01", "cl-02"])
+    chance = 1 / 6
+    print(f"GEI NM {gei_nm:.2f} CL {gei_cl:.2f}; pose NM {pose_nm:.2f} CL {pose_cl:.2f}")
+    assert gei_nm >= 0.8 > 3 * chance             # identity is in the gait and body shape
+    assert gei_cl <= gei_nm - 0.25                # a coat changes the silhouette
+    assert pose_nm >= 0.6                         # the skeleton alone identifies people too
+    assert (pose_nm - pose_cl) <= (gei_nm - gei_cl) - 0.2  # and a coat barely touches it
+
+
+def test_ccvid_layout(tmp_path):
+    root = tmp_path / "ccvid"
+    record = generate(root, "--layout", "ccvid", "--subjects", "4", "--frames", "10")
+    line = re.compile(r"(session(\d)/(\d{3})_(\d{2}))\t(\d{3})\t(u\d+_l\d+_s\d+_c[01]_a0)")
+    splits = {}
+    for name in ("train", "query", "gallery"):
+        rows = [line.fullmatch(t) for t in (root / f"{name}.txt").read_text().splitlines()]
+        assert rows and all(rows), name
+        splits[name] = rows
+        for m in rows:
+            assert m.group(3) == m.group(5)
+            frames = sorted(p.name for p in (root / m.group(1)).iterdir())
+            assert frames and all(re.fullmatch(r"\d{5}\.jpg", f) for f in frames)
+            numbers, kp = read_pose_json(root / "poses" / f"{m.group(1)}.json")
+            assert {f"{n:05d}.jpg" for n in numbers} >= set(frames)
+    train_ids = {m.group(3) for m in splits["train"]}
+    test_ids = {m.group(3) for m in splits["query"]} | {m.group(3) for m in splits["gallery"]}
+    assert train_ids and test_ids and not train_ids & test_ids
+    assert {m.group(3) for m in splits["query"]} == {m.group(3) for m in splits["gallery"]}
+    assert all(m.group(2) == "3" for m in splits["query"])
+    clothes = {}
+    for m in splits["train"] + splits["query"] + splits["gallery"]:
+        clothes.setdefault(m.group(3), set()).add(m.group(6))
+    assert all(len(c) >= 2 for c in clothes.values())  # everybody changes clothes at least once
+    crop = cv2.imread(str(root / splits["query"][0].group(1) / "00005.jpg"))
+    assert crop is not None and crop.shape[0] > crop.shape[1] > 20  # a standing person crop
+    assert record["counts"]["tracklets"] == 4 * 3 * 4
+
+
+def test_grew_layout(tmp_path):
+    root = tmp_path / "grew"
+    generate(root, "--layout", "grew", "--subjects", "6", "--frames", "12")
+    train = sorted((root / "train").iterdir())
+    assert [p.name for p in train if p.is_dir()] == ["00001", "00002", "00003", "00004"]
+    seqs = [p for p in train[0].iterdir() if p.is_dir()]
+    assert len(seqs) == 4 and all(re.fullmatch(r"[A-Za-z0-9]{8}", s.name) for s in seqs)
+    assert all((train[0] / f"{s.name}_gei.png").exists() for s in seqs)
+    pngs = sorted(seqs[0].glob("*.png"))
+    assert pngs and all(re.fullmatch(r"\d{5}\.png", p.name) for p in pngs)
+    sil = cv2.imread(str(pngs[0]), cv2.IMREAD_GRAYSCALE)
+    assert sil.shape == (64, 64)
+    (h, w), kp = read_grew_pose_txt(pngs[0].with_name(pngs[0].stem + "_2d_pose.txt"))
+    assert (h, w) == (240, 320) and kp.shape == (17, 3)
+    assert sorted(p.name for p in (root / "test" / "gallery").iterdir()) == ["00005", "00006"]
+    probes = sorted(p.name for p in (root / "test" / "probe").iterdir() if p.is_dir())
+    labels = (root / "synthetic_probe_labels.csv").read_text().splitlines()
+    assert labels[0] == "seq,id" and sorted(r.split(",")[0] for r in labels[1:]) == probes
+    assert len(probes) == 4
+
+
+def test_bad_options_give_clear_errors(tmp_path):
+    result = run_script(GENERATOR, "--out", str(tmp_path / "x"), "--views", "0,200", check=False)
+    assert result.returncode == 2 and "--views" in result.stderr and "Traceback" not in result.stderr
+    result = run_script(GENERATOR, "--out", str(tmp_path / "x"), "--types", "nm-01,xx-02", check=False)
+    assert result.returncode == 2 and "xx-02" in result.stderr
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.txt").write_text("user data")
+    result = run_script(GENERATOR, "--out", str(tmp_path / "busy"), "--overwrite", check=False)
+    assert result.returncode == 2 and "not empty" in result.stderr
+    assert (tmp_path / "busy" / "mine.txt").read_text() == "user data"
+
+
+@pytest.mark.slow
+def test_a_real_pose_model_sees_the_walkers(tmp_path):
+    report = tmp_path / "realism.md"
+    run_script("benchmarks/bench_synthetic_realism.py", "--subjects", "2", "--types",
+               "nm-01,bg-01,cl-01", "--views", "000,090,144", "--frames", "16",
+               "--scratch", str(tmp_path / "data"), "--out", str(report),
+               env={"YOLO_CONFIG_DIR": str(tmp_path / "yolo")})
+    summary = json.loads(report.with_suffix(".json").read_text())["summary"]
+    assert summary["all"]["frames"] >= 100
+    assert summary["all"]["detection"] >= 0.9
+    assert summary["all"]["pck"] >= 0.6
