@@ -8,6 +8,7 @@ present for long, so a passer-by does not steal frames.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,13 @@ class UltralyticsPoseEstimator:
         return out
 
 
+@functools.lru_cache(maxsize=4)
+def cached_pose_estimator(weights: str, device: str = "cpu", imgsz: int = 640,
+                          batch_size: int = 16) -> UltralyticsPoseEstimator:
+    """One estimator per process and setting (worker processes load the model once)."""
+    return UltralyticsPoseEstimator(weights, device=device, imgsz=imgsz, batch_size=batch_size)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of xyxy boxes."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
@@ -169,3 +177,14 @@ def keypoint_pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
     dist = np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1)
     hit = (dist <= alpha * person_height[:, None]) & visible
     return int(np.nansum(hit)), int(visible.sum())
+
+
+def estimate_walker_poses(estimator: "UltralyticsPoseEstimator",
+                          frames_bgr: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """COCO-17 keypoints (17, 3) of the tracked main walker in each frame (None: not found)."""
+    if not len(frames_bgr):
+        return []
+    detections = estimator.detect(frames_bgr)
+    height, width = frames_bgr[0].shape[:2]
+    chosen = track_main_walker(detections, (width, height))
+    return [None if d is None else detections[f].keypoints[d] for f, d in enumerate(chosen)]

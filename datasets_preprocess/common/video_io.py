@@ -43,3 +43,13 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 def read_video(path: str | os.PathLike) -> list[np.ndarray]:
     """All BGR frames of a video (see :func:`iter_video_frames`)."""
     return list(iter_video_frames(path))
+
+
+def declared_frame_count(path: str | os.PathLike) -> int:
+    """The frame count the container declares (0 when unknown); compare with what decodes to
+    spot a truncated file."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0) if cap.isOpened() else 0
+    finally:
+        cap.release()

@@ -36,7 +36,7 @@ DEFAULTS = {  # per layout: subjects, frames, views
     "ccvid": (10, 32, ",".join(rl.CCVID_VIEWS)),
     "grew": (12, 36, ""),
 }
-OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "train", "test", "train.txt", "query.txt",
+OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
                   "gallery.txt", "synthetic_probe_labels.csv", "subjects.json", "README.md")
 
 

@@ -11,6 +11,7 @@ ccvid::
     session<k>/<pid>_<cam:02d>/<frame:05d>.jpg               person crops (frame = index + 1)
     train.txt  query.txt  gallery.txt                        "<session>/<pid>_<cam>\\t<pid>\\t<clothes>"
     poses/session<k>/<pid>_<cam>.json                        keypoints in crop pixels
+    masks/session<k>/<pid>_<cam>/<frame:05d>.png              exact person masks of the crops
 
 grew::
 
@@ -253,7 +254,7 @@ def ccvid_job(job: Job) -> Counter:
                                  ws.background_for_camera(cfg.seed, cam_key), view_rng)
         missing, broken = ws.frame_faults(view_rng, cfg.frames, cfg.missing_frame_rate,
                                           cfg.broken_frame_rate)
-        blobs, numbers, keypoints, boxes = {}, [], [], []
+        blobs, masks, numbers, keypoints, boxes = {}, {}, [], [], []
         for i, (rgb, mask) in enumerate(zip(rendered.rgb, rendered.masks)):
             ys, xs = np.nonzero(mask)
             if ys.size == 0:
@@ -275,10 +276,12 @@ def ccvid_job(job: Job) -> Counter:
                                    [cv2.IMWRITE_JPEG_QUALITY, 92])
             data = buf.tobytes()
             blobs[f"{i + 1:05d}.jpg"] = data[:len(data) // 3] if broken[i] else data
+            masks[f"{i + 1:05d}.png"] = _png_bytes(mask[y0:y1, x0:x1])
         if not blobs:
             stats["tracklets_empty"] += 1
             continue
         atomic_write_files(out / tracklet, blobs, overwrite=True)
+        atomic_write_files(out / "masks" / tracklet, masks, overwrite=True)
         atomic_write_text(out / "poses" / f"{tracklet}.json",
                           format_pose_json(np.stack(keypoints), numbers, None,
                                            {"sequence": tracklet, "crop_boxes": boxes,

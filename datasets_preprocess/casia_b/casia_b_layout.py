@@ -1,0 +1,101 @@
+"""CASIA-B names and folders: ``<sid>-<type>-<view>`` sequences, official silhouettes, poses.
+
+Raw layout (as released, and as the synthetic generator writes it)::
+
+    videos/<sid>-<type>-<view>.avi
+    silhouettes/<sid>/<type>/<view>/<sid>-<type>-<view>-<frame:03d>.png
+
+Working folder made by the scripts (``--out``)::
+
+    frames/<sid>/<type>/<view>/<frame:03d>.jpg     split_frames.py (frame = video index + 1)
+    poses/<sid>-<type>-<view>.json                 make_pose_gei.py (pose JSON, see pose_files.py)
+    gei/<sid>/<type>/<view>.png                    make_pose_gei.py
+    pretreated/<sid>/<type>/<view>/*.pkl           rearrange_to_grew.py
+    casia_b.json, quality_report.json              rearrange_to_grew.py
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets_preprocess.common.cli import UserInputError
+from datasets_preprocess.common.image_io import numbered_images, read_mask
+from datasets_preprocess.common.pose_files import read_pose_json
+
+SEQUENCE_NAME = re.compile(r"(?P<sid>\d{3})-(?P<type>(?:nm|bg|cl)-\d{2})-(?P<view>\d{3})")
+SID, TYPE, VIEW = re.compile(r"\d{3}"), re.compile(r"(nm|bg|cl)-\d{2}"), re.compile(r"\d{3}")
+# The official protocol: subjects 001-074 train, 075-124 test.
+OFFICIAL_TRAIN_COUNT, OFFICIAL_SUBJECTS = 74, 124
+
+
+@dataclass(frozen=True)
+class CasiaSequence:
+    """One sequence and where its inputs are (picklable job for the process pool)."""
+
+    key: str                       # "<sid>/<type>/<view>"
+    silhouettes: str | None = None  # folder of silhouette PNGs
+    poses: str | None = None        # pose JSON
+    frames: str | None = None       # folder of frames (split_frames.py output)
+
+    @property
+    def stem(self) -> str:
+        return self.key.replace("/", "-")
+
+
+def key_from_stem(stem: str) -> str | None:
+    m = SEQUENCE_NAME.fullmatch(stem)
+    return None if m is None else f"{m['sid']}/{m['type']}/{m['view']}"
+
+
+def sequence_folders(root: str | os.PathLike, what: str) -> dict[str, Path]:
+    """``{key: folder}`` for every ``<sid>/<type>/<view>`` folder under ``root``.
+
+    Folders whose names do not follow CASIA-B's pattern are ignored; an error names ``root``
+    when none is found.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserInputError(f"{root}: {what} folder not found")
+    found = {}
+    for sid in sorted(os.scandir(root), key=lambda e: e.name):
+        if not (sid.is_dir() and SID.fullmatch(sid.name)):
+            continue
+        for typ in sorted(os.scandir(sid.path), key=lambda e: e.name):
+            if not (typ.is_dir() and TYPE.fullmatch(typ.name)):
+                continue
+            for view in sorted(os.scandir(typ.path), key=lambda e: e.name):
+                if view.is_dir() and VIEW.fullmatch(view.name):
+                    found[f"{sid.name}/{typ.name}/{view.name}"] = Path(view.path)
+    if not found:
+        raise UserInputError(f"{root}: no CASIA-B sequence folders (<sid>/<type>/<view>, e.g. "
+                             f"001/nm-01/090) in this {what} folder")
+    return found
+
+
+def load_silhouettes_and_poses(seq: CasiaSequence) -> tuple[dict, dict | None]:
+    """Silhouettes keyed by frame number, and the pose JSON's keypoints keyed the same way."""
+    sils = {}
+    if seq.silhouettes is not None:
+        sils = {n: read_mask(p) for n, p in numbered_images(seq.silhouettes, (".png",)).items()}
+    poses = {}
+    if seq.poses is not None and Path(seq.poses).exists():
+        numbers, keypoints = read_pose_json(seq.poses)
+        poses = {int(n): kp for n, kp in zip(numbers, keypoints)}
+    return sils, poses
+
+
+def default_train_count(n_subjects: int) -> int:
+    """74 of 124 on the real dataset; the same share (at least one test id) on smaller sets."""
+    if n_subjects >= OFFICIAL_SUBJECTS:
+        return OFFICIAL_TRAIN_COUNT
+    return int(min(max(round(n_subjects * OFFICIAL_TRAIN_COUNT / OFFICIAL_SUBJECTS), 1),
+                   n_subjects - 1))
+
+
+def frame_pose_arrays(poses: dict) -> tuple[np.ndarray, np.ndarray]:
+    numbers = np.array(sorted(poses), np.int64)
+    return numbers, np.stack([poses[n] for n in numbers]) if len(numbers) else np.zeros((0, 17, 3))

@@ -1,0 +1,66 @@
+"""Reading silhouettes and frames, turning unreadable files into counted drop reasons."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datasets_preprocess.common.atomic_files import is_temp_name
+from datasets_preprocess.common.sequence_builder import UNREADABLE_SILHOUETTE
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def frame_number(path: str | os.PathLike) -> int | None:
+    """The frame number at the end of a file stem (``001-nm-01-090-017.png`` -> 17)."""
+    m = _TRAILING_NUMBER.search(Path(path).stem)
+    return int(m.group(1)) if m else None
+
+
+def numbered_images(folder: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> dict[int, Path]:
+    """Image files of a folder keyed by their trailing frame number (temp files skipped)."""
+    out = {}
+    for entry in os.scandir(folder):
+        name = entry.name
+        if is_temp_name(name) or not name.lower().endswith(suffixes):
+            continue
+        n = frame_number(name)
+        if n is not None:
+            out[n] = Path(entry.path)
+    return dict(sorted(out.items()))
+
+
+_END_MARKERS = {".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".png": b"IEND\xaeB`\x82"}
+
+
+def _read_checked(path: Path, flags: int) -> np.ndarray | None:
+    """Decode an image, or None for a missing, empty, truncated or corrupt file.
+
+    Decoders fill a truncated JPEG with grey instead of failing, so JPEG and PNG files must
+    also end with their end marker (within the last KB: some writers append padding)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if not data:
+        return None
+    marker = _END_MARKERS.get(path.suffix.lower())
+    if marker is not None and marker not in data[-1024:]:
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray | str:
+    """A grayscale silhouette (uint8), or ``"unreadable_silhouette"`` for an empty/corrupt file."""
+    mask = _read_checked(Path(path), cv2.IMREAD_GRAYSCALE)
+    return UNREADABLE_SILHOUETTE if mask is None else mask
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray | None:
+    """A BGR image, or None for an empty/truncated/corrupt file."""
+    return _read_checked(Path(path), cv2.IMREAD_COLOR)

@@ -1,0 +1,131 @@
+"""The loop every preprocessing script shares: skip finished work, process sequences in a
+process pool, write them atomically, log quality records, report counts.
+
+A dataset module supplies jobs (any picklable object with a ``key`` = ``"<id>/<type>/<view>"``)
+and a top-level ``load(job) -> (silhouettes, poses)`` function (see
+:func:`sequence_builder.build_sequence` for their form).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import yaml
+
+from datasets_preprocess.common.atomic_files import remove_stale_temps
+from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError
+from datasets_preprocess.common.parallel import default_workers, parallel_map
+from datasets_preprocess.common.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
+                                                      write_gei, write_sequence)
+from datasets_preprocess.common.sequence_builder import (QualityLog, QualityRules,
+                                                         SequenceRecord, build_sequence)
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "preprocess.yaml"
+UNREADABLE_INPUT = "unreadable_input"
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--workers, --overwrite, --config, --quality-rule."""
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo sequences that are already written (default: skip them)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="preprocessing defaults (default configs/preprocess.yaml)")
+    parser.add_argument("--quality-rule", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one quality rule, e.g. --quality-rule min_frames=15 "
+                             "(repeatable; rules are listed in configs/preprocess.yaml)")
+
+
+def load_quality_rules(config_path: str, dataset: str, overrides: Sequence[str] = ()) -> QualityRules:
+    """Shared rules, then the dataset's, then KEY=VALUE overrides."""
+    path = Path(config_path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise UserInputError(f"{path}: not valid YAML ({e})") from None
+    values = dict(config.get("quality") or {})
+    values.update((config.get(dataset) or {}).get("quality") or {})
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserInputError(f"--quality-rule {item!r}: expected KEY=VALUE")
+        values[key.strip()] = yaml.safe_load(value)
+    try:
+        return QualityRules.from_mapping(values)
+    except (TypeError, ValueError) as e:
+        raise UserInputError(f"{path} / --quality-rule: {e}") from None
+
+
+def _process(job: Any, load: Callable, rules: QualityRules, root: Path | None,
+             gei_root: Path | None) -> SequenceRecord:
+    try:
+        silhouettes, poses = load(job)
+    except EXPECTED_ERRORS as e:
+        record = SequenceRecord(job.key).drop(UNREADABLE_INPUT)
+        record.detail = str(e)
+        return record
+    arrays, record = build_sequence(job.key, silhouettes, poses, rules)
+    if arrays is None:
+        return record
+    if root is not None:
+        seq_dir = root / job.key
+        remove_stale_temps(seq_dir.parent, seq_dir.name)
+        write_sequence(seq_dir, arrays, overwrite=True)
+    if gei_root is not None:
+        write_gei(gei_path(gei_root, *job.key.split("/")), compute_gei(arrays[SILHOUETTE]))
+    return record
+
+
+def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_dir: Path,
+                  root: Path | None, gei_root: Path | None, workers: int, overwrite: bool,
+                  desc: str, log_stem: str = "quality") -> tuple[Counter, dict]:
+    """Process every job not finished yet; return (counts, quality report)."""
+    quality = QualityLog(log_dir, log_stem)
+    previous = {} if overwrite else quality.records()
+
+    def finished(job) -> bool:
+        rec = previous.get(job.key)
+        if rec is None:
+            return False
+        if rec["status"] == "dropped":
+            return True
+        outputs = ([root / job.key] if root is not None else []) + \
+                  ([gei_path(gei_root, *job.key.split("/"))] if gei_root is not None else [])
+        return all(p.exists() for p in outputs)
+
+    jobs = list(jobs)
+    todo = [job for job in jobs if not finished(job)]
+    counts = Counter(sequences_skipped=len(jobs) - len(todo))
+    worker = functools.partial(_process, load=load, rules=rules, root=root, gei_root=gei_root)
+    for record in parallel_map(worker, todo, workers, desc=desc, unit="seq"):
+        quality.add(record)
+        counts[f"sequences_{record.status}"] += 1
+        if record.reason:
+            counts[f"dropped_{record.reason}"] += 1
+            if record.detail:
+                log.warning("%s: %s", record.key, record.detail)
+    report = quality.write_report()
+    return counts, report
+
+
+def summary_line(name: str, counts: Counter, report: dict, out: Path) -> str:
+    s = report["summary"]
+    dropped = {k.removeprefix("sequences_dropped_"): v for k, v in s.items()
+               if k.startswith("sequences_dropped_")}
+    frame_drops = {k.removeprefix("frames_dropped_"): v for k, v in s.items()
+                   if k.startswith("frames_dropped_")}
+    return (f"{name}: {counts.get('sequences_kept', 0)} sequences written, "
+            f"{counts.get('sequences_dropped', 0)} dropped, {counts.get('sequences_skipped', 0)} "
+            f"already done; in total {s.get('sequences_kept', 0)} kept / "
+            f"{s.get('sequences_dropped', 0)} dropped {dropped or ''}, frames kept "
+            f"{s.get('frames_kept', 0)} of {s.get('frames_in', 0)} (dropped: "
+            f"{frame_drops or 'none'}) -> {out}")

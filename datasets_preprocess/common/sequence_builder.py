@@ -1,0 +1,201 @@
+"""From raw frames to one pretreated sequence: synchronise, filter, align, draw, report.
+
+Every dataset script ends in :func:`build_sequence`: it takes the silhouettes and poses of a
+sequence keyed by frame number, keeps the frames that have both a usable silhouette and a
+usable pose, aligns the silhouettes, draws the skeleton maps and says what it dropped and why.
+:class:`QualityLog` collects those records crash-safely (one JSON line per sequence, appended as
+soon as it is done) and writes ``quality_report.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
+from datasets_preprocess.common.silhouette_alignment import align_silhouette
+from datasets_preprocess.common.skeleton_maps import skeleton_maps
+
+# Frame drop reasons.
+NO_SILHOUETTE = "no_silhouette"            # a pose but no silhouette file for the frame
+UNREADABLE_SILHOUETTE = "unreadable_silhouette"
+EMPTY_SILHOUETTE = "empty_silhouette"
+SMALL_SILHOUETTE = "small_silhouette"      # too few pixels, or far below the sequence's median
+TOUCHES_EDGE = "touches_edge"              # cut by the top or bottom of the image
+NO_POSE = "no_pose"                        # no person / keypoints for the frame
+BAD_POSE_FILE = "bad_pose_file"            # a keypoint file that cannot be parsed
+WEAK_POSE = "weak_pose"                    # too few confident joints
+# Sequence drop reasons.
+TOO_SHORT = "too_short"
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """When a frame or a sequence is usable (defaults: configs/preprocess.yaml)."""
+
+    min_sil_pixels: int = 200          # foreground pixels (value > 127) in the source silhouette
+    min_area_ratio: float = 0.3        # ... and at least this share of the sequence's median area
+    edge_tolerance: int = 0            # silhouette pixels allowed on the top/bottom row (-1: no check)
+    min_joint_conf: float = 0.3        # a joint counts as confident from this confidence
+    min_confident_joints: int = 10     # of 17
+    min_frames: int = 8                # shorter sequences are dropped
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> "QualityRules":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown quality rule(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+
+@dataclass
+class SequenceRecord:
+    """What happened to one sequence (one row of the quality report)."""
+
+    key: str
+    status: str = "kept"               # kept | dropped
+    frames_in: int = 0
+    frames_kept: int = 0
+    dropped_frames: dict = field(default_factory=dict)
+    reason: str | None = None          # why the whole sequence was dropped
+    detail: str | None = None          # the error message for unreadable inputs
+
+    def drop(self, reason: str) -> "SequenceRecord":
+        self.status, self.reason = "dropped", reason
+        return self
+
+
+def frame_checks(mask: np.ndarray, rules: QualityRules) -> tuple[int, str | None]:
+    """(foreground area, failure reason or None) of one source silhouette."""
+    fg = mask > 127
+    area = int(fg.sum())
+    if area == 0:
+        return 0, EMPTY_SILHOUETTE
+    if area < rules.min_sil_pixels:
+        return area, SMALL_SILHOUETTE
+    if rules.edge_tolerance >= 0 and max(int(fg[0].sum()), int(fg[-1].sum())) > rules.edge_tolerance:
+        return area, TOUCHES_EDGE
+    return area, None
+
+
+def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
+                   poses: Mapping[int, np.ndarray] | None, rules: QualityRules
+                   ) -> tuple[dict[str, np.ndarray] | None, SequenceRecord]:
+    """Synchronise by frame number, filter, align and draw one sequence.
+
+    ``silhouettes`` maps frame number -> grayscale mask (uint8/bool), or a drop-reason string
+    for a frame whose file could not be read. ``poses`` maps frame number -> (17, 3) COCO-17
+    keypoints in the same image's pixels (or a drop-reason string); ``None`` makes a
+    silhouette-only sequence.
+    Returns ``({"0_heatmap", "1_sil", "2_pose"} arrays or None, record)``.
+    """
+    numbers = sorted(set(silhouettes) | set(poses or {}))
+    record = SequenceRecord(key, frames_in=len(numbers))
+    dropped = Counter()
+    candidates = []                                   # (frame, mask, area, pose)
+    for n in numbers:
+        mask = silhouettes.get(n)
+        pose = None if poses is None else poses.get(n)
+        if mask is None:
+            dropped[NO_SILHOUETTE] += 1
+            continue
+        if isinstance(mask, str):
+            dropped[mask] += 1
+            continue
+        if poses is not None:
+            if pose is None:
+                dropped[NO_POSE] += 1
+                continue
+            if isinstance(pose, str):  # e.g. a malformed keypoint file
+                dropped[pose] += 1
+                continue
+            confident = int((np.asarray(pose)[:, 2] >= rules.min_joint_conf).sum())
+            if confident < rules.min_confident_joints:
+                dropped[WEAK_POSE] += 1
+                continue
+        area, problem = frame_checks(np.asarray(mask), rules)
+        if problem:
+            dropped[problem] += 1
+            continue
+        candidates.append((n, mask, area, pose))
+    if candidates:  # broken silhouettes: far smaller than the walker usually is
+        median = float(np.median([c[2] for c in candidates]))
+        small = [c for c in candidates if c[2] < rules.min_area_ratio * median]
+        if small:
+            dropped[SMALL_SILHOUETTE] += len(small)
+        candidates = [c for c in candidates if c[2] >= rules.min_area_ratio * median]
+    aligned, kept = [], []
+    for n, mask, _, pose in candidates:
+        sil = align_silhouette(np.asarray(mask))
+        if sil is None:
+            dropped[EMPTY_SILHOUETTE] += 1
+            continue
+        aligned.append(sil)
+        kept.append((n, pose))
+    record.dropped_frames = dict(sorted(dropped.items()))
+    record.frames_kept = len(kept)
+    if len(kept) < max(rules.min_frames, 1):
+        return None, record.drop(TOO_SHORT)
+    arrays = {SILHOUETTE: np.stack(aligned)}
+    if poses is not None:
+        pose_arr = np.stack([np.asarray(p, np.float32) for _, p in kept]).astype(np.float32)
+        arrays[POSE] = pose_arr
+        arrays[HEATMAP] = skeleton_maps(pose_arr)
+    return dict(sorted(arrays.items())), record
+
+
+class QualityLog:
+    """Sequence records of a preprocessing output, kept across runs.
+
+    ``<stem>_log.jsonl`` gets one line per finished sequence at once (a killed run keeps
+    what it did); :meth:`write_report` folds it into ``<stem>_report.json`` (the latest
+    record of each sequence wins) with totals per reason.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, stem: str = "quality"):
+        self.out_dir = Path(out_dir)
+        self.log_path = self.out_dir / f"{stem}_log.jsonl"
+        self.report_path = self.out_dir / f"{stem}_report.json"
+
+    def records(self) -> dict[str, dict]:
+        latest: dict[str, dict] = {}
+        if self.log_path.exists():
+            for line in self.log_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                latest[rec["key"]] = rec
+        return latest
+
+    def add(self, record: SequenceRecord) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(record)) + "\n")
+            f.flush()
+
+    def write_report(self, extra: Mapping | None = None) -> dict:
+        records = self.records()
+        totals = Counter()
+        frames = Counter()
+        for rec in records.values():
+            totals[f"sequences_{rec['status']}"] += 1
+            if rec["reason"]:
+                totals[f"sequences_dropped_{rec['reason']}"] += 1
+            frames["frames_in"] += rec["frames_in"]
+            frames["frames_kept"] += rec["frames_kept"] if rec["status"] == "kept" else 0
+            for reason, count in rec["dropped_frames"].items():
+                frames[f"frames_dropped_{reason}"] += count
+        report = {"summary": {**dict(sorted(totals.items())), **dict(sorted(frames.items())),
+                              **dict(extra or {})},
+                  "sequences": dict(sorted(records.items()))}
+        atomic_write_text(self.report_path, json.dumps(report, indent=1) + "\n")
+        return report
