@@ -44,12 +44,15 @@ test-fast: $(TEST_STAMP)
 
 DEMO_DIR ?= output/demo
 DEMO_RAW := $(DEMO_DIR)/synthetic_casia_b
+DEMO_WORK := $(DEMO_DIR)/casia_b_work
 
 demo: $(RUNTIME_STAMP)
-	@echo "== HybridGait demo: generate -> (preprocess -> train -> evaluate: coming) =="
+	@echo "== HybridGait demo: generate -> preprocess -> (train -> evaluate: coming) =="
 	$(PY) datasets_preprocess/synthetic/make_synthetic_gait.py --layout casia_b --out $(DEMO_RAW)
-	@echo "Demo data: $(DEMO_RAW) (videos/, silhouettes/, poses/; summary in $(DEMO_RAW)/README.md)."
-	@echo "Preprocessing, training and evaluation join the demo as they are built."
+	$(PY) datasets_preprocess/casia_b/make_pose_gei.py --silhouettes $(DEMO_RAW)/silhouettes --pose-from $(DEMO_RAW)/poses --out $(DEMO_WORK)
+	$(PY) datasets_preprocess/casia_b/rearrange_to_grew.py --silhouettes $(DEMO_RAW)/silhouettes --out $(DEMO_WORK)
+	$(PY) datasets_preprocess/validate_pretreated.py --root $(DEMO_WORK)/pretreated --partition $(DEMO_WORK)/casia_b.json
+	@echo "Pretreated data: $(DEMO_WORK)/pretreated, split $(DEMO_WORK)/casia_b.json, drops in $(DEMO_WORK)/quality_report.json."
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

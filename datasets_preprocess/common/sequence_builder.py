@@ -27,6 +27,7 @@ NO_SILHOUETTE = "no_silhouette"            # a pose but no silhouette file for t
 UNREADABLE_SILHOUETTE = "unreadable_silhouette"
 EMPTY_SILHOUETTE = "empty_silhouette"
 SMALL_SILHOUETTE = "small_silhouette"      # too few pixels, or far below the sequence's median
+                                           # area or height (a broken mask)
 TOUCHES_EDGE = "touches_edge"              # cut by the top or bottom of the image
 NO_POSE = "no_pose"                        # no person / keypoints for the frame
 BAD_POSE_FILE = "bad_pose_file"            # a keypoint file that cannot be parsed
@@ -41,6 +42,7 @@ class QualityRules:
 
     min_sil_pixels: int = 200          # foreground pixels (value > 127) in the source silhouette
     min_area_ratio: float = 0.3        # ... and at least this share of the sequence's median area
+    min_height_ratio: float = 0.75     # box height at least this share of the sequence's median
     edge_tolerance: int = 0            # silhouette pixels allowed on the top/bottom row (-1: no check)
     min_joint_conf: float = 0.3        # a joint counts as confident from this confidence
     min_confident_joints: int = 10     # of 17
@@ -73,17 +75,18 @@ class SequenceRecord:
         return self
 
 
-def frame_checks(mask: np.ndarray, rules: QualityRules) -> tuple[int, str | None]:
-    """(foreground area, failure reason or None) of one source silhouette."""
+def frame_checks(mask: np.ndarray, rules: QualityRules) -> tuple[int, int, str | None]:
+    """(foreground area, box height, failure reason or None) of one source silhouette."""
     fg = mask > 127
-    area = int(fg.sum())
-    if area == 0:
-        return 0, EMPTY_SILHOUETTE
+    rows = np.flatnonzero(fg.any(1))
+    if rows.size == 0:
+        return 0, 0, EMPTY_SILHOUETTE
+    area, height = int(fg.sum()), int(rows[-1] - rows[0] + 1)
     if area < rules.min_sil_pixels:
-        return area, SMALL_SILHOUETTE
+        return area, height, SMALL_SILHOUETTE
     if rules.edge_tolerance >= 0 and max(int(fg[0].sum()), int(fg[-1].sum())) > rules.edge_tolerance:
-        return area, TOUCHES_EDGE
-    return area, None
+        return area, height, TOUCHES_EDGE
+    return area, height, None
 
 
 def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
@@ -100,7 +103,7 @@ def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
     numbers = sorted(set(silhouettes) | set(poses or {}))
     record = SequenceRecord(key, frames_in=len(numbers))
     dropped = Counter()
-    candidates = []                                   # (frame, mask, area, pose)
+    candidates = []                                   # (frame, mask, area, height, pose)
     for n in numbers:
         mask = silhouettes.get(n)
         pose = None if poses is None else poses.get(n)
@@ -121,19 +124,21 @@ def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
             if confident < rules.min_confident_joints:
                 dropped[WEAK_POSE] += 1
                 continue
-        area, problem = frame_checks(np.asarray(mask), rules)
+        area, height, problem = frame_checks(np.asarray(mask), rules)
         if problem:
             dropped[problem] += 1
             continue
-        candidates.append((n, mask, area, pose))
-    if candidates:  # broken silhouettes: far smaller than the walker usually is
-        median = float(np.median([c[2] for c in candidates]))
-        small = [c for c in candidates if c[2] < rules.min_area_ratio * median]
-        if small:
-            dropped[SMALL_SILHOUETTE] += len(small)
-        candidates = [c for c in candidates if c[2] >= rules.min_area_ratio * median]
+        candidates.append((n, mask, area, height, pose))
+    if candidates:  # broken silhouettes: much smaller or shorter than the walker usually is
+        median_area = float(np.median([c[2] for c in candidates]))
+        median_height = float(np.median([c[3] for c in candidates]))
+        usable = [c for c in candidates if c[2] >= rules.min_area_ratio * median_area
+                  and c[3] >= rules.min_height_ratio * median_height]
+        if len(usable) < len(candidates):
+            dropped[SMALL_SILHOUETTE] += len(candidates) - len(usable)
+        candidates = usable
     aligned, kept = [], []
-    for n, mask, _, pose in candidates:
+    for n, mask, _, _, pose in candidates:
         sil = align_silhouette(np.asarray(mask))
         if sil is None:
             dropped[EMPTY_SILHOUETTE] += 1

@@ -93,11 +93,15 @@ def skeleton_maps(pose: np.ndarray, min_conf: float = MIN_CONFIDENCE,
     filled = fill_missing_joints(pose, min_conf)
     conf = np.where(filled[..., 2] >= min_conf, filled[..., 2], 0.0).astype(np.float32)
     xy = normalise_to_canvas(filled).astype(np.float32)
-    return np.concatenate([_draw_maps(xy[i:i + chunk], conf[i:i + chunk])
+    # Scratch buffers reused by every chunk: fresh multi-MB temporaries would be mapped and
+    # page-faulted by the allocator on every call, which costs more than the arithmetic.
+    n = min(chunk, len(xy))
+    scratch = [np.empty((n, len(COCO_BONES), OUT_SIZE, OUT_SIZE), np.float32) for _ in range(3)]
+    return np.concatenate([_draw_maps(xy[i:i + chunk], conf[i:i + chunk], scratch)
                            for i in range(0, len(xy), chunk)])
 
 
-def _draw_maps(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+def _draw_maps(xy: np.ndarray, conf: np.ndarray, scratch: list[np.ndarray]) -> np.ndarray:
     """Maps for canvas joint positions ``xy`` (T, 17, 2) and confidences (T, 17)."""
     a, b = xy[:, BONE_START], xy[:, BONE_END]                                 # (T, 19, 2)
     bone_w = np.minimum(conf[:, BONE_START], conf[:, BONE_END])              # (T, 19)
@@ -122,21 +126,34 @@ def _draw_maps(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
     xs = col0[:, None].astype(np.float32) + steps[None] * height[:, None] - 0.5   # (T, 64)
     inv = np.float32(-0.5 / SIGMA ** 2)
 
+    n_frames = len(xy)
+    proj, work, extra = (buf[:n_frames] for buf in scratch)                   # (T, 19, 64, 64)
+    joints_work = work[:, :NUM_JOINTS]                                        # (T, 17, 64, 64)
+
     # Joint map: separable Gaussians, max over joints.
     gx = np.exp(inv * (xs[:, None, :] - xy[..., 0:1]) ** 2)                  # (T, 17, 64)
     gy = np.exp(inv * (ys[:, None, :] - xy[..., 1:2]) ** 2) * conf[..., None]
-    joints = (gy[..., :, None] * gx[..., None, :]).max(1)                     # (T, 64, 64)
+    np.multiply(gy[..., :, None], gx[..., None, :], out=joints_work)
+    joints = joints_work.max(1)                                               # (T, 64, 64)
 
-    # Limb map: squared distance to each bone segment; one exp after the max (as a min).
+    # Limb map: squared distance to each bone segment, |p - a - t d|^2 with t the clipped
+    # projection; the max over bones of w exp(-d^2 / 2 sigma^2) is taken before the exp.
     d = b - a                                                                 # (T, 19, 2)
     length2 = np.maximum((d ** 2).sum(-1), 1e-6)[..., None, None]            # (T, 19, 1, 1)
     px = (xs[:, None, :] - a[..., 0:1])[..., None, :]                         # (T, 19, 1, 64)
     py = (ys[:, None, :] - a[..., 1:2])[..., :, None]                         # (T, 19, 64, 1)
-    proj = px * d[..., 0, None, None] + py * d[..., 1, None, None]           # (T, 19, 64, 64)
-    t = np.clip(proj / length2, 0.0, 1.0)
-    dist2 = (px ** 2 + py ** 2) + t * (t * length2 - 2 * proj)               # |p - a - t d|^2
-    log_w = np.log(np.maximum(bone_w, 1e-12))[..., None, None]
-    limbs = np.exp((inv * dist2 + log_w).max(1))                              # (T, 64, 64)
+    np.add(px * d[..., 0, None, None], py * d[..., 1, None, None], out=proj)
+    t = np.multiply(proj, 1.0 / length2, out=work)
+    np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
+    dist2 = proj                                                              # reuse in place:
+    np.multiply(proj, -2.0, out=dist2)                                        #   -2 proj
+    dist2 += np.multiply(t, length2, out=extra)                               #   + t L^2
+    dist2 *= t                                                                #   * t
+    dist2 += px ** 2                                                          #   + |p - a|^2
+    dist2 += py ** 2
+    # max_b w_b exp(inv d_b^2) = exp(inv min_b (d_b^2 + log(w_b) / inv)), as inv < 0
+    dist2 += (np.log(np.maximum(bone_w, 1e-12)) / inv)[..., None, None]
+    limbs = np.exp(inv * dist2.min(1))                                        # (T, 64, 64)
 
     maps = np.stack([limbs, joints], axis=1)
     maps[empty] = 0.0

@@ -1,0 +1,263 @@
+"""Each dataset's preprocessing scripts end to end on the synthetic layouts, bad inputs, resume."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, run_script
+from datasets_preprocess.common.pretreated_io import list_sequences, read_gei, read_partition, read_sequence
+
+GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
+CASIA_TYPES = "nm-01,nm-02,bg-01,cl-01"
+CASIA_VIEWS = "000,090"
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.pkl"))}
+
+
+@pytest.fixture(scope="module")
+def casia_raw(tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("casia") / "raw"
+    run_script(GEN, "--out", raw, "--subjects", "3", "--types", CASIA_TYPES, "--views",
+               CASIA_VIEWS, "--frames", "20", "--missing-frame-rate", "0.05",
+               "--broken-frame-rate", "0.05")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def casia_work(casia_raw, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("casia_work")
+    run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
+               casia_raw / "silhouettes", "--pose-from", casia_raw / "poses", "--out", work)
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+               casia_raw / "silhouettes", "--out", work)
+    return work
+
+
+def test_casia_b_end_to_end(casia_raw, casia_work):
+    generation = json.loads((casia_raw / "generation.json").read_text())["counts"]
+    report = json.loads((casia_work / "quality_report.json").read_text())
+    summary, records = report["summary"], report["sequences"]
+    assert len(records) == 3 * 4 * 2
+    assert summary["frames_in"] == 3 * 4 * 2 * 20
+    assert summary["frames_dropped_no_silhouette"] == generation["silhouettes_missing"]
+    broken = summary.get("frames_dropped_small_silhouette", 0) + summary.get(
+        "frames_dropped_empty_silhouette", 0)
+    assert broken >= generation["silhouettes_broken"] * 0.8      # broken masks are caught
+    refs = list_sequences(casia_work / "pretreated")
+    kept = [k for k, r in records.items() if r["status"] == "kept"]
+    assert sorted(r.key for r in refs) == sorted(kept) and len(kept) >= 20
+    for ref in refs:
+        arrays = read_sequence(ref.path)
+        t = records[ref.key]["frames_kept"]
+        assert arrays["0_heatmap"].shape == (t, 2, 64, 64) and arrays["0_heatmap"].dtype == np.uint8
+        assert arrays["1_sil"].shape == (t, 64, 64) and arrays["1_sil"].dtype == np.uint8
+        assert arrays["2_pose"].shape == (t, 17, 3) and arrays["2_pose"].dtype == np.float32
+        assert arrays["1_sil"].max() == 255 and arrays["0_heatmap"].max() > 200
+        gei = read_gei(casia_work / "gei" / ref.subject / ref.type / f"{ref.view}.png")
+        assert gei.shape == (64, 64) and gei.max() > 200
+    # Poses in 2_pose.pkl are the ground truth of the kept frames, in source pixels.
+    arrays = read_sequence(refs[0].path)
+    gt = json.loads((casia_raw / "poses" / f"{refs[0].key.replace('/', '-')}.json").read_text())
+    first_kept = np.asarray(gt["frames"][0]["keypoints"], np.float32)
+    assert np.abs(arrays["2_pose"][:, :, :2] - first_kept[None, :, :2]).min() < 0.01
+    assert read_partition(casia_work / "casia_b.json") == {"TRAIN_SET": ["001", "002"],
+                                                           "TEST_SET": ["003"]}
+
+
+def test_casia_b_second_run_is_idempotent(casia_raw, casia_work):
+    before = digests(casia_work / "pretreated")
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        casia_raw / "silhouettes", "--out", casia_work)
+    assert "0 sequences written" in result.stdout and "24 already done" in result.stdout
+    assert digests(casia_work / "pretreated") == before
+    result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
+                        casia_raw / "silhouettes", "--pose-from", casia_raw / "poses",
+                        "--out", casia_work)
+    assert "24 already done" in result.stdout
+
+
+def test_split_frames_and_bad_videos(casia_raw, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("001-nm-01-000.avi", "001-nm-01-090.avi"):
+        (videos / name).write_bytes((casia_raw / "videos" / name).read_bytes())
+    data = (casia_raw / "videos" / "002-nm-01-000.avi").read_bytes()
+    (videos / "002-nm-01-000.avi").write_bytes(data[: len(data) // 2])   # truncated
+    (videos / "003-nm-01-000.avi").write_bytes(b"")                        # empty
+    (videos / "notes.avi").write_bytes(b"x")                               # not a CASIA-B name
+    result = run_script("datasets_preprocess/casia_b/split_frames.py", "--videos", videos,
+                        "--out", tmp_path / "frames")
+    assert "3 videos split" in result.stdout and "1 truncated" in result.stdout
+    assert "1 unreadable" in result.stdout and "1 with other names" in result.stdout
+    frames = sorted(os.listdir(tmp_path / "frames" / "001" / "nm-01" / "090"))
+    assert frames == [f"{i:03d}.jpg" for i in range(1, 21)]
+    assert 0 < len(os.listdir(tmp_path / "frames" / "002" / "nm-01" / "000")) < 20
+    assert "002-nm-01-000.avi: truncated" in result.stderr
+    assert "003-nm-01-000.avi: empty file" in result.stderr and "Traceback" not in result.stderr
+    again = run_script("datasets_preprocess/casia_b/split_frames.py", "--videos", videos,
+                       "--out", tmp_path / "frames")
+    assert "3 already done" in again.stdout
+
+
+def test_corrupt_silhouettes_and_poses_are_counted(casia_raw, tmp_path):
+    sils = tmp_path / "silhouettes" / "001" / "nm-01" / "090"
+    sils.mkdir(parents=True)
+    src = casia_raw / "silhouettes" / "001" / "nm-01" / "090"
+    names = sorted(os.listdir(src))
+    for name in names:
+        (sils / name).write_bytes((src / name).read_bytes())
+    (sils / names[0]).write_bytes(b"")                                   # zero-byte PNG
+    (sils / names[1]).write_bytes((src / names[1]).read_bytes()[:60])    # truncated PNG
+    poses = tmp_path / "poses"
+    poses.mkdir()
+    doc = json.loads((casia_raw / "poses" / "001-nm-01-090.json").read_text())
+    doc["frames"][5]["keypoints"] = doc["frames"][5]["keypoints"][:16]   # wrong joint count
+    (poses / "001-nm-01-090.json").write_text(json.dumps(doc))
+    work = tmp_path / "work"
+    result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
+                        tmp_path / "silhouettes", "--pose-from", poses, "--out", work)
+    assert "pose_files_bad" in result.stdout and "frames[5]" in result.stderr
+    (work / "poses").mkdir(exist_ok=True)
+    doc["frames"][5]["keypoints"] = json.loads(
+        (casia_raw / "poses" / "001-nm-01-090.json").read_text())["frames"][5]["keypoints"]
+    (work / "poses" / "001-nm-01-090.json").write_text(json.dumps(doc))
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+               tmp_path / "silhouettes", "--out", work, "--train-count", "0", check=False)
+    report = json.loads((work / "quality_report.json").read_text())
+    record = report["sequences"]["001/nm-01/090"]
+    assert record["dropped_frames"]["unreadable_silhouette"] == 2
+    assert record["status"] == "kept"
+
+
+def test_bad_layout_and_missing_inputs_give_clear_errors(tmp_path):
+    (tmp_path / "wrong" / "somewhere").mkdir(parents=True)
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        tmp_path / "wrong", "--out", tmp_path / "w", "--no-poses", check=False)
+    assert result.returncode == 2 and "no CASIA-B sequence folders" in result.stderr
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        tmp_path / "wrong", "--out", tmp_path / "w", check=False)
+    assert result.returncode == 2 and "no poses folder; run make_pose_gei.py first" in result.stderr
+    result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
+                        tmp_path / "nope", "--pose-from", tmp_path, "--out", tmp_path / "w",
+                        check=False)
+    assert result.returncode == 2 and "silhouettes folder not found" in result.stderr
+    result = run_script("datasets_preprocess/ccvid/rename_ids.py", "--src", tmp_path,
+                        "--out", tmp_path / "w", check=False)
+    assert result.returncode == 2 and "train.txt: split file not found" in result.stderr
+    result = run_script("datasets_preprocess/grew/rearrange_grew.py", "--src", tmp_path / "wrong",
+                        "--out", tmp_path / "w", check=False)
+    assert result.returncode == 2 and "no GREW sequences" in result.stderr
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        tmp_path / "wrong", "--out", tmp_path / "w", "--quality-rule",
+                        "min_frame=3", check=False)
+    assert result.returncode == 2 and "unknown quality rule(s): min_frame" in result.stderr
+    for r in (result,):
+        assert "Traceback" not in r.stderr
+
+
+def test_interrupted_run_resumes_to_the_same_result(casia_raw, casia_work, tmp_path):
+    work = tmp_path / "work"
+    (work / "poses").mkdir(parents=True)
+    for p in (casia_work / "poses").iterdir():
+        (work / "poses" / p.name).write_bytes(p.read_bytes())
+    cmd = [sys.executable, str(REPO_ROOT / "datasets_preprocess/casia_b/rearrange_to_grew.py"),
+           "--silhouettes", str(casia_raw / "silhouettes"), "--out", str(work), "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    def written() -> int:
+        root = work / "pretreated"
+        return len(list_sequences(root)) if root.is_dir() else 0
+
+    deadline = time.time() + 60
+    while time.time() < deadline and written() < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert 3 <= written() < 24
+    run_script(*cmd[1:])
+    assert digests(work / "pretreated") == digests(casia_work / "pretreated")
+    leftovers = [p for p in (work / "pretreated").rglob(".*")]
+    assert leftovers == []
+
+
+def test_ccvid_end_to_end(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    run_script(GEN, "--layout", "ccvid", "--out", raw, "--subjects", "4", "--frames", "12")
+    with open(raw / "query.txt", "a") as f:
+        f.write("not a line\nsession9/999_01 999 u0_l0_s0_c0_a0\n")
+    result = run_script("datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", work)
+    assert "malformed_lines 1" in result.stdout and "missing_tracklets 1" in result.stdout
+    run_script("datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out", work,
+               "--sils-from", raw / "masks", "--pose-from", raw / "poses")
+    run_script("datasets_preprocess/ccvid/make_probe_gallery.py", "--out", work)
+    part = read_partition(work / "ccvid.json")
+    assert part["TRAIN_SET"] == ["001", "002"] and part["TEST_SET"] == ["003", "004"]
+    query = [l.split("\t") for l in (raw / "query.txt").read_text().splitlines() if "\t" in l]
+    assert len(part["PROBE_SET"]) == len(query) == 8
+    for key in part["PROBE_SET"] + part["GALLERY_SET"]:
+        pid, typ, view = key.split("/")
+        info = part["SEQUENCE_INFO"][key]
+        assert typ == f"{info['session']}_{info['clothes']}" and int(view) == info["camera"]
+        assert pid in part["TEST_SET"]
+        assert (work / "pretreated" / key / "1_sil.pkl").exists()
+    tracklet, pid, clothes = query[0]
+    key = next(k for k, v in part["SEQUENCE_INFO"].items() if v["tracklet"] == tracklet)
+    assert part["SEQUENCE_INFO"][key]["clothes"] == clothes and key.startswith(pid)
+    assert key.endswith(f"/{int(tracklet.split('_')[1]) + 12:02d}")  # session3 cameras + 12
+
+
+def test_ccvid_grabcut_segmentation_without_weights(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    run_script(GEN, "--layout", "ccvid", "--out", raw, "--subjects", "2", "--frames", "8",
+               "--views", "036,144", "--missing-frame-rate", "0", "--broken-frame-rate", "0")
+    run_script("datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", work)
+    result = run_script("datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out",
+                        work, "--segmenter", "grabcut", "--pose-from", raw / "poses")
+    report = json.loads((work / "quality_report.json").read_text())["summary"]
+    assert report["sequences_kept"] == 2 * 3 * 2 and "Traceback" not in result.stderr
+    from datasets_preprocess.common.segmentation import grabcut_person
+    ious = []
+    for tracklet in ["session1/001_01", "session2/002_02"]:
+        for n in (1, 5):
+            image = cv2.imread(str(raw / tracklet / f"{n:05d}.jpg"))
+            truth = cv2.imread(str(raw / "masks" / tracklet / f"{n:05d}.png"), 0) > 0
+            mask = grabcut_person(image) > 0
+            ious.append((mask & truth).sum() / (mask | truth).sum())
+    assert np.mean(ious) > 0.7, ious
+
+
+def test_grew_end_to_end_with_a_bad_pose_file(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    run_script(GEN, "--layout", "grew", "--out", raw, "--subjects", "6", "--frames", "16",
+               "--missing-frame-rate", "0", "--broken-frame-rate", "0")
+    seq = sorted(p for p in (raw / "train" / "00001").iterdir() if p.is_dir())[0]
+    pose_file = sorted(seq.glob("*_2d_pose.txt"))[3]
+    values = pose_file.read_text().strip().split(",")
+    pose_file.write_text(",".join(values[:50]) + "\n")                  # 50 values, not 53
+    run_script("datasets_preprocess/grew/rearrange_grew.py", "--src", raw, "--out", work)
+    part = read_partition(work / "grew.json")
+    assert part["TRAIN_SET"] == [f"{i:05d}train" for i in range(1, 5)]
+    assert part["TEST_SET"] == ["00005", "00006", "probe"]
+    keys = [r.key for r in list_sequences(work / "pretreated")]
+    assert sum(k.startswith("probe/03/") for k in keys) == 4
+    assert {k.split("/")[1] for k in keys if k.startswith("00005/")} == {"01", "02"}
+    assert all(k.split("/")[1] == "00" for k in keys if "train" in k)
+    record = json.loads((work / "quality_report.json").read_text())["sequences"][
+        f"00001train/00/{seq.name}"]
+    assert record["dropped_frames"]["bad_pose_file"] == 1
+    arrays = read_sequence(work / "pretreated" / f"00001train/00/{seq.name}")
+    assert arrays["2_pose"].shape[1:] == (17, 3) and arrays["1_sil"].shape[1:] == (64, 64)
