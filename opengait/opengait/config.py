@@ -1,0 +1,120 @@
+"""Experiment configuration: OpenGait's YAML schema merged over ``configs/default.yaml``.
+
+The experiment file lists only what differs from the defaults (nanoGPT-style). Every key must
+exist in the defaults -- a misspelled key is an error naming it and the file, never a silent
+drop. ``model_cfg``, ``optimizer_cfg``, ``scheduler_cfg`` and ``loss_cfg`` are taken from the
+experiment file as a whole and checked later against the model, ``torch.optim`` class and
+losses they name. ``--set section.key=value`` overrides single keys for quick experiments.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from datasets_preprocess.common.atomic_files import atomic_write_text
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
+# Sections replaced as a whole (their keys depend on the model / solver / loss they name).
+OPEN_SECTIONS = ("model_cfg", "optimizer_cfg", "scheduler_cfg", "loss_cfg")
+# Lists whose entries are checked by the registry of the type they name.
+OPEN_LISTS = ("transform",)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file and the key."""
+
+
+def _suggest(key: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of *_cfg sections")
+    return data
+
+
+def merge_strict(base: dict, update: dict, source: str, prefix: str = "") -> dict:
+    """Recursively merge ``update`` into a copy of ``base``; unknown keys raise ConfigError."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"{source}: unknown key '{dotted}'{_suggest(key, base)}")
+        if dotted in OPEN_SECTIONS or key in OPEN_LISTS:
+            out[key] = copy.deepcopy(value)
+        elif isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{dotted}' must be a mapping, got {type(value).__name__}")
+            out[key] = merge_strict(base[key], value, source, f"{dotted}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_override(cfg: dict, item: str) -> None:
+    """Apply one ``section.key=value`` (value parsed as YAML) in place."""
+    path, sep, raw = item.partition("=")
+    if not sep or not path:
+        raise ConfigError(f"--set {item!r}: expected section.key=value")
+    value = yaml.safe_load(raw)
+    keys = path.split(".")
+    node: Any = cfg
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list):
+            try:
+                index = int(key)
+                node[index]
+            except (ValueError, IndexError):
+                raise ConfigError(f"--set {path}: '{key}' is not an index of a "
+                                  f"{len(node)}-entry list") from None
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+            continue
+        open_node = ".".join(keys[:i]) in OPEN_SECTIONS or (i >= 1 and keys[0] in OPEN_SECTIONS)
+        if key not in node and not (last and open_node):
+            raise ConfigError(f"--set {path}: unknown key '{'.'.join(keys[:i + 1])}'"
+                              f"{_suggest(key, node)}")
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = (),
+                default_path: str | Path = DEFAULT_CONFIG) -> dict:
+    """Defaults <- experiment file <- --set overrides, with every key checked."""
+    cfg = merge_strict(read_yaml(default_path), read_yaml(path), str(path))
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg
+
+
+def save_config(cfg: dict, path: str | Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
+
+
+def check_kwargs(name: str, kwargs: dict, accepted: Iterable[str], where: str) -> None:
+    """Raise ConfigError naming the first key of ``kwargs`` that ``name`` does not take."""
+    accepted = set(accepted)
+    for key in kwargs:
+        if key not in accepted:
+            raise ConfigError(f"{where}: {name} has no setting '{key}'{_suggest(key, accepted)}")

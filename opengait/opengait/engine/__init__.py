@@ -1,0 +1,1 @@
+"""Training, inference, checkpoints and logging around plain models."""

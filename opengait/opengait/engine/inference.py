@@ -1,0 +1,72 @@
+"""Test-time features and evaluation.
+
+Sequences are batched without mixing (zero-padded to a common length; the models ignore the
+padding), any number per batch on one device; each embedding goes to CPU memory as soon as
+its batch is done. With several processes each takes a share and the main process evaluates.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from tqdm import tqdm
+
+from datasets_preprocess.common.atomic_files import atomic_write_text
+from opengait.data.dataset import GaitDataset
+from opengait.data.loader import inference_loader
+from opengait.evaluation.protocols import get_evaluator
+
+log = logging.getLogger(__name__)
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: ({n: t.to(device, non_blocking=True) for n, t in v.items()} if isinstance(v, dict)
+                else v.to(device, non_blocking=True)) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator) -> dict[int, np.ndarray]:
+    """``{dataset index: embedding (C, P) float32}`` for every sequence (on every process)."""
+    was_training = model.training
+    model.eval()
+    features: dict[int, np.ndarray] = {}
+    for batch in tqdm(loader, desc="features", unit="batch", disable=not accelerator.is_local_main_process):
+        batch = to_device(batch, accelerator.device)
+        with accelerator.autocast():
+            out = model(batch["inputs"], batch["lengths"], batch["frames"])
+        embeddings = out["inference_feat"]["embeddings"].float().cpu().numpy()
+        for index, embedding in zip(batch["indices"].tolist(), embeddings):
+            features[index] = embedding
+    model.train(was_training)
+    if accelerator.num_processes > 1:
+        merged: dict[int, np.ndarray] = {}
+        for part in gather_object([features]):
+            merged.update(part)
+        features = merged
+    return features
+
+
+def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
+             iteration: int) -> dict:
+    """Features of the TEST_SET, then the configured protocol; returns its metrics."""
+    evaluator_cfg = cfg["evaluator_cfg"]
+    evaluator = get_evaluator(evaluator_cfg["eval_func"])
+    dataset = GaitDataset(cfg["data_cfg"], train=False)
+    loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
+                              accelerator.process_index, accelerator.num_processes)
+    features = extract_features(accelerator.unwrap_model(model), loader, accelerator)
+    metrics = {}
+    if accelerator.is_main_process:
+        stacked = np.stack([features[i] for i in range(len(dataset))])
+        metrics = evaluator(stacked, dataset.sequences, evaluator_cfg, run_dir)
+        record = {"iteration": iteration, "eval_func": evaluator_cfg["eval_func"],
+                  "metric": evaluator_cfg.get("metric", "euc"), "sequences": len(dataset),
+                  "results": {k: float(v) for k, v in metrics.items()}}
+        atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
+    accelerator.wait_for_everyone()
+    return metrics

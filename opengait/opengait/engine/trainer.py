@@ -1,0 +1,144 @@
+"""The training loop: accumulate-free, one step per iteration, accelerate owns the device,
+mixed precision and data parallelism (no hand-written AMP/DDP)."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm import tqdm
+
+from opengait.config import ConfigError, save_config
+from opengait.data.dataset import GaitDataset
+from opengait.data.loader import training_loader
+from opengait.engine.checkpoint import (checkpoint_path, load_checkpoint, load_model_weights,
+                                        resolve_restore, save_checkpoint, set_rng_state)
+from opengait.engine.inference import evaluate, to_device
+from opengait.engine.optim import build_optimizer, build_scheduler
+from opengait.engine.run_logging import SummaryLogger
+from opengait.modeling.losses import LossAggregator
+from opengait.modeling.registry import build_model
+
+log = logging.getLogger("opengait")
+
+
+def set_bn_eval(module: torch.nn.Module) -> None:
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        module.eval()
+
+
+def parameter_digest(model: torch.nn.Module) -> torch.Tensor:
+    """A cheap fingerprint of the weights (to check that data-parallel ranks agree)."""
+    total = torch.zeros(2, dtype=torch.float64)
+    for i, p in enumerate(model.parameters()):
+        total[0] += p.detach().double().sum().cpu()
+        total[1] += (p.detach().double().abs().sum() * (i + 1)).cpu()
+    return total
+
+
+def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
+    tcfg = cfg["trainer_cfg"]
+    dataset = GaitDataset(cfg["data_cfg"], train=True)
+    model = build_model(cfg["model_cfg"], len(dataset.ids))
+    num_classes = int(getattr(model, "num_classes", len(dataset.ids)))
+    losses = LossAggregator(cfg["loss_cfg"])
+    optimizer = build_optimizer(model.parameters(), cfg["optimizer_cfg"])
+    scheduler = build_scheduler(optimizer, cfg["scheduler_cfg"])
+    start = 0
+    restore = resolve_restore(tcfg["restore_hint"], run_dir, tcfg["save_name"])
+    if restore is not None:
+        state = load_checkpoint(restore, cfg["model_cfg"])
+        load_model_weights(model, state, restore, tcfg["restore_ckpt_strict"])
+        if not tcfg["optimizer_reset"]:
+            optimizer.load_state_dict(state["optimizer"])
+        if not tcfg["scheduler_reset"] and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        start = int(state["iteration"])
+        set_rng_state(state["rng"])
+        log.info("resumed from %s at iteration %d", restore, start)
+    if tcfg["sync_BN"] and accelerator.num_processes > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if restore is not None and state.get("scaler") is not None and accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(state["scaler"])
+    loader = training_loader(dataset, tcfg, int(cfg["data_cfg"]["num_workers"]),
+                             accelerator.process_index, start)
+    if accelerator.is_main_process:
+        save_config(cfg, run_dir / "config.yaml")
+    summary = SummaryLogger(run_dir, accelerator.is_main_process)
+    total, log_iter, image_iter = int(tcfg["total_iter"]), int(tcfg["log_iter"]), int(tcfg["image_log_iter"])
+    save_iter, clip = int(tcfg["save_iter"]), float(tcfg["grad_clip"] or 0.0)
+    batch_size = math.prod(tcfg["sampler"]["batch_size"]) * accelerator.num_processes
+    skipped, window_start, window_iters = 0, time.perf_counter(), 0
+    bar = tqdm(total=total, initial=start, desc="train", unit="it",
+               disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    model.train()
+    for iteration, batch in zip(range(start + 1, total + 1), loader):
+        if tcfg["fix_BN"]:
+            model.apply(set_bn_eval)
+        batch = to_device(batch, accelerator.device)
+        with accelerator.autocast():
+            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+            loss, info = losses(out["training_feat"])
+        if not torch.isfinite(loss):
+            if accelerator.scaler is None:
+                raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()} "
+                                         "(lower optimizer_cfg.lr or check the data)")
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if clip > 0 and accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        skipped += int(accelerator.optimizer_step_was_skipped)
+        scheduler.step()
+        bar.update()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        window_iters += 1
+        if iteration % log_iter == 0 or iteration == total:
+            seconds = (time.perf_counter() - window_start) / window_iters
+            window_start, window_iters = time.perf_counter(), 0
+            scalars = {**info, "scalar/learning_rate": optimizer.param_groups[0]["lr"],
+                       "scalar/iteration_time": seconds, "scalar/sequences_per_second": batch_size / seconds,
+                       "scalar/skipped_steps": skipped, **out.get("log_scalars", {})}
+            summary.scalars(scalars, iteration)
+            log.info("iteration %d/%d: loss %.4f, %s, lr %.2e, %.2f s/it",
+                     iteration, total, loss.item(), ", ".join(
+                         f"{k.removeprefix('scalar/')} {float(v):.4f}" for k, v in info.items()),
+                     optimizer.param_groups[0]["lr"], seconds)
+        if image_iter and iteration % image_iter == 0:
+            for name, frames in out.get("visual_summary", {}).items():
+                summary.images(name, frames, iteration)
+        if iteration % save_iter == 0 or iteration == total:
+            save(cfg, accelerator, model, optimizer, scheduler, run_dir, iteration, num_classes)
+            if tcfg["with_test"]:
+                metrics = evaluate(cfg, model, accelerator, run_dir, iteration)
+                summary.scalars({f"test_accuracy/{k}": v for k, v in metrics.items()}, iteration)
+                model.train()
+    bar.close()
+    if skipped:
+        log.warning("%d optimizer steps were skipped (fp16 overflow; the scaler lowered its scale)", skipped)
+    summary.close()
+    return model
+
+
+def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_dir: Path,
+         iteration: int, num_classes: int) -> None:
+    if accelerator.num_processes > 1:
+        digests = accelerator.gather(parameter_digest(accelerator.unwrap_model(model)).to(accelerator.device)[None])
+        if not torch.allclose(digests, digests[:1].expand_as(digests), rtol=1e-9, atol=0):
+            raise RuntimeError(f"iteration {iteration}: model parameters differ between processes")
+        log.info("iteration %d: parameters identical on %d processes", iteration, accelerator.num_processes)
+    if accelerator.is_main_process:
+        path = checkpoint_path(run_dir, cfg["trainer_cfg"]["save_name"], iteration)
+        save_checkpoint(path, accelerator.unwrap_model(model), optimizer, scheduler,
+                        accelerator.scaler, iteration, num_classes, cfg)
+        log.info("saved %s", path)
+    accelerator.wait_for_everyone()
+
+
+def check_run_names(cfg: dict) -> None:
+    if not cfg["trainer_cfg"]["save_name"]:
+        raise ConfigError("trainer_cfg.save_name is empty (it names the run's output folder)")

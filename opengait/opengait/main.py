@@ -1,0 +1,114 @@
+"""Train or test a gait model from an OpenGait-style YAML config.
+
+One process, one device (CUDA if present, else CPU) -- no launcher needed:
+
+    python opengait/opengait/main.py --cfgs opengait/configs/skeletongait/skeletongait++_synthetic.yaml --phase train
+    python opengait/opengait/main.py --cfgs opengait/configs/skeletongait/skeletongait++_synthetic.yaml --phase test
+
+Several GPUs (data parallel; the batch size in the config is per process):
+
+    accelerate launch --num_processes 2 opengait/opengait/main.py --cfgs <yaml> --phase train
+
+Outputs go to <output_root>/<dataset_name>/<model>/<save_name>/: checkpoints/, summary/
+(TensorBoard), logs/ (with --log_to_file), eval/ (results JSON) and config.yaml (the merged
+config of the run). Quick experiments: --set trainer_cfg.total_iter=200 (repeatable).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
+from opengait.config import ConfigError, load_config
+from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
+from opengait.engine.inference import evaluate
+from opengait.engine.run_logging import setup_text_log
+from opengait.engine.trainer import check_run_names, train
+from opengait.modeling.registry import build_model
+
+log = logging.getLogger("opengait")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cfgs", required=True, help="experiment YAML (merged over opengait/configs/default.yaml)")
+    p.add_argument("--phase", choices=("train", "test"), default="train")
+    p.add_argument("--log_to_file", action="store_true", help="also write the text log to <run>/logs/")
+    p.add_argument("--iter", type=int, default=0,
+                   help="checkpoint iteration to restore (sets trainer_cfg and evaluator_cfg restore_hint)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config key, e.g. --set trainer_cfg.total_iter=200")
+    p.add_argument("--output_root", default="output", help="root of the run folders (default output)")
+    return p.parse_args(argv)
+
+
+def mixed_precision(cfg_section: dict) -> str:
+    mode = cfg_section.get("mixed_precision") or ("fp16" if cfg_section.get("enable_float16") else "no")
+    if mode not in ("no", "fp16", "bf16"):
+        raise ConfigError(f"mixed_precision: {mode!r} is not one of no, fp16, bf16")
+    if mode == "fp16" and not torch.cuda.is_available():
+        log.info("fp16 mixed precision needs CUDA; running in fp32 on the CPU")
+        return "no"
+    return mode
+
+
+def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
+    return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
+
+
+def test(cfg: dict, accelerator: Accelerator, output_root: str) -> dict:
+    ecfg = cfg["evaluator_cfg"]
+    save_name = ecfg["save_name"] or cfg["trainer_cfg"]["save_name"]
+    if not save_name:
+        raise ConfigError("evaluator_cfg.save_name and trainer_cfg.save_name are both empty")
+    run_dir = run_dir_of(cfg, output_root, save_name)
+    path = resolve_restore(ecfg["restore_hint"], run_dir, save_name) or latest_checkpoint(run_dir, save_name)
+    if path is None:
+        raise ConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
+                          "evaluator_cfg.restore_hint to an iteration or a path)")
+    state = load_checkpoint(path, cfg["model_cfg"])
+    model = build_model(cfg["model_cfg"], state["num_classes"])
+    load_model_weights(model, state, path, ecfg["restore_ckpt_strict"])
+    model = accelerator.prepare(model)
+    log.info("testing %s", path)
+    return evaluate(cfg, model, accelerator, run_dir, int(state["iteration"]))
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_config(args.cfgs, args.set)
+    if args.iter:
+        cfg["trainer_cfg"]["restore_hint"] = args.iter
+        cfg["evaluator_cfg"]["restore_hint"] = args.iter
+    section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
+    logging.basicConfig(level=logging.INFO)
+    accelerator = Accelerator(mixed_precision=mixed_precision(section))
+    if args.phase == "train":
+        check_run_names(cfg)
+        run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])
+    else:
+        run_dir = run_dir_of(cfg, args.output_root, cfg["evaluator_cfg"]["save_name"]
+                             or cfg["trainer_cfg"]["save_name"])
+    setup_text_log(run_dir, args.log_to_file, accelerator.is_main_process)
+    set_seed(int(cfg["trainer_cfg"]["seed"]) + accelerator.process_index)
+    log.info("%s on %s, %d process(es), mixed precision %s; run folder %s", args.phase,
+             accelerator.device, accelerator.num_processes, accelerator.mixed_precision, run_dir)
+    if args.phase == "train":
+        train(cfg, accelerator, run_dir)
+        log.info("training done: %s", run_dir)
+    else:
+        metrics = test(cfg, accelerator, args.output_root)
+        if accelerator.is_main_process:
+            print("results: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in metrics.items()))
+    accelerator.end_training()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, parse_args(), EXPECTED_ERRORS + (ConfigError,)))

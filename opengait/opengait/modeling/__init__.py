@@ -1,0 +1,1 @@
+"""Gait models (a registry of plain nn.Modules), their building blocks and the losses."""

@@ -1,0 +1,106 @@
+"""Losses, chosen in YAML (``loss_cfg``) and matched to the model's ``training_feat`` by
+``log_prefix`` (OpenGait's scheme). Each loss returns ``(loss, info)``; ``info`` holds the
+values logged as ``scalar/<log_prefix>/<name>``.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from opengait.config import ConfigError, check_kwargs
+
+
+def part_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances per part: (N, C, P) -> (P, N, N)."""
+    x = embeddings.float().permute(2, 0, 1)                         # (P, N, C)
+    sq = (x ** 2).sum(-1)
+    d2 = sq[:, :, None] + sq[:, None, :] - 2 * torch.bmm(x, x.transpose(1, 2))
+    return F.relu(d2).sqrt()
+
+
+class TripletLoss(nn.Module):
+    """Batch-all triplet loss per part (margin 0.2 in the shipped configs).
+
+    Over every (anchor, positive, negative) triple of the batch, per part, the hinge
+    ``relu(d(a, p) - d(a, n) + margin)``; the loss of a part is the mean over its non-zero
+    terms (0 if none), and the reported loss is the mean over parts. Positives include the
+    anchor itself, as in OpenGait. Logged: ``loss``, ``hard_loss`` (the largest term),
+    ``loss_num`` (non-zero terms) and ``mean_dist`` (mean pairwise distance), all part means.
+    """
+
+    def __init__(self, margin: float = 0.2, loss_term_weight: float = 1.0):
+        super().__init__()
+        self.margin, self.loss_term_weight = margin, loss_term_weight
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        dist = part_distances(embeddings)                            # (P, N, N)
+        same = labels[:, None] == labels[None, :]                    # (N, N)
+        anchor, positive = same.nonzero(as_tuple=True)               # every positive pair
+        # terms[p, k, j] = d(a_k, i_k) - d(a_k, j) + margin, kept for negatives j of a_k
+        terms = F.relu(dist[:, anchor, positive][:, :, None] - dist[:, anchor, :] + self.margin)
+        terms = terms * (~same[anchor]).to(terms.dtype)[None]
+        num = (terms > 0).flatten(1).sum(1).float()                  # (P,)
+        loss = terms.flatten(1).sum(1) / num.clamp_min(1.0)
+        info = {"loss": loss.detach().mean(), "hard_loss": terms.flatten(1).max(1).values.detach().mean(),
+                "loss_num": num.mean(), "mean_dist": dist.detach().mean()}
+        return loss.mean(), info
+
+
+class CrossEntropyLoss(nn.Module):
+    """Cross-entropy on every part's (cosine) logits times ``scale``, with label smoothing 0.1
+    when ``label_smooth``; ``accuracy`` = share of (sequence, part) pairs classified right."""
+
+    def __init__(self, scale: float = 16.0, label_smooth: bool = True, eps: float = 0.1,
+                 log_accuracy: bool = False, loss_term_weight: float = 1.0):
+        super().__init__()
+        self.scale, self.eps = scale, eps if label_smooth else 0.0
+        self.log_accuracy, self.loss_term_weight = log_accuracy, loss_term_weight
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        n, _, p = logits.shape
+        target = labels[:, None].expand(n, p)
+        loss = F.cross_entropy(logits.float() * self.scale, target, label_smoothing=self.eps)
+        info = {"loss": loss.detach()}
+        if self.log_accuracy:
+            info["accuracy"] = (logits.argmax(1) == target).float().mean()
+        return loss, info
+
+
+LOSSES = {"TripletLoss": TripletLoss, "CrossEntropyLoss": CrossEntropyLoss}
+
+
+class LossAggregator(nn.Module):
+    """The weighted sum of the configured losses over the model's ``training_feat``."""
+
+    def __init__(self, loss_cfg: list | dict):
+        super().__init__()
+        specs = loss_cfg if isinstance(loss_cfg, list) else [loss_cfg]
+        self.losses = nn.ModuleDict()
+        for k, spec in enumerate(specs):
+            where = f"loss_cfg[{k}]"
+            spec = dict(spec)
+            kind, prefix = spec.pop("type", None), spec.pop("log_prefix", None)
+            if kind not in LOSSES:
+                raise ConfigError(f"{where}: unknown loss type {kind!r} (known: {', '.join(LOSSES)})")
+            if not prefix:
+                raise ConfigError(f"{where}: needs a log_prefix (the training_feat key it applies to)")
+            if "loss_term_weights" in spec:  # a spelling found in published OpenGait configs
+                spec["loss_term_weight"] = spec.pop("loss_term_weights")
+            check_kwargs(kind, spec, inspect.signature(LOSSES[kind]).parameters, where)
+            self.losses[prefix] = LOSSES[kind](**spec)
+
+    def forward(self, training_feat: dict) -> tuple[torch.Tensor, dict]:
+        missing = set(self.losses) - set(training_feat)
+        if missing:
+            raise ConfigError(f"loss_cfg: log_prefix {', '.join(sorted(missing))} not produced by "
+                              f"the model (it gives {', '.join(training_feat)})")
+        total, info = 0.0, {}
+        for prefix, loss_fn in self.losses.items():
+            loss, values = loss_fn(**training_feat[prefix])
+            total = total + loss_fn.loss_term_weight * loss
+            for name, value in values.items():
+                info[f"scalar/{prefix}/{name}"] = value
+        return total, info

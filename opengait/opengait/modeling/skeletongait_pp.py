@@ -1,0 +1,97 @@
+"""SkeletonGait++ (Fan et al., AAAI 2024): silhouettes and skeleton maps in two stems, fused by
+an attention gate after the first stage, then pseudo-3D residual stages, temporal max,
+horizontal pooling, separate FCs and BNNecks.
+
+Widths are ``32*C, 64*C, 128*C, 256*C``; the published setting is ``blocks [1, 4, 4, 1], C 2``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from opengait.config import check_kwargs
+from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,
+                                       SeparateBNNecks, SeparateFCs, SetBlockWrapper,
+                                       basic2d_layer, conv3x3, frame_mask, init_parameters,
+                                       p3d_layer, temporal_max)
+from opengait.modeling.registry import class_num, register_model, require_inputs
+
+HEATMAP, SILHOUETTE = "0_heatmap", "1_sil"
+
+
+class SkeletonGaitPPBackbone(nn.Module):
+    """(maps (N, 2, S, H, W), sils (N, 1, S, H, W)) -> (N, 256C, S, H/4, W/4)."""
+
+    def __init__(self, blocks=(1, 4, 4, 1), C: float = 2, map_channels: int = 2):
+        super().__init__()
+        w = [int(round(32 * C * k)) for k in (1, 2, 4, 8)]
+        self.widths = w
+
+        def stem(in_ch):
+            return SetBlockWrapper(nn.Sequential(
+                conv3x3(in_ch, w[0]), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True),
+                basic2d_layer(w[0], w[0], blocks[0], 1)))
+        self.sil_stem, self.map_stem = stem(1), stem(map_channels)
+        self.fusion = AttentionFusion(w[0])
+        self.layer2 = p3d_layer(w[0], w[1], blocks[1], (2, 2))
+        self.layer3 = p3d_layer(w[1], w[2], blocks[2], (2, 2))
+        self.layer4 = p3d_layer(w[2], w[3], blocks[3], (1, 1))
+
+    def forward(self, maps: torch.Tensor, sils: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.fusion(self.sil_stem(sils), self.map_stem(maps))
+        for layer in (self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                x = block(x, mask)
+        return x
+
+
+@register_model("SkeletonGait++", "SkeletonGaitPlusPlus")
+class SkeletonGaitPP(nn.Module):
+    def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
+                 embed_dim: int | None = None):
+        super().__init__()
+        self.num_classes = num_classes
+        self.backbone = SkeletonGaitPPBackbone(blocks, C)
+        top = self.backbone.widths[3]
+        embed_dim = embed_dim or self.backbone.widths[2]
+        parts = sum(bin_num)
+        self.hpp = HorizontalPoolingPyramid(bin_num)
+        self.fcs = SeparateFCs(parts, top, embed_dim)
+        self.bnnecks = SeparateBNNecks(parts, embed_dim, num_classes)
+        init_parameters(self)
+
+    @classmethod
+    def from_config(cls, cfg: dict, num_classes: int) -> dict:
+        check_kwargs("SkeletonGaitPP", cfg, ["model", "Backbone", "SeparateFCs",
+                                             "SeparateBNNecks", "bin_num"], "model_cfg")
+        bb = dict(cfg.get("Backbone") or {})
+        check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
+        necks = dict(cfg.get("SeparateBNNecks") or {})
+        check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
+        fcs = dict(cfg.get("SeparateFCs") or {})
+        check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
+        return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
+                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": float(bb.get("C", 2)),
+                "bin_num": tuple(cfg.get("bin_num", (16,))),
+                "embed_dim": fcs.get("out_channels")}
+
+    def visual_features(self, inputs: dict, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Fused backbone output pooled over time: (N, C, h, w)."""
+        require_inputs(inputs, (HEATMAP, SILHOUETTE), type(self).__name__)
+        maps = inputs[HEATMAP].transpose(1, 2)                       # (N, 2, S, H, W)
+        sils = inputs[SILHOUETTE].unsqueeze(1)                       # (N, 1, S, H, W)
+        if maps.shape[-1] != sils.shape[-1]:                         # uncut 64-wide maps
+            cut = (maps.shape[-1] - sils.shape[-1]) // 2
+            maps = maps[..., cut:cut + sils.shape[-1]]
+        mask = frame_mask(lengths, sils.shape[2], sils.device)
+        return temporal_max(self.backbone(maps, sils, mask), lengths)
+
+    def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
+                frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
+        feat = self.visual_features(inputs, lengths)
+        embed = self.fcs(self.hpp(feat))
+        _, logits = self.bnnecks(embed)
+        return {"training_feat": {"triplet": {"embeddings": embed, "labels": labels},
+                                  "softmax": {"logits": logits, "labels": labels}},
+                "visual_summary": {"image/sils": inputs[SILHOUETTE][:, :1]},
+                "inference_feat": {"embeddings": embed}}
