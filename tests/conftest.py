@@ -31,3 +31,57 @@ def run_script(script: str, *args: str, check: bool = True, timeout: float = 600
 def script():
     """The ``run_script`` helper as a fixture."""
     return run_script
+
+
+@pytest.fixture(scope="session")
+def pretreated_casia(tmp_path_factory):
+    """A small synthetic CASIA-B set, preprocessed: 4 subjects (3 train / 1 test ... as the
+    split rule gives), all conditions needed by the CASIA-B protocol, views 000 and 090."""
+    base = tmp_path_factory.mktemp("pretreated_casia")
+    raw, work = base / "raw", base / "work"
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", raw,
+               "--subjects", "5", "--types", "nm-01,nm-02,nm-03,nm-04,nm-05,nm-06,bg-01,cl-01",
+               "--views", "000,090", "--frames", "16")
+    run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+               "--pose-from", raw / "poses", "--out", work)
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+               raw / "silhouettes", "--out", work)
+    return work
+
+
+def write_config(path, root, model_cfg: dict, **sections) -> str:
+    """A tiny experiment file over the synthetic set (CPU-sized)."""
+    import yaml
+    cfg = {
+        "data_cfg": {"dataset_name": "synthetic", "dataset_root": str(root / "pretreated"),
+                     "dataset_partition": str(root / "casia_b.json"), "num_workers": 0},
+        "evaluator_cfg": {"sampler": {"batch_size": 8, "sample_type": "all_ordered", "frames_all_limit": 720},
+                          "transform": [{"type": "BaseSilCuttingTransform"},
+                                        {"type": "Resize", "size": [32, 22]}]},
+        "model_cfg": model_cfg,
+        "scheduler_cfg": {"scheduler": "MultiStepLR", "milestones": [1000], "gamma": 0.1},
+        "trainer_cfg": {"save_name": "test_run", "total_iter": 6, "save_iter": 3, "log_iter": 1,
+                        "image_log_iter": 2,
+                        "sampler": {"type": "TripletSampler", "batch_size": [2, 2],
+                                    "sample_type": "fixed_ordered", "frames_num_fixed": 8,
+                                    "frames_skip_num": 2},
+                        "transform": [{"type": "BaseSilCuttingTransform"},
+                                      {"type": "Resize", "size": [32, 22]},
+                                      {"type": "RandomHorizontalFlip", "prob": 0.5}]},
+    }
+    for name, values in sections.items():
+        for k, v in values.items():
+            if isinstance(v, dict) and isinstance(cfg.get(name, {}).get(k), dict):
+                cfg[name][k].update(v)
+            else:
+                cfg.setdefault(name, {})[k] = v
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def read_scalars(summary_dir) -> dict[str, dict[int, float]]:
+    """Every scalar of a TensorBoard folder: {tag: {step: value}}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(summary_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in acc.Tags()["scalars"]}

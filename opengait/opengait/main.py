@@ -88,7 +88,9 @@ def main(args: argparse.Namespace) -> int:
         cfg["evaluator_cfg"]["restore_hint"] = args.iter
     section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
     logging.basicConfig(level=logging.INFO)
-    accelerator = Accelerator(mixed_precision=mixed_precision(section))
+    # cpu=True lets accelerate run data-parallel on CPUs (gloo) under torchrun; on a machine
+    # with CUDA it picks the GPUs.
+    accelerator = Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available())
     if args.phase == "train":
         check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])

@@ -60,7 +60,10 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         set_rng_state(state["rng"])
         log.info("resumed from %s at iteration %d", restore, start)
     if tcfg["sync_BN"] and accelerator.num_processes > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if accelerator.device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            log.info("sync_BN: SyncBatchNorm needs GPUs; BatchNorm statistics stay per process")
     model, optimizer = accelerator.prepare(model, optimizer)
     if restore is not None and state.get("scaler") is not None and accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(state["scaler"])
