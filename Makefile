@@ -45,14 +45,17 @@ test-fast: $(TEST_STAMP)
 DEMO_DIR ?= output/demo
 DEMO_RAW := $(DEMO_DIR)/synthetic_casia_b
 DEMO_WORK := $(DEMO_DIR)/casia_b_work
+DEMO_CFG ?= opengait/configs/skeletongait/skeletongait++_synthetic.yaml
 
 demo: $(RUNTIME_STAMP)
-	@echo "== HybridGait demo: generate -> preprocess -> (train -> evaluate: coming) =="
+	@echo "== HybridGait demo: generate -> preprocess -> train -> evaluate =="
 	$(PY) datasets_preprocess/synthetic/make_synthetic_gait.py --layout casia_b --out $(DEMO_RAW)
 	$(PY) datasets_preprocess/casia_b/make_pose_gei.py --silhouettes $(DEMO_RAW)/silhouettes --pose-from $(DEMO_RAW)/poses --out $(DEMO_WORK)
 	$(PY) datasets_preprocess/casia_b/rearrange_to_grew.py --silhouettes $(DEMO_RAW)/silhouettes --out $(DEMO_WORK)
-	$(PY) datasets_preprocess/validate_pretreated.py --root $(DEMO_WORK)/pretreated --partition $(DEMO_WORK)/casia_b.json
-	@echo "Pretreated data: $(DEMO_WORK)/pretreated, split $(DEMO_WORK)/casia_b.json, drops in $(DEMO_WORK)/quality_report.json."
+	$(PY) opengait/opengait/main.py --cfgs $(DEMO_CFG) --phase train --set trainer_cfg.restore_hint=latest
+	$(PY) opengait/opengait/main.py --cfgs $(DEMO_CFG) --phase test
+	@echo "Runs: output/synthetic_casia_b/ (checkpoints, TensorBoard summary/, eval/); view with"
+	@echo "  .venv/bin/tensorboard --logdir output/synthetic_casia_b"
 
 clean-demo:
-	rm -rf $(DEMO_DIR)
+	rm -rf $(DEMO_DIR) output/synthetic_casia_b

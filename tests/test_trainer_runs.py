@@ -43,6 +43,12 @@ def test_train_resume_reproduces_the_uninterrupted_run(pretreated_casia, tmp_pat
     for tag in ("scalar/softmax/loss", "scalar/triplet/loss"):
         for step in (4, 5, 6):
             assert resumed[tag][step] == pytest.approx(full[tag][step], rel=1e-5, abs=1e-6), (tag, step)
+    # restore_hint=latest on a finished run does nothing (what `make demo` relies on).
+    before = (run_dir(tmp_path / "out") / "checkpoints" / "test_run-00006.pt").stat().st_mtime_ns
+    again = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out",
+                       "--set", "trainer_cfg.restore_hint=latest")
+    assert "already trained to iteration 6" in again.stderr
+    assert (run_dir(tmp_path / "out") / "checkpoints" / "test_run-00006.pt").stat().st_mtime_ns == before
     saved = (run_dir(tmp_path / "out") / "config.yaml").read_text()
     assert "total_iter: 6" in saved and "dataset_root" in saved
 

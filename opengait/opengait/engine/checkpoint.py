@@ -58,9 +58,12 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, scheduler, sc
 
 
 def resolve_restore(hint, run_dir: Path, save_name: str) -> Path | None:
-    """restore_hint: 0 -> None, an int -> that iteration's file, a string -> that path."""
+    """restore_hint: 0 -> None, an int -> that iteration's file, ``latest`` -> the run's newest
+    checkpoint (None if there is none yet), another string -> that path."""
     if hint in (0, None, "", "0"):
         return None
+    if hint == "latest":
+        return latest_checkpoint(run_dir, save_name)
     if isinstance(hint, int) or (isinstance(hint, str) and hint.isdigit()):
         path = checkpoint_path(run_dir, save_name, int(hint))
     else:

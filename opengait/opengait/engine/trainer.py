@@ -67,12 +67,16 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     model, optimizer = accelerator.prepare(model, optimizer)
     if restore is not None and state.get("scaler") is not None and accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(state["scaler"])
+    total = int(tcfg["total_iter"])
+    if start >= total:
+        log.info("already trained to iteration %d (total_iter %d): nothing to do", start, total)
+        return model
     loader = training_loader(dataset, tcfg, int(cfg["data_cfg"]["num_workers"]),
                              accelerator.process_index, start)
     if accelerator.is_main_process:
         save_config(cfg, run_dir / "config.yaml")
     summary = SummaryLogger(run_dir, accelerator.is_main_process)
-    total, log_iter, image_iter = int(tcfg["total_iter"]), int(tcfg["log_iter"]), int(tcfg["image_log_iter"])
+    log_iter, image_iter = int(tcfg["log_iter"]), int(tcfg["image_log_iter"])
     save_iter, clip = int(tcfg["save_iter"]), float(tcfg["grad_clip"] or 0.0)
     batch_size = math.prod(tcfg["sampler"]["batch_size"]) * accelerator.num_processes
     skipped, window_start, window_iters = 0, time.perf_counter(), 0

@@ -1,0 +1,221 @@
+"""Training-step speed, training memory, data-loader and evaluation throughput.
+
+1. Training step (forward, losses, backward, SGD step) of each model's shipped CASIA-B config,
+   at a stated batch (default 1 id x 2 sequences x 30 frames of 64x44, random inputs), on CPU in
+   fp32 and bf16 (autocast); on CUDA in fp16 when a GPU is present. Reports iterations/s and
+   sequences/s (best of --steps after one warm-up step).
+2. Training memory of each shipped config at its own batch: on CUDA measured
+   (torch.cuda.max_memory_allocated); on CPU estimated from the activations saved for backward
+   (counted at the stated batch, scaled linearly to the config's P x K x 30 frames, halved for
+   FP16) plus fp32 weights, gradients, momentum and fp16 weight copies -- see
+   opengait/opengait/engine/memory.py.
+3. Data loader: sequences/s of the synthetic config's training loader with and without the
+   in-memory cache (needs `make demo` data or --data).
+4. Evaluation: time to rank N probe x M gallery part embeddings (256 x 16).
+
+    python benchmarks/bench_train_step.py                 # ~15 minutes on 2 CPU cores (bf16 is slow there)
+    python benchmarks/bench_train_step.py --quick         # smaller batch, 1 step
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.cli import run_script
+from opengait.config import load_config
+from opengait.data.dataset import GaitDataset
+from opengait.data.loader import training_loader
+from opengait.engine.memory import activation_bytes, cuda_peak_bytes, fp16_training_estimate
+from opengait.engine.optim import build_optimizer
+from opengait.evaluation.distance import pairwise_distance, topk_indices
+from opengait.modeling.losses import LossAggregator
+from opengait.modeling.registry import build_model
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_CONFIGS = {
+    "GaitBase": "opengait/configs/gaitbase/gaitbase_casia_b.yaml",
+    "SkeletonGaitPP": "opengait/configs/skeletongait/skeletongait++_casia_b.yaml",
+}
+GIB = 2 ** 30
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(MODEL_CONFIGS), help="comma-separated model names")
+    p.add_argument("--batch", default="1x2", help="P x K sequences for the timed step (default 1x2)")
+    p.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
+    p.add_argument("--steps", type=int, default=1, help="timed steps after a warm-up (default 1)")
+    p.add_argument("--precisions", default="fp32,bf16", help="CPU precisions (default fp32,bf16)")
+    p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
+                   help="preprocessed synthetic work folder for the loader test")
+    p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
+    p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000")
+    p.add_argument("--out", default=str(REPO / "benchmarks/results/train_step.md"))
+    return p.parse_args(argv)
+
+
+def random_batch(p: int, k: int, frames: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    n = p * k
+    pose = torch.rand(n, frames, 17, 3, generator=g) * 100
+    pose[..., 2] = 1.0
+    return {"inputs": {"0_heatmap": torch.rand(n, frames, 2, 64, 44, generator=g),
+                       "1_sil": (torch.rand(n, frames, 64, 44, generator=g) > 0.5).float(),
+                       "2_pose": pose},
+            "labels": torch.arange(p).repeat_interleave(k),
+            "frames": torch.arange(frames).repeat(n, 1), "lengths": None}
+
+
+def select_inputs(batch: dict, cfg: dict) -> dict:
+    use = cfg["data_cfg"]["data_in_use"] or [True, True, True]
+    names = [n for n, on in zip(("0_heatmap", "1_sil", "2_pose"), use) if on]
+    return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
+
+
+def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
+    def step():
+        with autocast():
+            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+            loss, _ = losses(out["training_feat"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    step()  # warm-up
+    best = float("inf")
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
+    cfg = load_config(REPO / MODEL_CONFIGS[name])
+    batch = select_inputs(random_batch(p, k, args.frames), cfg)
+    model = build_model(cfg["model_cfg"], 74)
+    n_params = sum(q.numel() for q in model.parameters())
+    losses = LossAggregator(cfg["loss_cfg"])
+    optimizer = build_optimizer(model.parameters(), cfg["optimizer_cfg"])
+    row = {"model": name, "config": MODEL_CONFIGS[name], "parameters": n_params,
+           "timed_batch": f"{p}x{k}x{args.frames}", "steps": {}}
+    if torch.cuda.is_available():
+        model.cuda()
+        gpu = {k2: ({n: t.cuda() for n, t in v.items()} if isinstance(v, dict)
+                    else (v.cuda() if torch.is_tensor(v) else v)) for k2, v in batch.items()}
+        seconds = time_steps(model, losses, optimizer, gpu, args.steps,
+                             lambda: torch.autocast("cuda", torch.float16))
+        row["steps"]["fp16 (cuda)"] = seconds
+        model.cpu()
+    for precision in args.precisions.split(","):
+        if precision == "fp32":
+            autocast = lambda: torch.autocast("cpu", enabled=False)  # noqa: E731
+        else:
+            autocast = lambda: torch.autocast("cpu", torch.bfloat16)  # noqa: E731
+        row["steps"][f"{precision} (cpu)"] = time_steps(model, losses, optimizer, batch, args.steps, autocast)
+    # Memory of the shipped config at its own batch (estimated from saved activations on CPU).
+    cp, ck = cfg["trainer_cfg"]["sampler"]["batch_size"]
+    frames = cfg["trainer_cfg"]["sampler"]["frames_num_fixed"]
+    per_seq_frame = activation_bytes(model, losses, batch) / (p * k * args.frames)
+    row["config_batch"] = f"{cp}x{ck}x{frames}"
+    row["fp16_train_gib_estimate"] = fp16_training_estimate(int(per_seq_frame * cp * ck * frames), n_params) / GIB
+    if torch.cuda.is_available():
+        full = select_inputs(random_batch(cp, ck, frames), cfg)
+        model.cuda()
+        gpu = {k2: ({n: t.cuda() for n, t in v.items()} if isinstance(v, dict)
+                    else (v.cuda() if torch.is_tensor(v) else v)) for k2, v in full.items()}
+
+        def step():
+            with torch.autocast("cuda", torch.float16):
+                out = model(gpu["inputs"], None, gpu["frames"], gpu["labels"])
+                loss, _ = losses(out["training_feat"])
+            loss.backward()
+        row["fp16_train_gib_cuda"] = cuda_peak_bytes(step) / GIB
+    return row
+
+
+def bench_loader(data: Path) -> dict | None:
+    cfg_path = REPO / "opengait/configs/skeletongait/skeletongait++_synthetic.yaml"
+    if not (data / "pretreated").is_dir():
+        return None
+    out = {}
+    for cache in (False, True):
+        cfg = load_config(cfg_path, [f"data_cfg.dataset_root={data / 'pretreated'}",
+                                     f"data_cfg.dataset_partition={data / 'casia_b.json'}",
+                                     f"data_cfg.cache={str(cache).lower()}"])
+        start = time.perf_counter()
+        dataset = GaitDataset(cfg["data_cfg"], train=True)
+        preload = time.perf_counter() - start
+        loader = iter(training_loader(dataset, cfg["trainer_cfg"], num_workers=0))
+        next(loader)
+        start, n = time.perf_counter(), 0
+        for _ in range(40):
+            n += len(next(loader)["labels"])
+        out["cache" if cache else "no cache"] = {"sequences_per_s": n / (time.perf_counter() - start),
+                                                 "preload_s": preload}
+    return out
+
+
+def bench_eval(n: int) -> dict:
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=(n, 256, 16)).astype(np.float32)
+    gallery = rng.normal(size=(n, 256, 16)).astype(np.float32)
+    start = time.perf_counter()
+    topk_indices(probe, gallery, 20)
+    top = time.perf_counter() - start
+    start = time.perf_counter()
+    pairwise_distance(probe, gallery)
+    full = time.perf_counter() - start
+    return {"n": n, "top20_s": top, "full_matrix_s": full}
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.quick:
+        args.batch, args.frames, args.steps, args.eval_size = "1x2", 10, 1, 1000
+    p, k = (int(v) for v in args.batch.lower().split("x"))
+    rows = [bench_model(name, args, p, k) for name in args.models.split(",")]
+    loader = bench_loader(Path(args.data))
+    evaluation = bench_eval(args.eval_size)
+    lines = ["# Training step, memory, loader and evaluation speed", "", "```",
+             "python benchmarks/bench_train_step.py " + " ".join(sys.argv[1:]), "```", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; CUDA: {torch.cuda.is_available()}. CPU figures are "
+             "not GPU figures.", "",
+             f"Timed batch: {rows[0]['timed_batch']} (P x K x frames, 64x44), random inputs.", "",
+             "| model | parameters | precision | s / iteration | sequences / s |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        for precision, seconds in r["steps"].items():
+            lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | "
+                         f"{seconds:.2f} | {p * k / seconds:.2f} |")
+    lines += ["", "Training memory of the shipped configs (FP16):", "",
+              "| config | batch | estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
+        lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
+    if loader:
+        lines += ["", "Data loader (synthetic SkeletonGait++ config, 4 x 3 x 12 frames, one process):", "",
+                  "| mode | sequences / s | preload (s) |", "| --- | --- | --- |"]
+        for mode, v in loader.items():
+            lines.append(f"| {mode} | {v['sequences_per_s']:.0f} | {v['preload_s']:.1f} |")
+    lines += ["", f"Evaluation, {evaluation['n']} probes x {evaluation['n']} gallery (256 x 16 parts, "
+              f"Euclidean, chunks of 2048): top-20 ranking {evaluation['top20_s']:.1f} s, full "
+              f"distance matrix {evaluation['full_matrix_s']:.1f} s.", ""]
+    atomic_write_text(args.out, "\n".join(lines))
+    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(
+        {"models": rows, "loader": loader, "evaluation": evaluation}, indent=1) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, parse_args()))
