@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = {
     "GaitBase": "opengait/configs/gaitbase/gaitbase_casia_b.yaml",
     "SkeletonGaitPP": "opengait/configs/skeletongait/skeletongait++_casia_b.yaml",
+    "HybridGait": "opengait/configs/hybridgait/hybridgait_casia_b.yaml",
 }
 GIB = 2 ** 30
 
@@ -197,6 +198,12 @@ def main(args: argparse.Namespace) -> int:
         for precision, seconds in r["steps"].items():
             lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | "
                          f"{seconds:.2f} | {p * k / seconds:.2f} |")
+    by_name = {r["model"]: r for r in rows}
+    if "HybridGait" in by_name and "SkeletonGaitPP" in by_name:
+        for precision in by_name["HybridGait"]["steps"]:
+            ratio = by_name["HybridGait"]["steps"][precision] / by_name["SkeletonGaitPP"]["steps"][precision]
+            lines.append(f"\nHybridGait / SkeletonGait++ step time, {precision}: {ratio:.2f}x "
+                         "(same inputs, same run; target <= 1.25x).")
     lines += ["", "Training memory of the shipped configs (FP16):", "",
               "| config | batch | estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
     for r in rows:

@@ -93,6 +93,11 @@ class LossAggregator(nn.Module):
             self.losses[prefix] = LOSSES[kind](**spec)
 
     def forward(self, training_feat: dict) -> tuple[torch.Tensor, dict]:
+        unused = set(training_feat) - set(self.losses)
+        if unused:
+            raise ConfigError(f"the model produces training_feat {', '.join(sorted(unused))} but "
+                              "loss_cfg has no loss with that log_prefix (add one, or switch the "
+                              "model option off)")
         missing = set(self.losses) - set(training_feat)
         if missing:
             raise ConfigError(f"loss_cfg: log_prefix {', '.join(sorted(missing))} not produced by "

@@ -1,0 +1,57 @@
+"""The one attention function of the project: FlashAttention when it can run, PyTorch SDPA
+otherwise (which itself picks flash / memory-efficient kernels on a GPU).
+
+``flash_attn.flash_attn_func`` is used when the package is installed, the tensors are CUDA
+fp16/bf16 and there is no key mask (it takes none); everything else goes through
+``torch.nn.functional.scaled_dot_product_attention``. flash-attn is an optional extra
+(requirements-gpu.txt); nothing needs it.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+import torch.nn.functional as F
+
+_FLASH = None
+
+
+def flash_attn_available() -> bool:
+    """Whether the flash-attn package is importable (checked once)."""
+    global _FLASH
+    if _FLASH is None:
+        _FLASH = False
+        if importlib.util.find_spec("flash_attn") is not None:
+            try:
+                from flash_attn import flash_attn_func  # noqa: F401
+                _FLASH = True
+            except Exception:  # an installed but broken build (wrong CUDA / torch)
+                _FLASH = False
+    return _FLASH
+
+
+def attention_backend(q: torch.Tensor, key_mask: torch.Tensor | None = None) -> str:
+    """``"flash_attn"`` or ``"sdpa"`` for these inputs."""
+    if (key_mask is None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+            and flash_attn_available()):
+        return "flash_attn"
+    return "sdpa"
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q kᵀ / √d) v for ``q`` (B, H, Lq, d), ``k``/``v`` (B, H, Lk, d).
+
+    ``key_mask`` (B, Lk) bool marks the keys that may be attended to (False = masked out);
+    a query whose keys are all masked gets zeros.
+    """
+    if attention_backend(q, key_mask) == "flash_attn":
+        from flash_attn import flash_attn_func
+        out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return out.transpose(1, 2)
+    if key_mask is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    usable = key_mask.any(dim=1)                                   # (B,) any key left?
+    mask = key_mask | ~usable[:, None]                             # avoid all -inf rows (NaN)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+    return out * usable.view(-1, 1, 1, 1).to(out.dtype)

@@ -1,0 +1,261 @@
+"""HybridGait: SkeletonGait++'s silhouette + skeleton-map branch, a keypoint branch with
+ΔJoint, upper/lower-body weighting and cross-attention from body-part tokens to joint tokens.
+
+    silhouettes + skeleton maps --SkeletonGait++ backbone, HPP--> 16 part tokens (8 upper, 8 lower)
+    COCO-17 keypoints --normalise, ΔJoint, graph-temporal net, max over time--> 17 joint tokens
+    UL weighting: softmax of two logits (0.3 / 0.7 at start) scales upper / lower tokens
+    fusion: part tokens attend to joint tokens (pre-norm, multi-head, residual, FFN; optional
+            reverse direction), or an attention gate, or concatenation, or nothing
+    -> separate FCs -> BNNecks -> triplet + cross-entropy (+ optional pose triplet)
+
+Every piece is a ``model_cfg`` switch for ablations. With ``pose_branch: false,
+fusion: attention_gate, ul_weighting: false`` the model is exactly SkeletonGait++ (same
+parameters, same output).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from opengait.config import ConfigError, check_kwargs
+from opengait.modeling.attention import attention
+from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
+                                       init_parameters)
+from opengait.modeling.pose_branch import LOWER_JOINTS, NUM_JOINTS, UPPER_JOINTS, PoseBranch
+from opengait.modeling.registry import class_num, register_model, require_inputs
+from opengait.modeling.skeletongait_pp import SILHOUETTE, SkeletonGaitPP, SkeletonGaitPPBackbone
+
+POSE = "2_pose"
+FUSIONS = ("cross_attention", "attention_gate", "concat", "none")
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of ``x`` tokens (queries) over ``context`` tokens (keys/values)."""
+
+    def __init__(self, dim: int, context_dim: int, num_heads: int, head_dim: int):
+        super().__init__()
+        inner = num_heads * head_dim
+        self.num_heads, self.head_dim = num_heads, head_dim
+        self.q = nn.Linear(dim, inner, bias=False)
+        self.kv = nn.Linear(context_dim, 2 * inner, bias=False)
+        self.out = nn.Linear(inner, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        b, lq, _ = x.shape
+        lk = context.shape[1]
+        q = self.q(x).view(b, lq, self.num_heads, self.head_dim).transpose(1, 2)       # (B, H, Lq, d)
+        k, v = self.kv(context).view(b, lk, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = attention(q, k, v, key_mask)                                              # (B, H, Lq, d)
+        return self.out(out.transpose(1, 2).reshape(b, lq, -1))
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, dim: int, ratio: float):
+        hidden = int(dim * ratio)
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+
+class LayerScale(nn.Module):
+    """Per-channel residual scale, small at start (CaiT): a new block starts close to the
+    identity, so adding fusion to a SkeletonGait++ branch does not disturb it at first."""
+
+    def __init__(self, dim: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class CrossAttentionFusion(nn.Module):
+    """``depth`` pre-norm blocks: parts <- parts + γ·attn(parts, joints) + γ·FFN; with
+    ``bidirectional`` each block first updates the joints from the parts."""
+
+    def __init__(self, dim: int, joint_dim: int, num_heads: int, head_dim: int, depth: int,
+                 bidirectional: bool, ffn_ratio: float, layer_scale: float = 0.1):
+        super().__init__()
+        self.bidirectional = bidirectional
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            layer = nn.ModuleDict({
+                "norm_q": nn.LayerNorm(dim), "norm_kv": nn.LayerNorm(joint_dim),
+                "attn": CrossAttention(dim, joint_dim, num_heads, head_dim),
+                "scale_attn": LayerScale(dim, layer_scale),
+                "norm_ffn": nn.LayerNorm(dim), "ffn": FeedForward(dim, ffn_ratio),
+                "scale_ffn": LayerScale(dim, layer_scale)})
+            if bidirectional:
+                layer.update({"rev_norm_q": nn.LayerNorm(joint_dim), "rev_norm_kv": nn.LayerNorm(dim),
+                              "rev_attn": CrossAttention(joint_dim, dim, num_heads, head_dim),
+                              "rev_norm_ffn": nn.LayerNorm(joint_dim), "rev_ffn": FeedForward(joint_dim, ffn_ratio)})
+            self.layers.append(layer)
+
+    def forward(self, parts: torch.Tensor, joints: torch.Tensor, joint_mask: torch.Tensor | None):
+        for layer in self.layers:
+            if self.bidirectional:  # joints first look at the parts, then the parts at them
+                joints = joints + layer["rev_attn"](layer["rev_norm_q"](joints), layer["rev_norm_kv"](parts), None)
+                joints = joints + layer["rev_ffn"](layer["rev_norm_ffn"](joints))
+            context = layer["norm_kv"](joints)
+            parts = parts + layer["scale_attn"](layer["attn"](layer["norm_q"](parts), context, joint_mask))
+            parts = parts + layer["scale_ffn"](layer["ffn"](layer["norm_ffn"](parts)))
+        return parts
+
+
+def body_half_context(joints: torch.Tensor, joint_mask: torch.Tensor, n_parts: int) -> torch.Tensor:
+    """For each part token, the masked mean of its body half's joint tokens: (N, P, C)."""
+    w = joint_mask.to(joints.dtype)[..., None]
+    halves = []
+    for idx in (UPPER_JOINTS, LOWER_JOINTS):
+        num = (joints[:, idx] * w[:, idx]).sum(1)
+        halves.append(num / w[:, idx].sum(1).clamp_min(1.0))
+    upper, lower = halves
+    half = n_parts // 2
+    return torch.cat([upper[:, None].expand(-1, half, -1), lower[:, None].expand(-1, n_parts - half, -1)], 1)
+
+
+class GateFusion(nn.Module):
+    """Attention gate between each part token and its body half's pose context: per-channel
+    softmax weights over the two streams (as SkeletonGait++ fuses silhouettes and maps)."""
+
+    def __init__(self, dim: int, joint_dim: int, squeeze: int = 4):
+        super().__init__()
+        self.context = nn.Linear(joint_dim, dim)
+        self.score = nn.Sequential(nn.Linear(2 * dim, dim // squeeze), nn.ReLU(inplace=True),
+                                   nn.Linear(dim // squeeze, 2 * dim))
+
+    def forward(self, parts, joints, joint_mask):
+        ctx = self.context(body_half_context(joints, joint_mask, parts.shape[1]))
+        w = self.score(torch.cat([parts, ctx], -1)).view(*parts.shape[:2], 2, -1).softmax(dim=2)
+        return parts * w[:, :, 0] + ctx * w[:, :, 1]
+
+
+class ConcatFusion(nn.Module):
+    """[part token, body-half pose context] -> linear -> part token (residual)."""
+
+    def __init__(self, dim: int, joint_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(dim + joint_dim, dim)
+
+    def forward(self, parts, joints, joint_mask):
+        ctx = body_half_context(joints, joint_mask, parts.shape[1])
+        return parts + self.proj(torch.cat([parts, ctx], -1))
+
+
+@register_model("Hybrid")
+class HybridGait(SkeletonGaitPP):
+    def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
+                 embed_dim: int | None = None, pose_branch: bool = True, visual_branch: bool = True,
+                 fusion: str = "cross_attention", delta_joint: bool = True, ul_weighting: bool = True,
+                 ul_init=(0.3, 0.7), pose_channels=(32, 64, 128), num_heads: int = 4,
+                 head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
+                 ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3):
+        nn.Module.__init__(self)
+        if fusion not in FUSIONS:
+            raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
+        if not (visual_branch or pose_branch):
+            raise ConfigError("model_cfg: visual_branch and pose_branch cannot both be off")
+        self.num_classes = num_classes
+        self.visual, self.use_pose, self.fusion_kind = visual_branch, pose_branch, fusion
+        self.pose_aux = pose_aux_loss and pose_branch
+        if visual_branch:  # same attribute names as SkeletonGaitPP: its weights load here
+            self.backbone = SkeletonGaitPPBackbone(blocks, C)
+            token_dim = self.backbone.widths[3]
+            embed_dim = embed_dim or self.backbone.widths[2]
+            parts = sum(bin_num)
+            self.hpp = HorizontalPoolingPyramid(bin_num)
+        else:
+            token_dim, parts = pose_channels[-1], NUM_JOINTS
+            embed_dim = embed_dim or pose_channels[-1]
+        if pose_branch:
+            self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf)
+        if visual_branch and pose_branch:
+            jd = self.pose_branch.out_channels
+            if fusion == "cross_attention":
+                self.fusion = CrossAttentionFusion(token_dim, jd, num_heads, head_dim, depth,
+                                                   bidirectional, ffn_ratio)
+            elif fusion == "attention_gate":
+                self.fusion = GateFusion(token_dim, jd)
+            elif fusion == "concat":
+                self.fusion = ConcatFusion(token_dim, jd)
+        if ul_weighting:
+            self.ul_logits = nn.Parameter(torch.log(torch.tensor([float(v) for v in ul_init])))
+        self.fcs = SeparateFCs(parts, token_dim, embed_dim)
+        self.bnnecks = SeparateBNNecks(parts, embed_dim, num_classes)
+        if self.pose_aux:
+            self.pose_fcs = SeparateFCs(NUM_JOINTS, self.pose_branch.out_channels, embed_dim)
+        init_parameters(self)
+
+    HYBRID_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
+                   "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
+                   "pose_aux_loss", "min_joint_conf")
+
+    @classmethod
+    def from_config(cls, cfg: dict, num_classes: int) -> dict:
+        check_kwargs("HybridGait", cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks",
+                                         "bin_num", *cls.HYBRID_KEYS], "model_cfg")
+        bb = dict(cfg.get("Backbone") or {})
+        check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
+        necks = dict(cfg.get("SeparateBNNecks") or {})
+        check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
+        fcs = dict(cfg.get("SeparateFCs") or {})
+        check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
+        kwargs = {k: cfg[k] for k in cls.HYBRID_KEYS if k in cfg}
+        for key in ("ul_init", "pose_channels"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        ul = kwargs.get("ul_init", (0.3, 0.7))
+        if len(ul) != 2 or min(ul) <= 0 or not math.isclose(sum(ul), 1.0, abs_tol=1e-6):
+            raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
+        return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
+                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": float(bb.get("C", 2)),
+                "bin_num": tuple(cfg.get("bin_num", (16,))), "embed_dim": fcs.get("out_channels"),
+                **kwargs}
+
+    def ul_weights(self) -> torch.Tensor | None:
+        """Softmax of the two UL logits: (upper, lower)."""
+        return self.ul_logits.softmax(0) if hasattr(self, "ul_logits") else None
+
+    @staticmethod
+    def _scale_halves(tokens: torch.Tensor, upper_idx, lower_idx, w: torch.Tensor) -> torch.Tensor:
+        """Scale upper / lower tokens by 2 x their weight (equal weights leave tokens unchanged)."""
+        scale = torch.empty(tokens.shape[1], device=tokens.device, dtype=tokens.dtype)
+        scale[upper_idx] = 2 * w[0]
+        scale[lower_idx] = 2 * w[1]
+        return tokens * scale[None, :, None]
+
+    def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
+                frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
+        w = self.ul_weights()
+        joints = joint_mask = None
+        if self.use_pose:
+            require_inputs(inputs, (POSE,), "HybridGait (pose branch)")
+            joints, joint_mask = self.pose_branch(inputs[POSE], frames, lengths)     # (N, 17, Cp)
+            if w is not None:
+                joints = self._scale_halves(joints, UPPER_JOINTS, LOWER_JOINTS, w)
+        if self.visual:
+            feat = self.visual_features(inputs, lengths)                            # (N, C, h, w)
+            parts = self.hpp(feat).transpose(1, 2)                                  # (N, P, C)
+            if w is not None:
+                half = parts.shape[1] // 2
+                parts = self._scale_halves(parts, slice(0, half), slice(half, None), w)
+            if self.use_pose and self.fusion_kind != "none":
+                parts = self.fusion(parts, joints, joint_mask)
+        else:
+            parts = joints
+        embed = self.fcs(parts.transpose(1, 2).contiguous())                        # (N, D, P)
+        _, logits = self.bnnecks(embed)
+        out = {"training_feat": {"triplet": {"embeddings": embed, "labels": labels},
+                                 "softmax": {"logits": logits, "labels": labels}},
+               "visual_summary": {},
+               "inference_feat": {"embeddings": embed},
+               "log_scalars": {}}
+        if self.pose_aux:
+            out["training_feat"]["pose_triplet"] = {
+                "embeddings": self.pose_fcs(joints.transpose(1, 2).contiguous()), "labels": labels}
+        if SILHOUETTE in inputs:
+            out["visual_summary"]["image/sils"] = inputs[SILHOUETTE][:, :1]
+        if w is not None:
+            out["log_scalars"] = {"ul/upper": w[0].detach(), "ul/lower": w[1].detach()}
+        return out

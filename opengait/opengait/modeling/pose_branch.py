@@ -1,0 +1,148 @@
+"""HybridGait's pose branch: COCO-17 keypoints -> 17 joint tokens.
+
+Per frame the joints are centred on the hip midpoint and scaled by the body height; joints
+below a confidence threshold are masked. ΔJoint is the temporal central difference
+(kernel [-0.5, 0, +0.5], replicate padding at the ends) taken in the frames' original order,
+whatever order the sampler returned them in. Per-joint features (x, y, conf, Δx, Δy) go
+through a light spatio-temporal graph network over the COCO skeleton and are max-pooled over
+the real frames.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from opengait.modeling.modules import frame_mask
+
+# COCO-17 skeleton (the 19 links also used for the skeleton maps).
+COCO_LINKS = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+              (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
+NUM_JOINTS = 17
+UPPER_JOINTS = list(range(0, 11))       # face, shoulders, arms
+LOWER_JOINTS = list(range(11, 17))      # hips, knees, ankles
+
+
+def normalized_adjacency() -> torch.Tensor:
+    a = torch.eye(NUM_JOINTS)
+    for i, j in COCO_LINKS:
+        a[i, j] = a[j, i] = 1.0
+    d = a.sum(1).rsqrt()
+    return d[:, None] * a * d[None, :]
+
+
+def sort_by_original_order(pose: torch.Tensor, frames: torch.Tensor | None) -> torch.Tensor:
+    """Reorder (N, T, ...) frames by their original index (padding, marked -1, goes last)."""
+    if frames is None:
+        return pose
+    key = torch.where(frames < 0, torch.iinfo(frames.dtype).max, frames)
+    order = key.argsort(dim=1, stable=True)
+    return pose.gather(1, order.view(*order.shape, *([1] * (pose.ndim - 2))).expand_as(pose))
+
+
+def normalize_pose(pose: torch.Tensor, min_conf: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T, 17, 3) pixels -> (xy (N, T, 17, 2) in body heights around the hips, valid mask)."""
+    xy, conf = pose[..., :2], pose[..., 2]
+    valid = conf >= min_conf
+    w = valid.to(xy.dtype)[..., None]
+    hips_ok = valid[..., 11] & valid[..., 12]
+    hips = (xy[..., 11, :] + xy[..., 12, :]) / 2
+    centroid = (xy * w).sum(-2) / w.sum(-2).clamp_min(1)
+    centre = torch.where(hips_ok[..., None], hips, centroid)                      # (N, T, 2)
+    big = torch.finfo(xy.dtype).max
+    y = xy[..., 1]
+    top = torch.where(valid, y, big).amin(-1)
+    bottom = torch.where(valid, y, -big).amax(-1)
+    height = torch.where(valid.sum(-1) >= 2, bottom - top, torch.ones_like(top)).clamp_min(1e-3)
+    out = (xy - centre[..., None, :]) / height[..., None, None]
+    return out * w, valid
+
+
+def temporal_neighbours(x: torch.Tensor, lengths: torch.Tensor | None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's previous and next frame, replicated at each sequence's real ends."""
+    n, t = x.shape[:2]
+    steps = torch.arange(t, device=x.device)
+    last = (lengths.to(x.device) - 1) if lengths is not None else torch.full((n,), t - 1, device=x.device)
+    prev_idx = (steps[None, :] - 1).clamp_min(0).expand(n, t)
+    next_idx = torch.minimum(steps[None, :] + 1, last[:, None]).clamp_min(0)
+    shape = (n, t) + (1,) * (x.ndim - 2)
+    prev = x.gather(1, prev_idx.reshape(shape).expand_as(x))
+    nxt = x.gather(1, next_idx.reshape(shape).expand_as(x))
+    return prev, nxt
+
+
+def delta_joint(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """ΔJoint: the central difference over time, kernel [-0.5, 0, +0.5], with replicate
+    padding at each sequence's real ends: x (N, T, ...) -> Δx of the same shape."""
+    prev, nxt = temporal_neighbours(x, lengths)
+    return 0.5 * (nxt - prev)
+
+
+class GraphTemporalBlock(nn.Module):
+    """Graph convolution over the joints, then a 3-frame temporal convolution (padded frames
+    zeroed first), each with BatchNorm; residual. x (N, C, T, V)."""
+
+    def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor):
+        super().__init__()
+        self.register_buffer("adjacency", adjacency, persistent=False)
+        self.spatial = nn.Conv2d(in_channels, out_channels, 1)
+        self.spatial_bn = nn.BatchNorm2d(out_channels)
+        self.temporal = nn.Conv2d(out_channels, out_channels, (3, 1), padding=(1, 0))
+        self.temporal_bn = nn.BatchNorm2d(out_channels)
+        self.residual = (nn.Identity() if in_channels == out_channels else
+                         nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        y = torch.einsum("nctv,vw->nctw", self.spatial(x), self.adjacency)
+        y = self.relu(self.spatial_bn(y))
+        if mask is not None:
+            y = y * mask[:, None, :, None].to(y.dtype)
+        y = self.temporal_bn(self.temporal(y))
+        return self.relu(y + self.residual(x))
+
+
+class PoseBranch(nn.Module):
+    """(N, T, 17, 3) keypoints -> (joint tokens (N, 17, C), joint mask (N, 17))."""
+
+    def __init__(self, channels=(32, 64, 128), delta_joint: bool = True, min_conf: float = 0.3):
+        super().__init__()
+        self.use_delta, self.min_conf = delta_joint, min_conf
+        in_channels = 5 if delta_joint else 3
+        self.input_bn = nn.BatchNorm1d(in_channels * NUM_JOINTS)
+        adjacency = normalized_adjacency()
+        blocks, c = [], in_channels
+        for out in channels:
+            blocks.append(GraphTemporalBlock(c, out, adjacency))
+            c = out
+        self.blocks = nn.ModuleList(blocks)
+        self.out_channels = c
+
+    def joint_features(self, pose: torch.Tensor, frames: torch.Tensor | None,
+                       lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, T, 17, F) features in original frame order and the (N, T, 17) valid mask."""
+        pose = sort_by_original_order(pose.float(), frames)
+        xy, valid = normalize_pose(pose, self.min_conf)
+        conf = pose[..., 2:3] * valid[..., None]
+        feats = [xy, conf]
+        if self.use_delta:
+            prev_ok, next_ok = temporal_neighbours(valid, lengths)   # Δ only from seen joints
+            feats.append(delta_joint(xy, lengths) * (valid & prev_ok & next_ok)[..., None])
+        return torch.cat(feats, dim=-1), valid
+
+    def forward(self, pose: torch.Tensor, frames: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, valid = self.joint_features(pose, frames, lengths)       # (N, T, V, F)
+        n, t, v, f = feats.shape
+        mask = frame_mask(lengths, t, feats.device)
+        x = self.input_bn(feats.permute(0, 3, 2, 1).reshape(n, f * v, t)).view(n, f, v, t)
+        x = x.permute(0, 1, 3, 2).contiguous()                          # (N, F, T, V)
+        if mask is not None:
+            x = x * mask[:, None, :, None].to(x.dtype)
+        for block in self.blocks:
+            x = block(x, mask)
+        if mask is not None:
+            x = x.masked_fill(~mask[:, None, :, None], torch.finfo(x.dtype).min)
+        tokens = x.max(dim=2).values.transpose(1, 2)                    # (N, V, C)
+        real = valid if mask is None else valid & mask[..., None]
+        return tokens, real.any(dim=1)                                  # joint seen at least once

@@ -1,0 +1,183 @@
+"""HybridGait: ΔJoint, UL weighting, the attention function, ablation switches, equivalence
+with SkeletonGait++, and training from its config on synthetic data."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import read_scalars, run_script, write_config
+from opengait.modeling import attention as attn_mod
+from opengait.modeling.hybridgait import HybridGait
+from opengait.modeling.losses import LossAggregator
+from opengait.modeling.pose_branch import delta_joint, sort_by_original_order
+from opengait.modeling.registry import build_model
+
+TINY = {"model": "HybridGait", "Backbone": {"blocks": [1, 1, 1, 1], "C": 0.25}, "bin_num": [8],
+        "pose_channels": [8, 16], "num_heads": 2, "head_dim": 8}
+LOSSES = [{"type": "TripletLoss", "log_prefix": "triplet"},
+          {"type": "CrossEntropyLoss", "log_prefix": "softmax"}]
+
+
+def inputs(n=4, s=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pose = torch.rand(n, s, 17, 3, generator=g) * 100
+    pose[..., 2] = 0.9
+    return {"1_sil": torch.rand(n, s, 32, 22, generator=g),
+            "0_heatmap": torch.rand(n, s, 2, 32, 22, generator=g), "2_pose": pose}
+
+
+def test_delta_joint_on_linear_motion_and_original_order():
+    t = torch.arange(6, dtype=torch.float32)
+    x = (3.0 * t).view(1, 6, 1, 1)                                # moves 3 units per frame
+    d = delta_joint(x, None).view(-1)
+    assert torch.allclose(d, torch.tensor([1.5, 3, 3, 3, 3, 1.5]))  # ends: replicate padding
+    # Padded sequence: the real end is frame 3 of 6.
+    d = delta_joint(x, torch.tensor([4])).view(-1)
+    assert torch.allclose(d[:4], torch.tensor([1.5, 3, 3, 1.5]))
+    # Unordered sampling: the branch sorts frames by their original index first.
+    perm = torch.tensor([[3, 0, 5, 1, 4, 2]])
+    shuffled = x[:, perm[0]]
+    restored = sort_by_original_order(shuffled, perm)
+    assert torch.equal(restored, x)
+    padded = torch.tensor([[2, 0, 1, -1]])
+    assert sort_by_original_order(torch.tensor([[20., 0., 10., 99.]]), padded).tolist() == [[0., 10., 20., 99.]]
+
+
+def reference_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+def test_attention_sdpa_path_equals_the_reference():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 8, generator=g) for _ in range(3))
+    k, v = torch.randn(2, 3, 7, 8, generator=g), torch.randn(2, 3, 7, 8, generator=g)
+    assert attn_mod.attention_backend(q) == "sdpa"                 # CPU tensors
+    torch.testing.assert_close(attn_mod.attention(q, k, v), reference_attention(q, k, v))
+    mask = torch.tensor([[True] * 7, [True, False, True, False, False, True, True]])
+    out = attn_mod.attention(q, k, v, mask)
+    torch.testing.assert_close(out, reference_attention(q, k, v, mask))
+    k2, v2 = k.clone(), v.clone()
+    k2[1, :, [1, 3, 4]] += 100.0                                    # masked keys cannot matter
+    v2[1, :, [1, 3, 4]] -= 50.0
+    torch.testing.assert_close(attn_mod.attention(q, k2, v2, mask), out)
+    none = attn_mod.attention(q, k, v, torch.tensor([[False] * 7, [True] * 7]))
+    assert torch.count_nonzero(none[0]) == 0 and torch.isfinite(none).all()
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and attn_mod.flash_attn_available()),
+                    reason="needs CUDA and the flash-attn package")
+def test_flash_attention_matches_sdpa_on_gpu():
+    g = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 16, 64, device="cuda", dtype=torch.float16, generator=g) for _ in range(3))
+    assert attn_mod.attention_backend(q) == "flash_attn"
+    sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(attn_mod.attention(q, k, v), sdpa, rtol=2e-3, atol=2e-3)
+
+
+def test_ul_weights_start_at_0_3_and_0_7_and_gradients_reach_everything():
+    model = build_model({**TINY, "pose_aux_loss": True, "bidirectional": True}, 3)
+    w = model.ul_weights()
+    assert abs(w[0].item() - 0.3) < 1e-6 and abs(w[1].item() - 0.7) < 1e-6
+    agg = LossAggregator(LOSSES + [{"type": "TripletLoss", "log_prefix": "pose_triplet"}])
+    out = model(inputs(), None, torch.arange(6).repeat(4, 1), torch.tensor([0, 0, 1, 2]))
+    assert out["training_feat"]["triplet"]["embeddings"].shape == (4, 32, 8)
+    assert out["training_feat"]["pose_triplet"]["embeddings"].shape == (4, 32, 17)
+    assert set(out["log_scalars"]) == {"ul/upper", "ul/lower"}
+    loss, _ = agg(out["training_feat"])
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+    assert model.ul_logits.grad.abs().sum() > 0
+    assert any("attn.q" in n for n, _ in model.named_parameters())
+
+
+def test_pose_tokens_of_unconfident_joints_are_masked():
+    model = build_model(TINY, 3).eval()
+    x = inputs(2)
+    x["2_pose"][:, :, 9, 2] = 0.0                                   # left wrist never confident
+    tokens, mask = model.pose_branch(x["2_pose"])
+    assert mask.shape == (2, 17) and not mask[:, 9].any() and mask[:, 0].all()
+    changed = {k: v.clone() for k, v in x.items()}
+    changed["2_pose"][:, :, 9, :2] += 500.0                          # move the unseen wrist
+    with torch.no_grad():
+        a = model(x)["inference_feat"]["embeddings"]
+        b = model(changed)["inference_feat"]["embeddings"]
+    torch.testing.assert_close(a, b)
+
+
+def names(cfg):
+    return {n for n, _ in build_model({**TINY, **cfg}, 3).named_parameters()}
+
+
+def test_each_switch_changes_the_parameter_set_as_expected():
+    full = names({})
+    assert {n for n in full if n.startswith("fusion.")} and "ul_logits" in full
+    assert not {n for n in names({"fusion": "none"}) if n.startswith("fusion.")}
+    gate = names({"fusion": "attention_gate"})
+    assert {n for n in gate if n.startswith("fusion.")} and not any("attn" in n for n in gate)
+    assert any(n.startswith("fusion.proj") for n in names({"fusion": "concat"}))
+    assert "ul_logits" not in names({"ul_weighting": False})
+    no_pose = names({"pose_branch": False})
+    assert not any(n.startswith(("pose_branch.", "fusion.")) for n in no_pose)
+    pose_only = names({"visual_branch": False})
+    assert not any(n.startswith("backbone.") for n in pose_only) and any(n.startswith("pose_branch.") for n in pose_only)
+    with_delta = build_model(TINY, 3).pose_branch.input_bn.num_features
+    without = build_model({**TINY, "delta_joint": False}, 3).pose_branch.input_bn.num_features
+    assert (with_delta, without) == (5 * 17, 3 * 17)
+    assert any(n.startswith("fusion.layers.0.rev_attn") for n in names({"bidirectional": True}))
+    assert len([n for n in names({"depth": 2}) if n.endswith("attn.q.weight")]) == 2
+
+
+def test_without_pose_branch_and_ul_it_is_skeletongait_plus_plus():
+    sgpp = build_model({"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 2, 1, 1], "C": 0.25},
+                        "bin_num": [8]}, 5).eval()
+    hybrid = build_model({"model": "HybridGait", "Backbone": {"blocks": [1, 2, 1, 1], "C": 0.25},
+                          "bin_num": [8], "pose_branch": False, "fusion": "attention_gate",
+                          "ul_weighting": False}, 5).eval()
+    assert hybrid.state_dict().keys() == sgpp.state_dict().keys()
+    hybrid.load_state_dict(sgpp.state_dict())
+    x = inputs(3)
+    with torch.no_grad():
+        a, b = sgpp(x), hybrid(x)
+    torch.testing.assert_close(a["inference_feat"]["embeddings"], b["inference_feat"]["embeddings"])
+    torch.testing.assert_close(a["training_feat"]["softmax"]["logits"], b["training_feat"]["softmax"]["logits"])
+
+
+def test_a_switched_on_aux_loss_without_its_loss_is_an_error():
+    model = build_model({**TINY, "pose_aux_loss": True}, 3)
+    out = model(inputs(), labels=torch.tensor([0, 0, 1, 2]))
+    with pytest.raises(Exception, match="loss_cfg has no loss with that log_prefix"):
+        LossAggregator(LOSSES)(out["training_feat"])
+
+
+ABLATIONS = {
+    "full": {},
+    "attention_gate": {"fusion": "attention_gate"},
+    "concat": {"fusion": "concat"},
+    "no_fusion": {"fusion": "none"},
+    "no_delta_joint": {"delta_joint": False},
+    "no_ul": {"ul_weighting": False},
+    "no_pose_branch": {"pose_branch": False},
+    "pose_only": {"visual_branch": False},
+}
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+def test_every_ablation_trains_on_synthetic_data(pretreated_casia, tmp_path, ablation):
+    cfg = write_config(tmp_path / "h.yaml", pretreated_casia, {**TINY, **ABLATIONS[ablation]},
+                       trainer_cfg={"total_iter": 4, "save_iter": 4, "log_iter": 2,
+                                    "sampler": {"sample_type": "fixed_unordered"}})
+    run_script("opengait/opengait/main.py", "--cfgs", cfg, "--output_root", tmp_path / "out")
+    scalars = read_scalars(tmp_path / "out" / "synthetic" / "HybridGait" / "test_run" / "summary")
+    assert sorted(scalars["scalar/triplet/loss"]) == [2, 4]
+    assert all(math.isfinite(v) for v in scalars["scalar/softmax/loss"].values())
+    if ablation != "no_ul":
+        assert scalars["ul/upper"][4] != pytest.approx(0.3, abs=1e-6)   # the weights move
+        assert scalars["ul/upper"][4] + scalars["ul/lower"][4] == pytest.approx(1.0)
+    else:
+        assert "ul/upper" not in scalars
