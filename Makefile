@@ -45,7 +45,7 @@ test-fast: $(TEST_STAMP)
 DEMO_DIR ?= output/demo
 DEMO_RAW := $(DEMO_DIR)/synthetic_casia_b
 DEMO_WORK := $(DEMO_DIR)/casia_b_work
-DEMO_CFG ?= opengait/configs/skeletongait/skeletongait++_synthetic.yaml
+DEMO_CFG ?= opengait/configs/hybridgait/hybridgait_synthetic.yaml
 
 demo: $(RUNTIME_STAMP)
 	@echo "== HybridGait demo: generate -> preprocess -> train -> evaluate =="

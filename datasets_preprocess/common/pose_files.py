@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
-from datasets_preprocess.common.pretreated_io import NUM_JOINTS, PretreatedFormatError
+from datasets_preprocess.common.pretreated_io import NUM_JOINTS, PretreatedFormatError, read_json
 
 COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
                 "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
@@ -53,12 +53,7 @@ def format_pose_json(keypoints: np.ndarray, frame_numbers: Iterable[int],
 def read_pose_json(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a pose JSON; return ``(frame_numbers (T,) int64, keypoints (T, 17, 3) float32)``."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PoseFileError(f"{path}: pose file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PoseFileError(f"{path}: not valid JSON ({e})") from None
+    doc = read_json(path, "pose file", PoseFileError)
     if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list):
         raise PoseFileError(f"{path}: expected an object with a 'frames' list")
     if doc.get("format", "coco17") != "coco17":

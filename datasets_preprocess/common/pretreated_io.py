@@ -185,15 +185,21 @@ def list_sequences(root: str | os.PathLike,
     return refs
 
 
-def read_partition(path: str | os.PathLike) -> dict[str, list]:
-    """Read and validate a partition JSON (TRAIN_SET and TEST_SET lists of ids)."""
+def read_json(path: str | os.PathLike, what: str, error: type[Exception] | None = None):
+    """Parse a JSON file; a missing or malformed file raises ``error`` naming it and ``what``."""
+    error = error or PretreatedFormatError
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PretreatedFormatError(f"{path}: partition file not found") from None
+        raise error(f"{path}: {what} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PretreatedFormatError(f"{path}: not valid JSON ({e})") from None
+        raise error(f"{path}: not valid JSON ({e})") from None
+
+
+def read_partition(path: str | os.PathLike) -> dict[str, list]:
+    """Read and validate a partition JSON (TRAIN_SET and TEST_SET lists of ids)."""
+    data = read_json(path, "partition file")
     _validate_partition(data, path)
     return data
 

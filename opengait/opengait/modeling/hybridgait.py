@@ -20,12 +20,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from opengait.config import ConfigError, check_kwargs
+from opengait.config import ConfigError
 from opengait.modeling.attention import attention
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
                                        init_parameters)
 from opengait.modeling.pose_branch import LOWER_JOINTS, NUM_JOINTS, UPPER_JOINTS, PoseBranch
-from opengait.modeling.registry import class_num, register_model, require_inputs
+from opengait.modeling.registry import register_model, require_inputs
 from opengait.modeling.skeletongait_pp import SILHOUETTE, SkeletonGaitPP, SkeletonGaitPPBackbone
 
 POSE = "2_pose"
@@ -187,31 +187,20 @@ class HybridGait(SkeletonGaitPP):
             self.pose_fcs = SeparateFCs(NUM_JOINTS, self.pose_branch.out_channels, embed_dim)
         init_parameters(self)
 
-    HYBRID_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
-                   "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
-                   "pose_aux_loss", "min_joint_conf")
+    EXTRA_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
+                  "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
+                  "pose_aux_loss", "min_joint_conf")
 
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
-        check_kwargs("HybridGait", cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks",
-                                         "bin_num", *cls.HYBRID_KEYS], "model_cfg")
-        bb = dict(cfg.get("Backbone") or {})
-        check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
-        necks = dict(cfg.get("SeparateBNNecks") or {})
-        check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
-        fcs = dict(cfg.get("SeparateFCs") or {})
-        check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
-        kwargs = {k: cfg[k] for k in cls.HYBRID_KEYS if k in cfg}
+        kwargs = super().from_config(cfg, num_classes)
         for key in ("ul_init", "pose_channels"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         ul = kwargs.get("ul_init", (0.3, 0.7))
         if len(ul) != 2 or min(ul) <= 0 or not math.isclose(sum(ul), 1.0, abs_tol=1e-6):
             raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
-        return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
-                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": float(bb.get("C", 2)),
-                "bin_num": tuple(cfg.get("bin_num", (16,))), "embed_dim": fcs.get("out_channels"),
-                **kwargs}
+        return kwargs
 
     def ul_weights(self) -> torch.Tensor | None:
         """Softmax of the two UL logits: (upper, lower)."""

@@ -60,10 +60,14 @@ class SkeletonGaitPP(nn.Module):
         self.bnnecks = SeparateBNNecks(parts, embed_dim, num_classes)
         init_parameters(self)
 
+    EXTRA_KEYS: tuple[str, ...] = ()
+
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
-        check_kwargs("SkeletonGaitPP", cfg, ["model", "Backbone", "SeparateFCs",
-                                             "SeparateBNNecks", "bin_num"], "model_cfg")
+        """OpenGait's SkeletonGait++ schema (Backbone, SeparateFCs, SeparateBNNecks, bin_num)
+        plus a subclass's EXTRA_KEYS, passed through as keyword arguments."""
+        check_kwargs(cls.__name__, cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks",
+                                         "bin_num", *cls.EXTRA_KEYS], "model_cfg")
         bb = dict(cfg.get("Backbone") or {})
         check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
         necks = dict(cfg.get("SeparateBNNecks") or {})
@@ -72,8 +76,8 @@ class SkeletonGaitPP(nn.Module):
         check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
         return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
                 "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": float(bb.get("C", 2)),
-                "bin_num": tuple(cfg.get("bin_num", (16,))),
-                "embed_dim": fcs.get("out_channels")}
+                "bin_num": tuple(cfg.get("bin_num", (16,))), "embed_dim": fcs.get("out_channels"),
+                **{k: cfg[k] for k in cls.EXTRA_KEYS if k in cfg}}
 
     def visual_features(self, inputs: dict, lengths: torch.Tensor | None) -> torch.Tensor:
         """Fused backbone output pooled over time: (N, C, h, w)."""
