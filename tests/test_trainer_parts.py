@@ -216,7 +216,7 @@ def test_grew_ranks_and_submission_csv(tmp_path):
     seqs = [SimpleNamespace(subject=s, type=t, view=v) for s, t, v in
             [("00001", "01", "a"), ("00002", "02", "b"), ("probe", "03", "xYz12345")]]
     feats = np.array([[[0.0]], [[5.0]], [[4.0]]], np.float32)
-    grew_submission(feats, seqs, {"metric": "euc"}, tmp_path)
+    grew_submission(feats, SimpleNamespace(sequences=seqs), {"metric": "euc"}, tmp_path)
     files = list((tmp_path / "GREW_result").glob("*.csv"))
     rows = list(csv.reader(files[0].open()))
     assert rows[0][:3] == ["videoId", "rank1", "rank2"] and len(rows[0]) == 21

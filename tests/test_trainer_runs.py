@@ -72,6 +72,8 @@ def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_p
     record = json.loads((run_dir(tmp_path / "out", "GaitBase") / "eval" / "00040.json").read_text())
     assert set(record["results"]) == {"NM", "BG", "CL"} and record["sequences"] > 0
     assert all(0.0 <= v <= 1.0 for v in record["results"].values())
+    scalars = read_scalars(run_dir(tmp_path / "out", "GaitBase") / "summary")
+    assert scalars["test_accuracy/NM"][40] == pytest.approx(record["results"]["NM"])
 
 
 def test_checkpoint_of_another_model_is_refused(pretreated_casia, tmp_path):

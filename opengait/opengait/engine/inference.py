@@ -19,9 +19,15 @@ from tqdm import tqdm
 from datasets_preprocess.common.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
+from opengait.engine.run_logging import SummaryLogger
 from opengait.evaluation.protocols import get_evaluator
 
 log = logging.getLogger(__name__)
+
+
+def metric_tags(metrics: dict) -> dict:
+    """TensorBoard names: ``test_accuracy/<name>``, or the name itself when it has a ``/``."""
+    return {(k if "/" in k else f"test_accuracy/{k}"): v for k, v in metrics.items()}
 
 
 def to_device(batch: dict, device) -> dict:
@@ -63,10 +69,13 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
     metrics = {}
     if accelerator.is_main_process:
         stacked = np.stack([features[i] for i in range(len(dataset))])
-        metrics = evaluator(stacked, dataset.sequences, evaluator_cfg, run_dir)
+        metrics = evaluator(stacked, dataset, evaluator_cfg, run_dir)
         record = {"iteration": iteration, "eval_func": evaluator_cfg["eval_func"],
                   "metric": evaluator_cfg.get("metric", "euc"), "sequences": len(dataset),
                   "results": {k: float(v) for k, v in metrics.items()}}
         atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
+        summary = SummaryLogger(run_dir, True)
+        summary.scalars(metric_tags(metrics), iteration)
+        summary.close()
     accelerator.wait_for_everyone()
     return metrics

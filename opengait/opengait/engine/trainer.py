@@ -121,8 +121,7 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         if iteration % save_iter == 0 or iteration == total:
             save(cfg, accelerator, model, optimizer, scheduler, run_dir, iteration, num_classes)
             if tcfg["with_test"]:
-                metrics = evaluate(cfg, model, accelerator, run_dir, iteration)
-                summary.scalars({f"test_accuracy/{k}": v for k, v in metrics.items()}, iteration)
+                evaluate(cfg, model, accelerator, run_dir, iteration)
                 model.train()
     bar.close()
     if skipped:

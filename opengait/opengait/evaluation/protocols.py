@@ -1,8 +1,10 @@
 """Evaluation protocols on extracted features: CASIA-B (cross-view, NM/BG/CL) and GREW.
 
-Every evaluator takes ``(features (N, C, P), sequences, evaluator_cfg, out_dir)`` and returns
-``{metric name: value}`` (logged to TensorBoard as ``test_accuracy/<name>``); the table is
-logged as text. New protocols register with :func:`register_evaluator`.
+Every evaluator takes ``(features (N, C, P), dataset, evaluator_cfg, out_dir)`` -- ``dataset``
+has ``sequences`` (subject/type/view of each feature row) and ``partition`` (the partition
+JSON) -- and returns ``{metric name: value}``, logged to TensorBoard as ``test_accuracy/<name>``
+(names containing a ``/`` are used as they are); the table is logged as text. New protocols
+register with :func:`register_evaluator`.
 """
 from __future__ import annotations
 
@@ -89,9 +91,10 @@ def format_casia_b_table(results: dict) -> str:
 
 
 @register_evaluator("evaluate_casia_b", "evaluate_indoor_dataset")
-def evaluate_casia_b(features: np.ndarray, sequences, evaluator_cfg: dict, out_dir: Path) -> dict:
+def evaluate_casia_b(features: np.ndarray, dataset, evaluator_cfg: dict, out_dir: Path) -> dict:
     """CASIA-B: probes NM (nm-05/06), BG (bg-01/02), CL (cl-01/02) against the gallery nm-01..04,
     rank-1 per view pair, identical view excluded, averaged over gallery then probe views."""
+    sequences = dataset.sequences
     results = casia_b_rank1(features, [s.subject for s in sequences], [s.type for s in sequences],
                             [s.view for s in sequences], evaluator_cfg.get("metric", "euc"))
     if not results:
@@ -109,8 +112,9 @@ def cmc_ranks(probe_ids: np.ndarray, ranked_ids: np.ndarray, ranks=(1, 5, 10, 20
 
 
 @register_evaluator("evaluate_grew", "evaluate_real_scene")
-def evaluate_grew(features: np.ndarray, sequences, evaluator_cfg: dict, out_dir: Path) -> dict:
+def evaluate_grew(features: np.ndarray, dataset, evaluator_cfg: dict, out_dir: Path) -> dict:
     """GREW local evaluation: gallery type 01 vs probe type 02 of the test ids; rank-1/5/10/20."""
+    sequences = dataset.sequences
     types = np.array([s.type for s in sequences])
     ids = np.array([s.subject for s in sequences])
     gallery, probe = types == "01", types == "02"
@@ -123,9 +127,10 @@ def evaluate_grew(features: np.ndarray, sequences, evaluator_cfg: dict, out_dir:
 
 
 @register_evaluator("grew_submission", "GREW_submission")
-def grew_submission(features: np.ndarray, sequences, evaluator_cfg: dict, out_dir: Path) -> dict:
+def grew_submission(features: np.ndarray, dataset, evaluator_cfg: dict, out_dir: Path) -> dict:
     """The GREW challenge file: for each probe/03 sequence the ids of its 20 nearest gallery
     sequences (types 01/02), written as CSV ``videoId,rank1..rank20``."""
+    sequences = dataset.sequences
     types = np.array([s.type for s in sequences])
     gallery = np.isin(types, ["01", "02"])
     probe = types == "03"
