@@ -1,0 +1,1 @@
+"""The CCVID clothes-changing protocol on top of the opengait trainer (nothing copied)."""

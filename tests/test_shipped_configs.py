@@ -13,7 +13,8 @@ from opengait.engine.optim import build_optimizer, build_scheduler
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.registry import build_model
 
-CONFIGS = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "opengait" / "configs").rglob("*.yaml")
+CONFIGS = sorted(p.relative_to(REPO_ROOT) for folder in ("opengait/configs", "opengait_ccvid/configs")
+                 for p in (REPO_ROOT / folder).rglob("*.yaml")
                  if p.name != "default.yaml")
 
 

@@ -35,8 +35,8 @@ from opengait.modeling.registry import build_model
 log = logging.getLogger("opengait")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
+def parse_args(argv: list[str] | None = None, description: str = __doc__) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfgs", required=True, help="experiment YAML (merged over opengait/configs/default.yaml)")
     p.add_argument("--phase", choices=("train", "test"), default="train")

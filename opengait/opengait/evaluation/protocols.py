@@ -39,9 +39,15 @@ def register_evaluator(*names: str):
     return wrap
 
 
+# Evaluators that live in another entry point (which registers them on import).
+ENTRY_POINTS = {"evaluate_ccvid": "opengait_ccvid/main.py"}
+
+
 def get_evaluator(name: str) -> Callable:
     if name not in EVALUATORS:
-        raise ConfigError(f"evaluator_cfg.eval_func: unknown {name!r} (known: {', '.join(sorted(EVALUATORS))})")
+        hint = f"; run it with {ENTRY_POINTS[name]}" if name in ENTRY_POINTS else ""
+        raise ConfigError(f"evaluator_cfg.eval_func: unknown {name!r} (known: "
+                          f"{', '.join(sorted(EVALUATORS))}){hint}")
     return EVALUATORS[name]
 
 

@@ -207,12 +207,11 @@ class HybridGait(SkeletonGaitPP):
         return self.ul_logits.softmax(0) if hasattr(self, "ul_logits") else None
 
     @staticmethod
-    def _scale_halves(tokens: torch.Tensor, upper_idx, lower_idx, w: torch.Tensor) -> torch.Tensor:
-        """Scale upper / lower tokens by 2 x their weight (equal weights leave tokens unchanged)."""
-        scale = torch.empty(tokens.shape[1], device=tokens.device, dtype=tokens.dtype)
-        scale[upper_idx] = 2 * w[0]
-        scale[lower_idx] = 2 * w[1]
-        return tokens * scale[None, :, None]
+    def _scale_halves(tokens: torch.Tensor, n_upper: int, w: torch.Tensor) -> torch.Tensor:
+        """Scale the first ``n_upper`` tokens by 2 w_upper and the rest by 2 w_lower (equal
+        weights leave the tokens unchanged)."""
+        scale = torch.cat([(2 * w[0]).expand(n_upper), (2 * w[1]).expand(tokens.shape[1] - n_upper)])
+        return tokens * scale.to(tokens.dtype)[None, :, None]
 
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
                 frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
@@ -222,13 +221,12 @@ class HybridGait(SkeletonGaitPP):
             require_inputs(inputs, (POSE,), "HybridGait (pose branch)")
             joints, joint_mask = self.pose_branch(inputs[POSE], frames, lengths)     # (N, 17, Cp)
             if w is not None:
-                joints = self._scale_halves(joints, UPPER_JOINTS, LOWER_JOINTS, w)
+                joints = self._scale_halves(joints, len(UPPER_JOINTS), w)
         if self.visual:
             feat = self.visual_features(inputs, lengths)                            # (N, C, h, w)
             parts = self.hpp(feat).transpose(1, 2)                                  # (N, P, C)
             if w is not None:
-                half = parts.shape[1] // 2
-                parts = self._scale_halves(parts, slice(0, half), slice(half, None), w)
+                parts = self._scale_halves(parts, parts.shape[1] // 2, w)
             if self.use_pose and self.fusion_kind != "none":
                 parts = self.fusion(parts, joints, joint_mask)
         else:

@@ -18,8 +18,8 @@ from opengait.modeling.modules import frame_mask
 COCO_LINKS = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
               (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
 NUM_JOINTS = 17
-UPPER_JOINTS = list(range(0, 11))       # face, shoulders, arms
-LOWER_JOINTS = list(range(11, 17))      # hips, knees, ankles
+UPPER_JOINTS = list(range(0, 11))       # face, shoulders, arms (the first 11 in COCO order)
+LOWER_JOINTS = list(range(11, 17))      # hips, knees, ankles (the last 6)
 
 
 def normalized_adjacency() -> torch.Tensor:

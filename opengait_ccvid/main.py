@@ -1,0 +1,19 @@
+"""Train or test on CCVID with the clothes-changing protocol (same flags as opengait's main.py).
+
+    python opengait_ccvid/main.py --cfgs opengait_ccvid/configs/hybridgait_ccvid.yaml --phase train
+    python opengait_ccvid/main.py --cfgs opengait_ccvid/configs/hybridgait_ccvid.yaml --phase test
+
+The trainer is opengait's; this entry point only adds the ``evaluate_ccvid`` evaluator (general
+and clothes-changing rank-1/5/10/20, mAP and mINP; per-query CSV in <run>/eval/).
+Several GPUs: accelerate launch --num_processes N opengait_ccvid/main.py --cfgs <yaml> ...
+"""
+from __future__ import annotations
+
+import opengait_ccvid.ccvid_evaluator  # noqa: F401  (registers evaluate_ccvid)
+from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
+from opengait.config import ConfigError
+from opengait.main import main, parse_args
+
+if __name__ == "__main__":
+    args = parse_args(description=__doc__)
+    raise SystemExit(run_script(main, args, EXPECTED_ERRORS + (ConfigError,)))
