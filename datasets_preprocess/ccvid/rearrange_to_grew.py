@@ -5,7 +5,8 @@ For every tracklet of ccvid_index.csv (rename_ids.py) the crops are segmented (u
 and their poses estimated (--pose-model, or --pose-from with pose JSON files per tracklet:
 <dir>/<session>/<pid>_<clip>.json), then synchronised, quality-filtered, aligned and written as
 <out>/pretreated/<id>/<session>_<clothes>/<camera>/{0_heatmap,1_sil,2_pose}.pkl with a GEI in
-<out>/gei/ and every drop counted in <out>/quality_report.json.
+<out>/gei/ and every drop counted in <out>/quality_report.json. Poses estimated by the model are
+also saved as pose JSON in <out>/poses/<session>/<pid>_<clip>.json (ccvid_aug reuses them).
 
     python datasets_preprocess/ccvid/rearrange_to_grew.py --src data/CCVID --out data/ccvid_work
     python datasets_preprocess/ccvid/rearrange_to_grew.py --src data/synthetic_ccvid --out data/synthetic_ccvid_work --sils-from data/synthetic_ccvid/masks --pose-from data/synthetic_ccvid/poses
@@ -62,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
         sils_from=str(Path(args.sils_from) / e.tracklet) if args.sils_from else None,
         pose_file=str(Path(args.pose_from) / f"{e.tracklet}.json") if args.pose_from else None,
         segmenter=args.segmenter, seg_model=args.seg_model, pose_model=args.pose_model,
-        device=args.device, imgsz=args.imgsz) for e in entries]
+        device=args.device, imgsz=args.imgsz,
+        poses_out=None if args.pose_from else str(out / "poses" / f"{e.tracklet}.json")) for e in entries]
     counts, report = run_sequences(jobs, load_tracklet, rules, out, root=out / "pretreated",
                                    gei_root=out / "gei", workers=args.workers,
                                    overwrite=args.overwrite, desc="pretreat")

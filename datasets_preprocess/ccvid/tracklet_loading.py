@@ -6,7 +6,8 @@ from pathlib import Path
 
 from datasets_preprocess.common.image_io import numbered_images, read_image, read_mask
 from datasets_preprocess.common.pose_estimation import cached_pose_estimator, estimate_walker_poses
-from datasets_preprocess.common.pose_files import read_pose_json
+from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.pose_files import format_pose_json, read_pose_json
 from datasets_preprocess.common.segmentation import cached_segmenter, grabcut_person, walker_masks
 
 UNREADABLE_FRAME = "unreadable_frame"
@@ -27,6 +28,7 @@ class TrackletJob:
     pose_model: str = "yolo11n-pose.pt"
     device: str = "cpu"
     imgsz: int = 320
+    poses_out: str | None = None  # where to save model poses (pose JSON) for reuse, e.g. by ccvid_aug
 
 
 def load_tracklet(job: TrackletJob) -> tuple[dict, dict]:
@@ -61,4 +63,7 @@ def load_tracklet(job: TrackletJob) -> tuple[dict, dict]:
         estimator = cached_pose_estimator(job.pose_model, job.device, job.imgsz)
         poses = {n: kp for n, kp in zip(numbers, estimate_walker_poses(estimator, frames))
                  if kp is not None}
+        if job.poses_out is not None:
+            atomic_write_text(job.poses_out, format_pose_json([poses[n] for n in sorted(poses)], sorted(poses),
+                                                              None, {"model": job.pose_model}))
     return sils, poses

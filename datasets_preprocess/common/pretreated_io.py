@@ -40,7 +40,7 @@ MODALITY_SPECS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
 }
 
 PARTITION_REQUIRED_KEYS = ("TRAIN_SET", "TEST_SET")
-PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET")
+PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET", "AUGMENTED_SET")
 
 
 class PretreatedFormatError(ValueError):

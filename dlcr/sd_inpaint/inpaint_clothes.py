@@ -1,0 +1,120 @@
+"""DLCR stage 4: repaint clothes with Stable Diffusion inpainting, in other identities' outfits.
+
+A seeded --fraction of the training tracklets gets --n variants; variant v of a tracklet wears
+the outfit (stage-2 prompt) of another identity, never its own, with one prompt and one seed for
+every frame of the tracklet. Each frame is resized to --size, inpainted inside its stage-3
+clothes mask, resized back and pasted: only masked pixels change. Outputs are PNG files
+<out>/<tracklet>_aug<v>/<frame>.png; one JSON line per image records the source key, variant,
+target outfit, prompt, seed and output path.
+
+    python dlcr/sd_inpaint/inpaint_clothes.py --src data/CCVID --masks data/dlcr/masks --prompts data/dlcr/prompts.jsonl --n 10 --fraction 0.25 --out data/dlcr/inpainted
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datasets_preprocess.common.atomic_files import atomic_write_bytes
+from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from datasets_preprocess.common.image_io import read_image, read_mask
+from dlcr.common.image_items import ccvid_image_items
+from dlcr.common.jsonl_records import read_records
+from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
+                                      stage_defaults, summary)
+from dlcr.sd_inpaint.clothes_inpainting import plan_variants
+
+DEFAULTS = stage_defaults("sd_inpaint")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", required=True, help="CCVID root")
+    p.add_argument("--masks", required=True, help="stage 3 mask root (<relative image path>.png)")
+    p.add_argument("--prompts", required=True, help="stage 2 JSONL")
+    p.add_argument("--out", required=True, help="output root for the repainted frames")
+    p.add_argument("--records", help="output JSONL (default <out>/inpaint.jsonl)")
+    p.add_argument("--n", type=int, default=int(DEFAULTS.get("n", 10)), help="variants per tracklet (default 10)")
+    p.add_argument("--fraction", type=float, default=float(DEFAULTS.get("fraction", 0.25)),
+                   help="share of training tracklets to augment (default 0.25)")
+    p.add_argument("--steps", type=int, default=int(DEFAULTS.get("steps", 30)))
+    p.add_argument("--guidance", type=float, default=float(DEFAULTS.get("guidance", 7.5)))
+    p.add_argument("--size", type=int, nargs=2, default=list(DEFAULTS.get("size", [512, 256])),
+                   metavar=("H", "W"), help="inpainting size, multiples of 8 (default 512 256)")
+    p.add_argument("--negative-prompt", default=DEFAULTS.get("negative_prompt"))
+    p.add_argument("--no-attention-slicing", action="store_true",
+                   help="faster, more memory (slicing is on by default for 8 GB GPUs)")
+    p.add_argument("--cpu-offload", action="store_true",
+                   help="keep idle sub-models on the CPU (CUDA only; for GPUs under 6 GB)")
+    add_stage_arguments(p, DEFAULTS)
+    args = p.parse_args(argv)
+    if any(v % 8 for v in args.size):
+        p.error("--size: height and width must be multiples of 8")
+    if not 0 < args.fraction <= 1 or args.n < 1:
+        p.error("--fraction must be in (0, 1] and --n >= 1")
+    return args
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging()
+    out = Path(args.out)
+    records_path = Path(args.records) if args.records else out / "inpaint.jsonl"
+    prompts = read_records(args.prompts, key="outfit")
+    if not prompts:
+        raise UserInputError(f"{args.prompts}: no prompts (run summarize_clothes_descriptions.py first)")
+    frames = defaultdict(list)
+    pid_of = {}
+    for it in ccvid_image_items(args.src, ("train",)):
+        frames[it.tracklet].append(it)
+        pid_of[it.tracklet] = it.pid
+    plans = plan_variants(pid_of, prompts, args.fraction, args.n, args.seed)
+    items = sorted(((it, plan) for plan in plans for it in frames[plan.tracklet]),
+                   key=lambda x: (x[0].key, x[1].variant))
+    counts = Counter(tracklets_augmented=len({p.tracklet for p in plans}), variants=len(plans))
+    device = resolve_device(args.device)
+    state = {}
+
+    def process(batch):
+        if "sd" not in state:
+            from dlcr.sd_inpaint.clothes_inpainting import ClothesInpainter
+            state["sd"] = ClothesInpainter(args.ckpt, device, resolve_dtype(args.dtype, device),
+                                           not args.no_attention_slicing, args.cpu_offload)
+        images, masks, kept = [], [], []
+        for it, plan in batch:
+            bgr = read_image(it.path)
+            mask = read_mask(Path(args.masks) / Path(it.key).with_suffix(".png"))
+            if bgr is None:
+                counts["unreadable_images"] += 1
+                continue
+            if isinstance(mask, str) or mask.shape != bgr.shape[:2]:
+                counts["missing_masks"] += 1
+                continue
+            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            masks.append(np.where(mask > 127, 255, 0).astype(np.uint8))
+            kept.append((it, plan))
+        if not kept:
+            return []
+        results = state["sd"].inpaint(images, masks, [p.prompt for _, p in kept], [p.seed for _, p in kept],
+                                      tuple(args.size), args.steps, args.guidance, args.negative_prompt)
+        records = []
+        for (it, plan), rgb in zip(kept, results):
+            rel = Path(f"{plan.tracklet}_aug{plan.variant:02d}") / (Path(it.key).stem + ".png")
+            ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            atomic_write_bytes(out / rel, buf.tobytes())
+            records.append({"key": f"{it.key}#aug{plan.variant:02d}", "source": it.key,
+                            "variant": plan.variant, "tracklet": plan.tracklet, "pid": it.pid,
+                            "target_outfit": plan.target_outfit, "target_pid": plan.target_pid,
+                            "prompt": plan.prompt, "seed": plan.seed, "output": str(rel), "model": args.ckpt})
+        return records
+
+    run_stage("inpaint", items, lambda x: f"{x[0].key}#aug{x[1].variant:02d}", records_path, process, args,
+              counts=counts)
+    print(summary("inpaint_clothes", counts, records_path))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, parse_args()))
