@@ -1,0 +1,1 @@
+"""Datasets over the pretreated layout, samplers, frame sampling, transforms and collation."""

@@ -1,0 +1,82 @@
+"""From sample requests to model-ready batches: frame sampling, transforms, padding."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from opengait.data.dataset import GaitDataset
+from opengait.data.frame_sampling import sample_frames
+from opengait.data.samplers import InferenceSampler, SampleRequest, TripletSampler
+from opengait.data.transforms import build_transform
+
+
+class SampledSequences(torch.utils.data.Dataset):
+    """Loads the requested sequence, picks its frames and transforms it (in the worker)."""
+
+    def __init__(self, dataset: GaitDataset, sampler_cfg: dict, transform_cfg, where: str):
+        self.dataset, self.sampler_cfg = dataset, sampler_cfg
+        self.transform = build_transform(transform_cfg, where)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, request: SampleRequest) -> dict:
+        item = self.dataset[request.index]
+        data = item["data"]
+        n_frames = len(next(iter(data.values())))
+        rng = np.random.default_rng(request.seed if request.seed is not None else request.index)
+        frames = sample_frames(n_frames, self.sampler_cfg, rng, request.frame_count)
+        data = self.transform({name: array[frames] for name, array in data.items()}, rng)
+        return {"data": data, "frames": frames, "index": request.index,
+                "label": self.dataset.sequences[request.index].label}
+
+
+def collate_sequences(items: list[dict]) -> dict:
+    """Stack sequences into (B, T, ...) tensors, zero-padding shorter ones; ``lengths`` (B,)
+    and ``frames`` (B, T: original frame index, -1 on padding) say what is real."""
+    lengths = torch.tensor([len(it["frames"]) for it in items], dtype=torch.long)
+    t_max = int(lengths.max())
+    inputs = {}
+    for name in items[0]["data"]:
+        arrays = [np.asarray(it["data"][name]) for it in items]
+        batch = np.zeros((len(items), t_max) + arrays[0].shape[1:], np.float32)
+        for b, a in enumerate(arrays):
+            batch[b, :len(a)] = a
+        inputs[name] = torch.from_numpy(batch)
+    frames = torch.full((len(items), t_max), -1, dtype=torch.long)
+    for b, it in enumerate(items):
+        frames[b, :len(it["frames"])] = torch.as_tensor(it["frames"])
+    return {"inputs": inputs, "lengths": lengths, "frames": frames,
+            "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+            "indices": torch.tensor([it["index"] for it in items], dtype=torch.long)}
+
+
+def _worker_init(_):
+    import cv2
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, rank: int = 0,
+                    start_iter: int = 0) -> torch.utils.data.DataLoader:
+    sampler_cfg = trainer_cfg["sampler"]
+    augmented = {i for i, seq in enumerate(dataset.sequences) if seq.type.startswith("aug")}
+    sampler = TripletSampler(dataset.indices_by_label(), sampler_cfg["batch_size"], sampler_cfg,
+                             seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter,
+                             augmented=augmented)
+    data = SampledSequences(dataset, sampler_cfg, trainer_cfg["transform"], "trainer_cfg.transform")
+    return torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
+                                       collate_fn=collate_sequences, worker_init_fn=_worker_init,
+                                       persistent_workers=num_workers > 0,
+                                       prefetch_factor=2 if num_workers > 0 else None)
+
+
+def inference_loader(dataset: GaitDataset, evaluator_cfg: dict, num_workers: int, rank: int = 0,
+                     world_size: int = 1) -> torch.utils.data.DataLoader:
+    sampler_cfg = evaluator_cfg["sampler"]
+    sampler = InferenceSampler(dataset.length_hints(), int(sampler_cfg["batch_size"]), rank,
+                               world_size)
+    data = SampledSequences(dataset, sampler_cfg, evaluator_cfg["transform"],
+                            "evaluator_cfg.transform")
+    return torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
+                                       collate_fn=collate_sequences, worker_init_fn=_worker_init)

@@ -1,0 +1,210 @@
+"""Sequence transforms, applied to all modalities of one sequence with one set of random
+parameters (a flip flips the silhouettes, the skeleton maps and the keypoints together).
+
+Image modalities are ``1_sil`` (T, H, W) and ``0_heatmap`` (T, C, H, W); ``2_pose`` (T, 17, 3)
+keypoints follow flips and rotations. A transform is ``fn(data, rng) -> data`` on numpy arrays.
+The YAML names are OpenGait's (``BaseSilCuttingTransform``, ``RandomRotate``, ...).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from opengait.config import ConfigError, check_kwargs
+
+POSE = "2_pose"
+# COCO-17 left/right pairs, swapped by a horizontal flip.
+FLIP_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
+_FLIP_ORDER = np.arange(17)
+for _a, _b in FLIP_PAIRS:
+    _FLIP_ORDER[_a], _FLIP_ORDER[_b] = _b, _a
+
+
+def _is_image(name: str, array: np.ndarray) -> bool:
+    return name != POSE and array.ndim in (3, 4)
+
+
+def _as_frames(array: np.ndarray) -> np.ndarray:
+    """(T, H, W) or (T, C, H, W) -> (T*C, H, W) view for per-frame image ops."""
+    return array.reshape(-1, *array.shape[-2:])
+
+
+class BaseSilCuttingTransform:
+    """Cut ``W // 64 * 10`` columns off each side (64 -> 44) and scale images to [0, 1]."""
+
+    def __init__(self, divsor: float = 255.0, cutting: int | None = None):
+        self.divsor, self.cutting = float(divsor), cutting
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array):
+                cut = self.cutting if self.cutting is not None else int(array.shape[-1] // 64) * 10
+                array = array[..., cut:array.shape[-1] - cut] if cut > 0 else array
+                array = array.astype(np.float32) / self.divsor
+            out[name] = array
+        return out
+
+
+class BaseSilTransform(BaseSilCuttingTransform):
+    """Scale images to [0, 1] without cutting."""
+
+    def __init__(self, divsor: float = 255.0):
+        super().__init__(divsor, cutting=0)
+
+
+class Resize:
+    """Resize every image modality to ``size`` = [height, width] (area interpolation): a
+    smaller input for CPU-sized experiments, e.g. [32, 22] after cutting 64x44."""
+
+    def __init__(self, size=(32, 22)):
+        if len(size) != 2:
+            raise ConfigError(f"Resize.size: expected [height, width], got {size!r}")
+        self.height, self.width = int(size[0]), int(size[1])
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array) and array.shape[-2:] != (self.height, self.width):
+                frames = [cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA)
+                          for f in _as_frames(array)]
+                array = np.stack(frames).reshape(*array.shape[:-2], self.height, self.width)
+            out[name] = array
+        return out
+
+
+class NoOperation:
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        return data
+
+
+class RandomHorizontalFlip:
+    def __init__(self, prob: float = 0.5):
+        self.prob = prob
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        if rng.random() >= self.prob:
+            return data
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array):
+                array = np.ascontiguousarray(array[..., ::-1])
+            elif name == POSE:
+                array = array[:, _FLIP_ORDER].copy()
+                array[..., 0] = -array[..., 0]   # mirror; models centre poses on the hips
+            out[name] = array
+        return out
+
+
+class RandomRotate:
+    """Rotate every frame by one random angle in [-degree, degree] about the image centre;
+    keypoints about each frame's hip midpoint (the same rotation up to a shift)."""
+
+    def __init__(self, prob: float = 0.5, degree: float = 10.0):
+        self.prob, self.degree = prob, degree
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        if rng.random() >= self.prob:
+            return data
+        angle = float(rng.uniform(-self.degree, self.degree))
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array):
+                h, w = array.shape[-2:]
+                m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+                frames = [cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR) for f in _as_frames(array)]
+                array = np.stack(frames).reshape(array.shape)
+            elif name == POSE:
+                array = array.copy()
+                hips = array[:, 11:13, :2].mean(1, keepdims=True)
+                a = np.radians(angle)  # cv2: positive = counter-clockwise on screen (y down)
+                rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]], np.float32)
+                array[..., :2] = (array[..., :2] - hips) @ rot.T + hips
+            out[name] = array
+        return out
+
+
+class RandomPerspective:
+    """Shift the top and bottom edges sideways by up to ``shift`` of the width (images only)."""
+
+    def __init__(self, prob: float = 0.5, shift: float = 0.1):
+        self.prob, self.shift = prob, shift
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        if rng.random() >= self.prob:
+            return data
+        d = rng.uniform(-self.shift, self.shift, 4)
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array):
+                h, w = array.shape[-2:]
+                src = np.float32([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
+                dst = src + np.float32([[d[0] * w, 0], [d[1] * w, 0], [d[2] * w, 0], [d[3] * w, 0]])
+                m = cv2.getPerspectiveTransform(src, dst)
+                frames = [cv2.warpPerspective(f, m, (w, h), flags=cv2.INTER_LINEAR)
+                          for f in _as_frames(array)]
+                array = np.stack(frames).reshape(array.shape)
+            out[name] = array
+        return out
+
+
+class RandomErasing:
+    """Zero one random rectangle (area share in [sl, sh], aspect in [r1, 1/r1]) in every frame."""
+
+    def __init__(self, prob: float = 0.5, sl: float = 0.05, sh: float = 0.2, r1: float = 0.3):
+        self.prob, self.sl, self.sh, self.r1 = prob, sl, sh, r1
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        if rng.random() >= self.prob:
+            return data
+        area_share = rng.uniform(self.sl, self.sh)
+        aspect = rng.uniform(self.r1, 1 / self.r1)
+        pos = rng.random(2)
+        out = {}
+        for name, array in data.items():
+            if _is_image(name, array):
+                h, w = array.shape[-2:]
+                eh = min(h, max(1, int(round(np.sqrt(area_share * h * w * aspect)))))
+                ew = min(w, max(1, int(round(np.sqrt(area_share * h * w / aspect)))))
+                y, x = int(pos[0] * (h - eh + 1)), int(pos[1] * (w - ew + 1))
+                array = array.copy()
+                array[..., y:y + eh, x:x + ew] = 0
+            out[name] = array
+        return out
+
+
+TRANSFORMS: dict[str, type] = {cls.__name__: cls for cls in (
+    BaseSilCuttingTransform, BaseSilTransform, Resize, NoOperation, RandomHorizontalFlip, RandomRotate,
+    RandomPerspective, RandomErasing)}
+
+
+def build_transform(specs: list | dict | None, where: str) -> Callable[[dict, np.random.Generator], dict]:
+    """A composed transform from YAML: a list of ``{type: Name, **kwargs}`` (``Compose`` with a
+    ``trf_cfg`` list is flattened, as in OpenGait configs)."""
+    if specs is None:
+        specs = []
+    if isinstance(specs, dict):
+        specs = [specs]
+    steps = []
+    for spec in specs:
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise ConfigError(f"{where}: each transform needs a 'type'")
+        kwargs = {k: v for k, v in spec.items() if k != "type"}
+        if spec["type"] == "Compose":
+            steps.append(build_transform(kwargs.get("trf_cfg", []), where))
+            continue
+        cls = TRANSFORMS.get(spec["type"])
+        if cls is None:
+            raise ConfigError(f"{where}: unknown transform {spec['type']!r} "
+                              f"(known: {', '.join(TRANSFORMS)})")
+        check_kwargs(spec["type"], kwargs, inspect.signature(cls).parameters, where)
+        steps.append(cls(**kwargs))
+
+    def apply(data: dict, rng: np.random.Generator) -> dict:
+        for step in steps:
+            data = step(data, rng)
+        return data
+    return apply
