@@ -1,0 +1,170 @@
+"""DLCR stages 1, 2 and 4 with tiny local models on synthetic CCVID images: record formats,
+resume after an interrupted run, shard union, the prompt parser, paste-back exactness."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_script
+from dlcr.common.jsonl_records import read_records
+from dlcr.llama.garment_prompts import parse_garment_reply
+from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants
+from tiny_models import save_tiny_llama, save_tiny_llava, save_tiny_sd_inpaint
+
+STAGE1 = "dlcr/llava/extract_clothes_descriptions.py"
+STAGE2 = "dlcr/llama/summarize_clothes_descriptions.py"
+STAGE4 = "dlcr/sd_inpaint/inpaint_clothes.py"
+
+
+@pytest.fixture(scope="module")
+def ccvid(tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("dlcr") / "ccvid"
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", raw,
+               "--subjects", "4", "--frames", "4", "--views", "036", "--missing-frame-rate", "0",
+               "--broken-frame-rate", "0")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("tiny_models")
+    return {"llava": save_tiny_llava(base / "llava"), "llama": save_tiny_llama(base / "llama"),
+            "sd": save_tiny_sd_inpaint(base / "sd")}
+
+
+def outfits_of(raw: Path) -> set[str]:
+    return {f"{parts[1]}_{parts[2]}" for parts in
+            (line.split("\t") for line in (raw / "train.txt").read_text().splitlines())}
+
+
+def test_stage1_records_resume_and_shards(ccvid, models, tmp_path):
+    out = tmp_path / "desc.jsonl"
+    first = run_script(STAGE1, "--src", ccvid, "--out", out, "--ckpt", models["llava"], "--limit", "2",
+                       "--max-new-tokens", "4")
+    assert "2 written" in first.stdout
+    run_script(STAGE1, "--src", ccvid, "--out", out, "--ckpt", models["llava"], "--max-new-tokens", "4")
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    keys = [r["key"] for r in lines]
+    assert len(keys) == len(set(keys)) == len(outfits_of(ccvid))          # one per outfit, once
+    assert {r["outfit"] for r in lines} == outfits_of(ccvid)
+    for r in lines:
+        assert set(r) >= {"key", "pid", "outfit", "text", "model"} and (ccvid / r["key"]).exists()
+        assert r["outfit"].startswith(r["pid"] + "_") and r["model"] == models["llava"]
+    assert not Path(f"{out}.parts").exists()                              # folded into the output
+    # Two shards written separately cover the same items exactly once between them.
+    shard_out = tmp_path / "sharded.jsonl"
+    for i in (0, 1):
+        run_script(STAGE1, "--src", ccvid, "--out", shard_out, "--ckpt", models["llava"],
+                   "--shard", f"{i}/2", "--max-new-tokens", "4")
+    parts = sorted(Path(f"{shard_out}.parts").glob("*.jsonl"))
+    assert len(parts) == 2
+    shard_keys = [json.loads(l)["key"] for p in parts for l in p.read_text().splitlines()]
+    assert sorted(shard_keys) == sorted(keys)
+    assert set(read_records(shard_out)) == set(keys)
+
+
+def test_stage1_unreadable_image_is_skipped_and_counted(ccvid, models, tmp_path):
+    broken = tmp_path / "ccvid"
+    import shutil
+    shutil.copytree(ccvid, broken)
+    victim = sorted(broken.glob("session1/001_01/*.jpg"))[0]
+    victim.write_bytes(victim.read_bytes()[:50])
+    result = run_script(STAGE1, "--src", broken, "--out", tmp_path / "d.jsonl", "--ckpt", models["llava"],
+                        "--frames-per-outfit", "0", "--max-new-tokens", "2")
+    assert "unreadable images 1" in result.stdout
+    missing = run_script(STAGE1, "--src", broken, "--out", tmp_path / "e.jsonl", "--ckpt",
+                         str(tmp_path / "no_such_model"), check=False)
+    assert missing.returncode == 2 and "no_such_model: LLaVA processor checkpoint not found" in missing.stderr
+
+
+@pytest.mark.parametrize("reply, items, prompt", [
+    ('Sure! {"items": ["red cotton shirt", "blue jeans"], "prompt": "a person wearing a red shirt"}',
+     ["red cotton shirt", "blue jeans"], "a person wearing a red shirt"),
+    ("```json\n{\"garments\": [\"black coat\"]}\n```", ["black coat"], "a person wearing black coat"),
+    ("1. Upper body: white t-shirt\n2. Lower body: grey trousers\n3) black sneakers\nPrompt: a person in white and grey",
+     ["white t-shirt", "grey trousers", "black sneakers"], "a person in white and grey"),
+    ("Here you go:\n- green jacket\n* brown boots\n• red scarf",
+     ["green jacket", "brown boots", "red scarf"], "a person wearing green jacket, brown boots, red scarf"),
+])
+def test_prompt_parser_handles_json_lists_and_bullets(reply, items, prompt):
+    assert parse_garment_reply(reply) == (items, prompt)
+
+
+def test_prompt_parser_refuses_garbage():
+    assert parse_garment_reply("I cannot see the image clearly, sorry.") is None
+    assert parse_garment_reply('{"unrelated": 3}') is None
+
+
+def test_stage2_unparsable_replies_are_kept_with_an_error(ccvid, models, tmp_path):
+    desc = tmp_path / "desc.jsonl"
+    run_script(STAGE1, "--src", ccvid, "--out", desc, "--ckpt", models["llava"], "--max-new-tokens", "4")
+    out = tmp_path / "prompts.jsonl"
+    result = run_script(STAGE2, "--src", desc, "--out", out, "--ckpt", models["llama"], "--max-new-tokens", "6")
+    records = [json.loads(l) for l in out.read_text().splitlines()]
+    assert {r["outfit"] for r in records} == outfits_of(ccvid)            # never dropped
+    for r in records:
+        assert set(r) >= {"outfit", "pid", "items", "prompt", "reply", "model"}
+        if "error" in r:                                                  # random weights: noise
+            assert r["items"] == [] and r["prompt"] == ""
+    assert "retried" in result.stdout
+
+
+def make_masks(raw: Path, root: Path) -> None:
+    """Stand-in clothes masks: the lower half of each exact person mask (stage 3 is tested elsewhere)."""
+    for mask_file in sorted((raw / "masks").rglob("*.png")):
+        rel = mask_file.relative_to(raw / "masks")
+        mask = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
+        mask[: mask.shape[0] // 2] = 0
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), mask)
+
+
+def test_stage4_plan_paste_back_and_records(ccvid, models, tmp_path):
+    masks = tmp_path / "masks"
+    make_masks(ccvid, masks)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"outfit": o, "pid": o.split("_")[0], "items": ["red shirt"],
+                                           "prompt": f"a person wearing red shirt {i}"}) + "\n"
+                               for i, o in enumerate(sorted(outfits_of(ccvid)))))
+    out = tmp_path / "inpainted"
+    run_script(STAGE4, "--src", ccvid, "--masks", masks, "--prompts", prompts, "--out", out,
+               "--ckpt", models["sd"], "--n", "2", "--fraction", "0.5", "--steps", "2", "--size", "64", "32",
+               "--batch-size", "2")
+    records = list(read_records(out / "inpaint.jsonl").values())
+    tracklets = {r["tracklet"] for r in records}
+    n_train = len((ccvid / "train.txt").read_text().splitlines())
+    assert len(tracklets) == round(0.5 * n_train)
+    by_variant = {}
+    for r in records:
+        assert r["target_pid"] != r["pid"]                                # never its own outfit
+        assert set(r) >= {"key", "source", "variant", "target_outfit", "prompt", "seed", "output"}
+        by_variant.setdefault((r["tracklet"], r["variant"]), set()).add((r["prompt"], r["seed"]))
+        original = cv2.imread(str(ccvid / r["source"]))
+        result = cv2.imread(str(out / r["output"]))
+        mask = cv2.imread(str(masks / Path(r["source"]).with_suffix(".png")), cv2.IMREAD_GRAYSCALE) > 127
+        assert result.shape == original.shape
+        assert np.array_equal(result[~mask], original[~mask])            # only masked pixels change
+        assert not np.array_equal(result[mask], original[mask])
+    assert all(len(v) == 1 for v in by_variant.values())                  # one prompt+seed per sequence
+    assert Counter(v for _, v in by_variant) == Counter({0: len(tracklets), 1: len(tracklets)})
+
+
+def test_plan_and_paste_back_units():
+    prompts = {"001_u0": {"pid": "001", "prompt": "p1"}, "002_u0": {"pid": "002", "prompt": "p2"},
+               "003_u0": {"pid": "003", "prompt": "", "error": "x"}}
+    plans = plan_variants({"s/001_01": "001", "s/002_01": "002", "s/001_02": "001"}, prompts, 1.0, 3, 7)
+    assert len(plans) == 9 and all(p.target_pid != {"s/001_01": "001", "s/002_01": "002",
+                                                     "s/001_02": "001"}[p.tracklet] for p in plans)
+    assert all(p.target_outfit != "003_u0" for p in plans)                # errored prompts unused
+    assert plans == plan_variants({"s/001_01": "001", "s/002_01": "002", "s/001_02": "001"}, prompts, 1.0, 3, 7)
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = np.full((4, 4, 3), 9, np.uint8)
+    m = np.zeros((4, 4), np.uint8)
+    m[1:3, 1:3] = 255
+    out = paste_back(a, b, m)
+    assert out[m > 0].min() == 9 and out[m == 0].max() == 0
