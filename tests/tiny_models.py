@@ -92,7 +92,7 @@ def save_tiny_sd_inpaint(path: Path) -> str:
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
                         latent_channels=4)
     pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                          scheduler=DDIMScheduler(), safety_checker=None,
+                                          scheduler=DDIMScheduler(steps_offset=1), safety_checker=None,
                                           feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(path)
     return str(path)
