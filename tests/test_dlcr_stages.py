@@ -14,7 +14,7 @@ from conftest import run_script
 from dlcr.common.jsonl_records import read_records
 from dlcr.llama.garment_prompts import parse_garment_reply
 from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants
-from tiny_models import save_tiny_llama, save_tiny_llava, save_tiny_sd_inpaint
+from dlcr.tiny_models import save_tiny_llama, save_tiny_llava, save_tiny_sd_inpaint
 
 STAGE1 = "dlcr/llava/extract_clothes_descriptions.py"
 STAGE2 = "dlcr/llama/summarize_clothes_descriptions.py"

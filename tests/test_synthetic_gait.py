@@ -71,7 +71,7 @@ def test_rerun_skips_and_refuses_other_options(tmp_path):
     generate(tmp_path / "a", *args)
     before = file_digests(tmp_path / "a")
     result = run_script(GENERATOR, "--out", str(tmp_path / "a"), *args)
-    assert "0 frames" not in result.stdout and "1 already present" in result.stdout
+    assert "0 sequences (0 frames) written, 1 already present" in result.stdout
     assert file_digests(tmp_path / "a") == before
     bad = run_script(GENERATOR, "--out", str(tmp_path / "a"), *args[:-1], "7", check=False)
     assert bad.returncode == 2 and "other options (frames)" in bad.stderr

@@ -17,6 +17,9 @@ SKIN_TONES = np.array([[236, 200, 170], [222, 175, 140], [198, 145, 105], [160, 
                        [120, 80, 55], [90, 60, 45]], np.float32)
 HAIR_COLOURS = np.array([[25, 20, 18], [60, 40, 25], [110, 75, 40], [170, 130, 80],
                          [200, 170, 120], [120, 120, 120], [40, 30, 30]], np.float32)
+GARMENT_COLOUR_NAMES = ("navy", "red", "white", "black", "green", "yellow", "grey", "brown",
+                        "light blue", "pink", "purple", "steel blue", "beige", "dark red", "olive",
+                        "orange")
 GARMENT_COLOURS = np.array([
     [30, 40, 90], [200, 30, 40], [240, 240, 235], [20, 20, 25], [60, 110, 60], [230, 200, 60],
     [120, 120, 125], [150, 90, 50], [70, 140, 200], [200, 120, 160], [100, 60, 130],
@@ -139,3 +142,28 @@ def dress_for_condition(skin: tuple, hair: tuple, hair_cover: float, outfit: Out
     coat = sample_coat(rng) if condition == "cl" else None
     bag = sample_bag(rng) if condition == "bg" else None
     return dress(skin, hair, hair_cover, outfit, rng, coat, bag)
+
+
+def colour_name(rgb) -> str:
+    """The name of the palette colour nearest to ``rgb``."""
+    d = np.abs(GARMENT_COLOURS - np.asarray(rgb, np.float32)).sum(1)
+    return GARMENT_COLOUR_NAMES[int(np.argmin(d))]
+
+
+def describe_material(material: Material, garment: str) -> str:
+    pattern = {PLAIN: "", STRIPES_ACROSS: "striped ", STRIPES_ALONG: "pinstriped ", CHECK: "checked "}
+    second = f" and {colour_name(material.colour2)}" if material.pattern != PLAIN else ""
+    return f"{colour_name(material.colour)}{second} {pattern[material.pattern]}{garment}".replace("  ", " ")
+
+
+def describe_clothes(outfit: Outfit, coat: Coat | None = None, bag: Bag | None = None) -> list[str]:
+    """Ground-truth garment list of an outfit, in the words a clothes description would use."""
+    items = []
+    if coat is not None:
+        items.append(describe_material(coat.material, "coat"))
+    items.append(describe_material(outfit.shirt, "long-sleeved shirt" if outfit.long_sleeves else "t-shirt"))
+    items.append(describe_material(outfit.trousers, "shorts" if outfit.shorts else "trousers"))
+    items.append(describe_material(outfit.shoes, "shoes"))
+    if bag is not None:
+        items.append(describe_material(bag.material, "backpack" if bag.kind == "backpack" else "shoulder bag"))
+    return items

@@ -37,7 +37,7 @@ DEFAULTS = {  # per layout: subjects, frames, views
     "grew": (12, 36, ""),
 }
 OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
-                  "gallery.txt", "synthetic_probe_labels.csv", "subjects.json", "README.md")
+                  "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -179,17 +179,18 @@ def main(args: argparse.Namespace) -> int:
         for name, lines in rl.ccvid_split_lines(config, out).items():
             atomic_write_text(out / f"{name}.txt", "".join(line + "\n" for line in lines))
             stats[f"{name}_tracklets"] = len(lines)
+        atomic_write_text(out / "outfit_prompts.jsonl", "".join(
+            json.dumps(r) + "\n" for r in rl.ccvid_outfit_prompts(config)))
     if config.layout == "grew":
         atomic_write_text(out / "synthetic_probe_labels.csv", rl.grew_probe_labels(config))
     write_subjects(out, config)
     seconds = time.time() - start
     write_summary(out, config, stats, seconds, argv)
     write_record(out, config, "complete", stats, argv)
-    made = {k: v for k, v in stats.items() if k in ("sequences", "tracklets", "frames")}
+    unit = {"casia_b": "sequences", "ccvid": "tracklets", "grew": "sequences"}[config.layout]
     skipped = sum(v for k, v in stats.items() if k.endswith("_skipped"))
-    print(f"synthetic {config.layout}: {config.subjects} subjects, "
-          + ", ".join(f"{v} {k}" for k, v in made.items())
-          + f" written, {skipped} already present, in {seconds:.1f} s -> {out}")
+    print(f"synthetic {config.layout}: {config.subjects} subjects, {stats[unit]} {unit} "
+          f"({stats['frames']} frames) written, {skipped} already present, in {seconds:.1f} s -> {out}")
     return 0
 
 

@@ -11,6 +11,7 @@ ccvid::
     session<k>/<pid>_<cam:02d>/<frame:05d>.jpg               person crops (frame = index + 1)
     train.txt  query.txt  gallery.txt                        "<session>/<pid>_<cam>\\t<pid>\\t<clothes>"
     poses/session<k>/<pid>_<cam>.json                        keypoints in crop pixels
+    outfit_prompts.jsonl                                     garments and prompt per outfit (DLCR stage-2 format)
     masks/session<k>/<pid>_<cam>/<frame:05d>.png              exact person masks of the crops
 
 grew::
@@ -219,6 +220,22 @@ def ccvid_outfit(profile: ws.SubjectProfile, plan: SessionOutfit) -> ap.Outfit:
     base = profile.outfits[plan.upper]
     return replace(base, trousers=profile.outfits[plan.lower].trousers,
                    shoes=profile.outfits[plan.shoes].shoes)
+
+
+def ccvid_outfit_prompts(cfg: GenerationConfig) -> list[dict]:
+    """Ground-truth garment lists and inpainting prompts of every outfit (the stage-2 record
+    format of DLCR), so the clothing pipeline can be tried without language models."""
+    records = {}
+    for s in range(1, cfg.subjects + 1):
+        profile = ws.subject_profile(cfg.seed, s)
+        for plan in ccvid_outfit_plan(cfg.seed, s, cfg.sessions):
+            outfit = f"{s:03d}_{plan.clothes_label}"
+            if outfit not in records:
+                items = ap.describe_clothes(ccvid_outfit(profile, plan), plan.coat, plan.bag)
+                records[outfit] = {"outfit": outfit, "pid": f"{s:03d}", "items": items,
+                                   "prompt": "a person wearing " + ", ".join(items),
+                                   "model": "synthetic ground truth"}
+    return [records[k] for k in sorted(records)]
 
 
 def ccvid_tracklet(subject: int, session: int, camera: int) -> str:

@@ -1,9 +1,12 @@
-"""Tiny, randomly initialised models built and saved locally for the DLCR tests (no downloads):
+"""Tiny, randomly initialised models of every DLCR stage, built and saved locally (no downloads):
 LLaVA, a Llama chat model, a Stable Diffusion inpainting pipeline, a SegFormer and an SCHP
-checkpoint in the official layout."""
+checkpoint in the official layout. Their outputs are noise; they exist so the whole pipeline can
+be run and tested offline (tests, the README's DLCR walk-through). Real runs use real
+checkpoints (configs/dlcr.yaml)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -76,11 +79,11 @@ def save_tiny_sd_inpaint(path: Path) -> str:
         vocab.setdefault(c + "</w>", len(vocab))
     for word in ("a", "person", "wearing", "red", "blue", "shirt", "jeans"):
         vocab.setdefault(word + "</w>", len(vocab))
-    tok_dir = path.parent / (path.name + "_tokenizer_src")
-    tok_dir.mkdir(parents=True, exist_ok=True)
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tok_dir / "merges.txt").write_text("#version: 0.2\np e\npe r\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=16)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok_dir = Path(tmp)
+        (tok_dir / "vocab.json").write_text(json.dumps(vocab))
+        (tok_dir / "merges.txt").write_text("#version: 0.2\np e\npe r\n")
+        tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=16)
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
                                                 num_hidden_layers=2, num_attention_heads=2,
                                                 max_position_embeddings=16, projection_dim=32))
@@ -95,4 +98,33 @@ def save_tiny_sd_inpaint(path: Path) -> str:
                                           scheduler=DDIMScheduler(steps_offset=1), safety_checker=None,
                                           feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(path)
+    return str(path)
+
+
+def save_tiny_segformer(path: Path) -> str:
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+    from dlcr.schp.label_sets import LABELS
+    torch.manual_seed(0)
+    labels = LABELS["atr"]
+    config = SegformerConfig(num_channels=3, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
+                             hidden_sizes=[8, 16], patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 1],
+                             mlp_ratios=[2, 2], decoder_hidden_size=16, num_labels=len(labels),
+                             id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    SegformerForSemanticSegmentation(config).save_pretrained(path)
+    SegformerImageProcessor(size={"height": 64, "width": 32}).save_pretrained(path)
+    return str(path)
+
+
+def save_random_schp(path: Path, num_classes: int = 20) -> str:
+    """A randomly initialised SCHP checkpoint in the official layout: {"state_dict": {"module.*"}}
+    without num_batches_tracked buffers (the official InPlaceABN has none)."""
+    from dlcr.schp.schp_network import SCHPParser
+    torch.manual_seed(0)
+    model = SCHPParser(num_classes)
+    for m in model.modules():  # negative BN weights occur in real checkpoints: exercise |w|
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, -1.0, 1.0)
+            torch.nn.init.uniform_(m.running_var, 0.5, 2.0)
+    state = {f"module.{k}": v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save({"state_dict": state, "epoch": 150}, path)
     return str(path)

@@ -1,0 +1,102 @@
+"""DLCR stage 3: a clothes mask (0/255 PNG) per image from a human parser.
+
+--parser schp (default) runs the SCHP network on an official checkpoint (--ckpt *.pth;
+--dataset lip|atr|pascal picks the label set and input size); --parser segformer runs a
+transformers SegFormer clothes model (--ckpt hub id or folder, ATR labels). --part upper|lower|
+full chooses the garments (the table is dlcr/schp/label_sets.py); --mask-dilation grows the mask.
+Masks go to <out>/<relative image path>.png; one JSON line per image in <out>/masks.jsonl.
+
+    python dlcr/schp/parse_clothes.py --src data/CCVID --ckpt checkpoints/exp-schp-201908261155-lip.pth --part full --out data/dlcr/masks
+    python dlcr/schp/parse_clothes.py --src data/CCVID --parser segformer --ckpt mattmdjaga/segformer_b2_clothes --out data/dlcr/masks
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import cv2
+
+from datasets_preprocess.common.atomic_files import atomic_write_bytes
+from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from datasets_preprocess.common.image_io import read_image
+from dlcr.common.image_items import ccvid_image_items
+from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
+                                      stage_defaults, summary)
+from dlcr.schp.label_sets import LABELS, PARTS
+
+DEFAULTS = stage_defaults("schp")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", required=True, help="CCVID root")
+    p.add_argument("--out", required=True, help="mask root")
+    p.add_argument("--records", help="output JSONL (default <out>/masks.jsonl)")
+    p.add_argument("--parser", choices=("schp", "segformer"), default="schp")
+    p.add_argument("--dataset", choices=list(LABELS), default=DEFAULTS.get("dataset", "lip"),
+                   help="SCHP label set of the checkpoint (default lip)")
+    p.add_argument("--part", choices=PARTS, default=DEFAULTS.get("part", "full"))
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="SCHP input size (default: 473 473 for lip, 512 512 for atr/pascal)")
+    p.add_argument("--mask-dilation", type=int, default=int(DEFAULTS.get("mask_dilation", 3)),
+                   help="grow masks by this many pixels (default 3)")
+    p.add_argument("--splits", default="train", help="split files whose frames get masks (default train)")
+    add_stage_arguments(p, DEFAULTS)
+    args = p.parse_args(argv)
+    if args.parser == "segformer" and args.ckpt == DEFAULTS.get("ckpt"):
+        args.ckpt = stage_defaults("segformer").get("ckpt")
+    return args
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging()
+    out = Path(args.out)
+    items = ccvid_image_items(args.src, tuple(args.splits.split(",")))
+    device = resolve_device(args.device)
+    counts = Counter()
+    state = {}
+
+    def process(batch):
+        if "parser" not in state:
+            from dlcr.schp import clothes_parsing as cp
+            dtype = resolve_dtype(args.dtype, device)
+            if args.parser == "schp":
+                if not args.ckpt or not Path(args.ckpt).exists():
+                    raise UserInputError(f"{args.ckpt}: SCHP checkpoint not found (download the "
+                                         "official .pth and pass --ckpt)")
+                try:
+                    state["parser"] = cp.SCHPClothesParser(args.ckpt, args.dataset, device, dtype, args.input_size)
+                except (ValueError, RuntimeError) as e:
+                    raise UserInputError(str(e)) from None
+            else:
+                state["parser"] = cp.SegformerClothesParser(args.ckpt, device, dtype)
+            state["ids"] = state["parser"].clothes_ids(args.part)
+        images, kept = [], []
+        for it in batch:
+            image = read_image(it.path)
+            if image is None:
+                counts["unreadable_images"] += 1
+                continue
+            images.append(image)
+            kept.append(it)
+        if not images:
+            return []
+        from dlcr.schp.clothes_parsing import clothes_mask
+        records = []
+        for it, labels in zip(kept, state["parser"].label_maps(images)):
+            mask = clothes_mask(labels, state["ids"], args.mask_dilation)
+            rel = Path(it.key).with_suffix(".png")
+            atomic_write_bytes(out / rel, cv2.imencode(".png", mask)[1].tobytes())
+            records.append({"key": it.key, "mask": str(rel), "part": args.part, "parser": args.parser,
+                            "clothes_fraction": round(float((mask > 0).mean()), 4), "model": args.ckpt})
+        return records
+
+    records_path = Path(args.records) if args.records else out / "masks.jsonl"
+    run_stage("parse", items, lambda it: it.key, records_path, process, args, counts=counts)
+    print(summary("parse_clothes", counts, records_path))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, parse_args()))
