@@ -183,9 +183,13 @@ def bench_eval(n: int) -> dict:
     return {"n": n, "top20_s": top, "full_matrix_s": full}
 
 
-def main(args: argparse.Namespace) -> int:
+def apply_quick(args: argparse.Namespace) -> None:
     if args.quick:
         args.batch, args.frames, args.steps, args.bf16_steps, args.eval_size = "1x2", 10, 1, 1, 1000
+
+
+def main(args: argparse.Namespace) -> int:
+    apply_quick(args)
     p, k = (int(v) for v in args.batch.lower().split("x"))
     rows = [bench_model(name, args, p, k) for name in args.models.split(",")]
     loader = bench_loader(Path(args.data))

@@ -83,10 +83,10 @@ def save_tiny_sd_inpaint(path: Path) -> str:
         tok_dir = Path(tmp)
         (tok_dir / "vocab.json").write_text(json.dumps(vocab))
         (tok_dir / "merges.txt").write_text("#version: 0.2\np e\npe r\n")
-        tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=16)
+        tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
                                                 num_hidden_layers=2, num_attention_heads=2,
-                                                max_position_embeddings=16, projection_dim=32))
+                                                max_position_embeddings=77, projection_dim=32))
     unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=9,
                                 out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,

@@ -16,9 +16,10 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
 def run_script(script: str, *args: str, check: bool = True, timeout: float = 600,
-               env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``python <repo>/<script> args`` the way the README does; return the result."""
-    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+               env: dict | None = None, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python <repo>/<script> args`` the way the README does (or under ``launcher``,
+    e.g. ``torchrun``); return the result."""
+    result = subprocess.run([*(launcher or [sys.executable]), str(REPO_ROOT / script), *map(str, args)],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})})
     if check and result.returncode != 0:

@@ -152,6 +152,14 @@ def test_stage4_plan_paste_back_and_records(ccvid, models, tmp_path):
         assert not np.array_equal(result[mask], original[mask])
     assert all(len(v) == 1 for v in by_variant.values())                  # one prompt+seed per sequence
     assert Counter(v for _, v in by_variant) == Counter({0: len(tracklets), 1: len(tracklets)})
+    # A prompts file with only failed stage-2 records stops with a message, writing nothing.
+    failed = tmp_path / "failed.jsonl"
+    failed.write_text(json.dumps({"outfit": "001_u0", "pid": "001", "items": [], "prompt": "",
+                                  "error": "unparsable reply"}) + "\n")
+    bad = run_script(STAGE4, "--src", ccvid, "--masks", masks, "--prompts", failed, "--out", tmp_path / "none",
+                     "--ckpt", models["sd"], check=False)
+    assert bad.returncode == 2 and "has a usable prompt" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_plan_and_paste_back_units():
@@ -168,3 +176,18 @@ def test_plan_and_paste_back_units():
     m[1:3, 1:3] = 255
     out = paste_back(a, b, m)
     assert out[m > 0].min() == 9 and out[m == 0].max() == 0
+
+
+@pytest.mark.slow
+def test_stage1_under_two_launched_processes_writes_each_key_once(ccvid, models, tmp_path):
+    """`torchrun`/`accelerate launch` with 2 processes: each takes its share, none lost or repeated."""
+    import sys
+    out = tmp_path / "desc.jsonl"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    args = ["--src", ccvid, "--out", out, "--ckpt", models["llava"], "--max-new-tokens", "4"]
+    run_script(STAGE1, *args, "--limit", "1", launcher=launch)          # one item per process
+    assert len(read_records(out)) == 2
+    run_script(STAGE1, *args, launcher=launch)                           # the rest, resumed
+    keys = [json.loads(l)["key"] for l in out.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == len(outfits_of(ccvid))
+    assert not Path(f"{out}.parts").exists()

@@ -12,6 +12,7 @@ target outfit, prompt, seed and output path.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def main(args: argparse.Namespace) -> int:
     prompts = read_records(args.prompts, key="outfit")
     if not prompts:
         raise UserInputError(f"{args.prompts}: no prompts (run summarize_clothes_descriptions.py first)")
+    unusable = sum(1 for rec in prompts.values() if not rec.get("prompt") or rec.get("error"))
+    if unusable == len(prompts):
+        raise UserInputError(f"{args.prompts}: none of its {len(prompts)} outfits has a usable prompt (every "
+                             "record has an error field or an empty prompt); re-run stage 2 with a real "
+                             "instruct model")
+    if unusable:
+        logging.getLogger("dlcr").warning("%s: %d of %d outfits have no usable prompt and are not used as "
+                                          "targets", args.prompts, unusable, len(prompts))
     frames = defaultdict(list)
     pid_of = {}
     for it in ccvid_image_items(args.src, ("train",)):

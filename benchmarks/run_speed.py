@@ -1,0 +1,157 @@
+"""Speed figures side by side, in one run: preprocessing, data loader, training steps, evaluation,
+and the peak memory of each measurement.
+
+Each part runs in a fresh process, so its peak resident memory (ru_maxrss) is its own:
+  1. preprocessing frames/s (silhouette alignment, skeleton maps; per core and with workers; the
+     end-to-end rearrange script) -- benchmarks/bench_preprocess.py;
+  2. data-loader sequences/s with and without the in-memory cache (needs a preprocessed synthetic
+     set: `make demo`, or --data);
+  3. training step time and sequences/s of GaitBase / SkeletonGait++ / HybridGait at the shipped
+     CASIA-B configs' architecture (fp32 and bf16 on CPU; fp16 on CUDA when present), with the
+     FP16 training-memory estimate of each config;
+  4. evaluation time for N x N features (default 5,000 x 5,000).
+The measuring code lives in bench_preprocess.py and bench_train_step.py; this script runs it and
+writes <out>/speed.md and speed.json. Absolute CPU figures are not GPU figures.
+
+    python benchmarks/run_speed.py             # ~20 minutes on 2 CPU cores (bf16 steps are slow there)
+    python benchmarks/run_speed.py --quick     # small batch, 1 step, N = 1,000: ~3 minutes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 2 ** 20
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000, 1 repeat")
+    p.add_argument("--models", default="GaitBase,SkeletonGaitPP,HybridGait")
+    p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
+                   help="preprocessed synthetic work folder for the loader (default: make demo's)")
+    p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
+    p.add_argument("--workers", type=int, default=2, help="preprocessing worker processes (default 2)")
+    p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="folder of speed.md / speed.json")
+    p.add_argument("--scratch", default=str(REPO / "output/bench/speed"))
+    return p.parse_args(argv)
+
+
+def _with_peak_rss(fn_name: str, *args):
+    """Child side: run ``bench_train_step.<fn_name>(*args)``; return it with the RSS before and at peak."""
+    from benchmarks import bench_train_step
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = getattr(bench_train_step, fn_name)(*args)
+    return result, before * 1024 / MIB, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
+
+
+def in_fresh_process(fn_name: str, *args) -> tuple:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_with_peak_rss, fn_name, *args).result()
+
+
+def run_preprocess(args: argparse.Namespace) -> tuple[dict, float, float]:
+    out = Path(args.scratch) / "preprocess_speed.md"
+    cmd = [sys.executable, str(REPO / "benchmarks/bench_preprocess.py"), "--workers", str(args.workers),
+           "--scratch", str(Path(args.scratch) / "preprocess"), "--out", str(out)]
+    if args.quick:
+        cmd += ["--repeats", "1"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise UserInputError(f"bench_preprocess.py failed:\n{proc.stderr.read()[-3000:]}")
+    return json.loads(out.with_suffix(".json").read_text()), usage.ru_maxrss * 1024 / MIB, time.perf_counter() - start
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    setup_logging()
+    from benchmarks import bench_train_step
+    train_args = bench_train_step.parse_args(["--quick"] if args.quick else [])
+    bench_train_step.apply_quick(train_args)
+    train_args.eval_size = 1000 if args.quick else args.eval_size
+    p, k = (int(v) for v in train_args.batch.lower().split("x"))
+    start = time.time()
+    print("[1/4] preprocessing ...", flush=True)
+    preprocess, pre_rss, _ = run_preprocess(args)
+    rows = []
+    for i, name in enumerate(args.models.split(",")):
+        print(f"[3/4] training step: {name} ...", flush=True)
+        row, base, peak = in_fresh_process("bench_model", name, train_args, p, k)
+        rows.append({**row, "peak_rss_mib": peak, "rss_after_imports_mib": base})
+    print("[2/4] data loader ...", flush=True)
+    loader, loader_base, loader_peak = in_fresh_process("bench_loader", Path(args.data))
+    print("[4/4] evaluation ...", flush=True)
+    evaluation, eval_base, eval_peak = in_fresh_process("bench_eval", train_args.eval_size)
+    wall = time.time() - start
+
+    import torch
+    lines = ["# Speed figures", "", "```", " ".join(["python benchmarks/run_speed.py", *argv]), "```", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, CUDA: "
+             f"{torch.cuda.is_available()}; whole run {wall / 60:.1f} min. **These are CPU figures; a GPU "
+             "trains and evaluates one to two orders of magnitude faster.** Peak memory is the resident "
+             "set (ru_maxrss) of the process that made the measurement, imported libraries included.", "",
+             "## Preprocessing (synthetic CASIA-B frames, 320x240)", "",
+             "| processes | alignment frames/s | skeleton maps frames/s |", "| --- | --- | --- |"]
+    for w, r in preprocess["compute"].items():
+        lines.append(f"| {w} | {r['alignment_fps']:.0f} | {r['skeleton_map_fps']:.0f} |")
+    lines += ["", "| end to end `rearrange_to_grew.py`, workers | seconds | frames/s |", "| --- | --- | --- |"]
+    for w, r in preprocess["end_to_end"].items():
+        lines.append(f"| {w} | {r['seconds']} | {r['frames_per_s']} |")
+    lines += ["", f"Peak memory of the benchmark's main process: {pre_rss:.0f} MiB.", "",
+              "## Data loader (synthetic SkeletonGait++ config, 4 x 3 sequences x 12 frames, one process)", ""]
+    if loader:
+        lines += ["| mode | sequences / s | preload (s) |", "| --- | --- | --- |"]
+        lines += [f"| {mode} | {v['sequences_per_s']:.0f} | {v['preload_s']:.1f} |" for mode, v in loader.items()]
+        lines += ["", f"Peak memory: {loader_peak:.0f} MiB ({loader_base:.0f} MiB after imports)."]
+    else:
+        lines.append(f"Skipped: no preprocessed set at {args.data} (run `make demo` or pass --data).")
+    lines += ["", f"## Training step (timed batch {rows[0]['timed_batch']}, P x K x frames of 64x44, "
+              "random inputs, forward + losses + backward + SGD step)", "",
+              "| model | parameters | precision | s / iteration | sequences / s | peak memory (MiB) |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        for precision, seconds in r["steps"].items():
+            lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | {seconds:.2f} | "
+                         f"{p * k / seconds:.2f} | {r['peak_rss_mib']:.0f} |")
+    lines += ["", "Training memory of the shipped CASIA-B configs in FP16 on a GPU (estimated from the "
+              "activations saved for backward, see opengait/opengait/engine/memory.py; measured when CUDA "
+              "is present):", "", "| config | batch | estimate (GiB) | measured on CUDA (GiB) |",
+              "| --- | --- | --- | --- |"]
+    for r in rows:
+        cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
+        lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
+    lines += ["", f"## Evaluation ({evaluation['n']} probes x {evaluation['n']} gallery, 256 x 16 part "
+              "embeddings, Euclidean)", "",
+              f"Top-20 ranking {evaluation['top20_s']:.1f} s; full distance matrix "
+              f"{evaluation['full_matrix_s']:.1f} s; peak memory {eval_peak:.0f} MiB ({eval_base:.0f} MiB "
+              "after imports).", ""]
+    out = Path(args.out)
+    atomic_write_text(out / "speed.md", "\n".join(lines))
+    atomic_write_text(out / "speed.json", json.dumps(
+        {"command": ["python", "benchmarks/run_speed.py", *argv], "wall_seconds": wall,
+         "machine": {"arch": platform.machine(), "cpu_cores": os.cpu_count(), "torch": torch.__version__,
+                     "cuda": torch.cuda.is_available()},
+         "preprocess": {**preprocess, "peak_rss_mib": pre_rss},
+         "loader": loader and {**loader, "peak_rss_mib": loader_peak},
+         "training": rows, "evaluation": {**evaluation, "peak_rss_mib": eval_peak}}, indent=1) + "\n")
+    print("\n".join(lines))
+    print(f"speed figures in {wall / 60:.1f} min -> {out / 'speed.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(lambda a: main(a, sys.argv[1:]), parse_args()))
