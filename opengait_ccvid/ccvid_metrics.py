@@ -10,19 +10,12 @@ the hardest one).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from opengait.evaluation.retrieval import QueryResult, rank_with_masks, summarise
+
 SETTINGS = ("general", "cc")
-
-
-@dataclass
-class QueryResult:
-    first_hit: int | None      # 0-based rank of the first true match among the kept entries
-    ap: float | None
-    inp: float | None
-    positives: int
+__all__ = ["SETTINGS", "QueryResult", "rank_query", "summarise", "evaluate_settings"]
 
 
 def rank_query(dist_row: np.ndarray, q_pid, q_cam, q_clothes, g_pids: np.ndarray,
@@ -33,29 +26,7 @@ def rank_query(dist_row: np.ndarray, q_pid, q_cam, q_clothes, g_pids: np.ndarray
     junk = same_id & (g_cams == q_cam)
     if setting == "cc":
         junk |= same_id & (g_clothes == q_clothes)
-    good = same_id & ~junk
-    order = np.argsort(dist_row, kind="stable")
-    kept = order[~junk[order]]
-    hits = good[kept]
-    n_pos = int(hits.sum())
-    if n_pos == 0:
-        return QueryResult(None, None, None, 0)
-    positions = np.flatnonzero(hits)                        # 0-based ranks of the true matches
-    precision = np.arange(1, n_pos + 1) / (positions + 1)
-    return QueryResult(int(positions[0]), float(precision.mean()), n_pos / float(positions[-1] + 1), n_pos)
-
-
-def summarise(results: list[QueryResult], ranks=(1, 5, 10, 20)) -> dict:
-    valid = [r for r in results if r.first_hit is not None]
-    out = {"queries": len(valid), "queries_without_match": len(results) - len(valid)}
-    if not valid:
-        return {**out, **{f"rank{k}": float("nan") for k in ranks}, "mAP": float("nan"), "mINP": float("nan")}
-    first = np.array([r.first_hit for r in valid])
-    for k in ranks:
-        out[f"rank{k}"] = float(np.mean(first < k))
-    out["mAP"] = float(np.mean([r.ap for r in valid]))
-    out["mINP"] = float(np.mean([r.inp for r in valid]))
-    return out
+    return rank_with_masks(dist_row, same_id & ~junk, junk)
 
 
 def evaluate_settings(dist: np.ndarray, q_pids, q_cams, q_clothes, g_pids, g_cams, g_clothes,

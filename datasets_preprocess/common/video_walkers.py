@@ -182,3 +182,73 @@ def draw_walker(frame: np.ndarray, box: np.ndarray | None, pose: np.ndarray | No
         cv2.rectangle(frame, (x0, y0), (x1, y1), colour, 2)
         cv2.putText(frame, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
     return frame
+
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
+
+
+def add_walker_source_arguments(parser) -> None:
+    """Where masks and poses come from: models (default) or precomputed files; quality rules."""
+    from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
+    from datasets_preprocess.common.preprocess_runner import DEFAULT_CONFIG
+    from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
+    g = parser.add_argument_group("walker detection (the same path as the preprocessing scripts)")
+    g.add_argument("--seg-model", default=DEFAULT_SEG_MODEL,
+                   help=f"ultralytics segmentation weights for silhouettes (default {DEFAULT_SEG_MODEL})")
+    g.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
+                   help=f"ultralytics pose weights for COCO-17 keypoints (default {DEFAULT_POSE_MODEL})")
+    g.add_argument("--sils-from", help="precomputed masks instead of --seg-model: <dir>/<video stem>/*.png "
+                                       "(or CASIA-B <dir>/<sid>/<type>/<view>/); one walker per video")
+    g.add_argument("--pose-from", help="precomputed pose JSON instead of --pose-model: <dir>/<video stem>.json")
+    g.add_argument("--device", default="cpu", help="device of the detection models (cpu, cuda, 0, ...)")
+    g.add_argument("--imgsz", type=int, default=640, help="detection input size (default 640)")
+    g.add_argument("--config", default=str(DEFAULT_CONFIG),
+                   help="quality rules (the `custom` block of configs/preprocess.yaml)")
+    g.add_argument("--quality-rule", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one quality rule, e.g. min_frames=15")
+
+
+class WalkerSource:
+    """Models or precomputed files, loaded once, turning a video into tracked walkers."""
+
+    def __init__(self, args, use_pose: bool = True):
+        from datasets_preprocess.common.preprocess_runner import load_quality_rules
+        self.args, self.use_pose = args, use_pose
+        self.rules = load_quality_rules(args.config, "custom", args.quality_rule)
+        self._segmenter = self._pose = None
+
+    def segmenter(self):
+        if self._segmenter is None and not self.args.sils_from:
+            from datasets_preprocess.common.segmentation import cached_segmenter
+            self._segmenter = cached_segmenter(self.args.seg_model, self.args.device, self.args.imgsz)
+        return self._segmenter
+
+    def pose_estimator(self):
+        if self._pose is None and self.use_pose and not self.args.pose_from:
+            from datasets_preprocess.common.pose_estimation import cached_pose_estimator
+            self._pose = cached_pose_estimator(self.args.pose_model, self.args.device, self.args.imgsz)
+        return self._pose
+
+    def load_models(self) -> None:
+        """Load the detection models now, so a bad checkpoint fails before any video is read."""
+        self.segmenter()
+        self.pose_estimator()
+
+    def walkers(self, frames_bgr: Sequence[np.ndarray], stem: str) -> list[WalkerTrack]:
+        return find_walkers(frames_bgr, stem, self.rules.min_frames, self.segmenter(), self.pose_estimator(),
+                            Path(self.args.sils_from) if self.args.sils_from else None,
+                            Path(self.args.pose_from) if self.args.pose_from else None, self.use_pose)
+
+
+def list_videos(source: str | Path) -> list[Path]:
+    """Videos of a folder (recursively, sorted), a text file listing paths, or a single video."""
+    source = Path(source)
+    if source.is_dir():
+        return sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        return [source]
+    if source.is_file():
+        lines = [line.strip() for line in source.read_text().splitlines()]
+        return [Path(line) if Path(line).is_absolute() else source.parent / line
+                for line in lines if line and not line.startswith("#")]
+    raise UserInputError(f"{source}: no such folder, video or list file")

@@ -64,6 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of silhouette-edge pixels flipped (default 0.15)")
     p.add_argument("--pose-noise", type=float, default=1.0,
                    help="per-frame joint-angle noise in degrees (default 1.0)")
+    p.add_argument("--keypoint-noise", type=float, default=0.0,
+                   help="casia_b: error of the written keypoints, std per coordinate in keypoint-span heights "
+                        "(default 0: exact ground truth; 0.055 gives PCK@0.1 ~0.85, what yolo11n-pose "
+                        "reaches on the frames it detects, benchmarks/results/synthetic_realism.md)")
     p.add_argument("--sessions", type=int, default=3, help="ccvid: sessions per person (default 3)")
     p.add_argument("--sequences-per-subject", type=int, default=4,
                    help="grew: sequences per identity (default 4: test ids get 2 gallery + 2 probe)")
@@ -94,6 +98,8 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
     for name in ("missing_frame_rate", "broken_frame_rate", "sil_edge_noise"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise UserInputError(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if not 0.0 <= args.keypoint_noise <= 0.5:
+        raise UserInputError("--keypoint-noise must be between 0 and 0.5 (body heights)")
     if args.layout == "grew" and args.sequences_per_subject < 2:
         raise UserInputError("--sequences-per-subject must be >= 2 for grew")
     return rl.GenerationConfig(
@@ -102,7 +108,8 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         missing_frame_rate=args.missing_frame_rate, broken_frame_rate=args.broken_frame_rate,
         edge_noise=args.sil_edge_noise, pose_noise_deg=args.pose_noise,
         sessions=args.sessions if args.layout == "ccvid" else 0,
-        sequences_per_subject=args.sequences_per_subject if args.layout == "grew" else 0)
+        sequences_per_subject=args.sequences_per_subject if args.layout == "grew" else 0,
+        keypoint_noise=args.keypoint_noise if args.layout == "casia_b" else 0.0)
 
 
 def prepare_output(out: Path, config: rl.GenerationConfig, overwrite: bool) -> None:

@@ -66,10 +66,30 @@ class GenerationConfig:
     pose_noise_deg: float
     sessions: int = 3
     sequences_per_subject: int = 4
+    keypoint_noise: float = 0.0   # std of the written keypoints' error, in body heights
 
     def summary(self) -> dict:
-        """Plain JSON types (tuples as lists), comparable with a generation.json record."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain JSON types (tuples as lists), comparable with a generation.json record (options
+        added later are left out at their default, so older records still compare equal)."""
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if out["keypoint_noise"] == 0.0:
+            del out["keypoint_noise"]
+        return out
+
+
+def measured_keypoints(keypoints: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Keypoints as a pose estimator would report them: each visible joint's x and y moved by
+    Gaussian noise of std ``noise`` x the person's height in that frame (0: exact)."""
+    if noise <= 0:
+        return keypoints
+    out = np.array(keypoints, np.float32, copy=True)
+    for frame in out:
+        visible = frame[:, 2] > 0
+        if visible.sum() < 2:
+            continue
+        height = float(np.ptp(frame[visible, 1]))
+        frame[visible, :2] += rng.normal(0.0, noise * height, (int(visible.sum()), 2)).astype(np.float32)
+    return out
 
 
 @dataclass
@@ -159,7 +179,8 @@ def casia_b_job(job: Job) -> Counter:
             blobs[f"{stem}-{i + 1:03d}.png"] = _png_bytes(sil)
         atomic_write_files(out / "silhouettes" / sid / type_name / view, blobs, overwrite=True)
         atomic_write_text(out / "poses" / f"{stem}.json",
-                          format_pose_json(rendered.keypoints, range(1, cfg.frames + 1),
+                          format_pose_json(measured_keypoints(rendered.keypoints, view_rng, cfg.keypoint_noise),
+                                           range(1, cfg.frames + 1),
                                            (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
                                            {"sequence": stem, "placement": placement,
                                             "fps": ws.FPS}))

@@ -20,6 +20,7 @@ import numpy as np
 from datasets_preprocess.common.atomic_files import atomic_open
 from opengait.config import ConfigError
 from opengait.evaluation.distance import pairwise_distance, topk_indices
+from opengait.evaluation.retrieval import rank_with_masks, summarise
 
 log = logging.getLogger(__name__)
 EVALUATORS: dict[str, Callable] = {}
@@ -153,3 +154,41 @@ def grew_submission(features: np.ndarray, dataset, evaluator_cfg: dict, out_dir:
             writer.writerow([name] + [str(int(x)) if str(x).isdigit() else str(x) for x in row])
     log.info("GREW submission: %d probes -> %s", len(probe_names), path)
     return {}
+
+
+def custom_retrieval(features: np.ndarray, ids: Sequence[str], types: Sequence[str], views: Sequence[str],
+                     probe_types: Sequence[str], gallery_types: Sequence[str], exclude_same_view: bool = False,
+                     metric: str = "euc", ranks=(1, 5, 10)) -> dict:
+    """Probes (sequences of ``probe_types``) against the gallery (``gallery_types``): rank-k and
+    mAP by sequence; with ``exclude_same_view`` gallery entries of the probe's view are ignored."""
+    ids, types, views = (np.asarray(a) for a in (ids, types, views))
+    probe = np.isin(types, list(probe_types))
+    gallery = np.isin(types, list(gallery_types))
+    if not probe.any() or not gallery.any():
+        raise ConfigError(f"evaluate_custom: no probe sequences of types {list(probe_types)} or no gallery "
+                          f"sequences of types {list(gallery_types)} in the test set (types there: "
+                          f"{sorted(set(types.tolist()))})")
+    dist = pairwise_distance(features[probe], features[gallery], metric)
+    g_ids, g_views = ids[gallery], views[gallery]
+    results = []
+    for row, q_id, q_view in zip(dist, ids[probe], views[probe]):
+        junk = g_views == q_view if exclude_same_view else np.zeros(len(g_ids), bool)
+        results.append(rank_with_masks(row, (g_ids == q_id) & ~junk, junk))
+    return summarise(results, ranks)
+
+
+@register_evaluator("evaluate_custom")
+def evaluate_custom(features: np.ndarray, dataset, evaluator_cfg: dict, out_dir: Path) -> dict:
+    """Your own dataset (datasets_preprocess/custom/): ``evaluator_cfg.probe_types`` against
+    ``evaluator_cfg.gallery_types`` (lists of sequence types), optional ``exclude_same_view``."""
+    probe_types, gallery_types = evaluator_cfg.get("probe_types"), evaluator_cfg.get("gallery_types")
+    if not probe_types or not gallery_types:
+        raise ConfigError("evaluate_custom needs evaluator_cfg.probe_types and evaluator_cfg.gallery_types "
+                          "(lists of sequence types, e.g. [walk-02] and [walk-01])")
+    seqs = dataset.sequences
+    out = custom_retrieval(features, [s.subject for s in seqs], [s.type for s in seqs], [s.view for s in seqs],
+                           probe_types, gallery_types, bool(evaluator_cfg.get("exclude_same_view", False)),
+                           evaluator_cfg.get("metric", "euc"))
+    log.info("custom (%d probes with a match, %d without): %s", out["queries"], out["queries_without_match"],
+             ", ".join(f"{k} {100 * v:.2f}%" for k, v in out.items() if k.startswith(("rank", "mAP"))))
+    return {k: v for k, v in out.items() if k.startswith(("rank", "mAP"))}

@@ -1,0 +1,96 @@
+"""Embedding single sequences with a trained model, outside a dataset: for galleries of people
+enrolled from videos and for identifying walkers.
+
+``SequenceEmbedder`` loads a config and a checkpoint (weights only), applies the config's test
+transforms and frame sampling to pretreated arrays (``{0_heatmap, 1_sil, 2_pose}``, as written
+by the preprocessing) and returns the part embedding (C, P). ``model_identity`` is what a gallery
+records, so that identify can refuse a gallery made by another model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
+from opengait.config import ConfigError, load_config
+from opengait.data.frame_sampling import sample_frames
+from opengait.data.loader import collate_sequences
+from opengait.data.transforms import build_transform
+from opengait.engine.checkpoint import load_checkpoint, load_model_weights
+from opengait.evaluation.distance import pairwise_distance
+from opengait.modeling.registry import build_model
+
+MODALITY_FILES = (HEATMAP, SILHOUETTE, POSE)   # the sorted .pkl names data_in_use counts over
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class SequenceEmbedder:
+    def __init__(self, cfgs: str | Path, ckpt: str | Path, overrides=(), device: str = "auto"):
+        self.cfg = load_config(cfgs, overrides)
+        ckpt = Path(ckpt)
+        if not ckpt.is_file():
+            raise ConfigError(f"{ckpt}: checkpoint not found")
+        state = load_checkpoint(ckpt, self.cfg["model_cfg"])
+        self.model = build_model(self.cfg["model_cfg"], state["num_classes"])
+        load_model_weights(self.model, state, ckpt, self.cfg["evaluator_cfg"]["restore_ckpt_strict"])
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+        use = self.cfg["data_cfg"].get("data_in_use") or [True] * len(MODALITY_FILES)
+        if len(use) != len(MODALITY_FILES):
+            raise ConfigError(f"{cfgs}: data_cfg.data_in_use has {len(use)} entries; sequences made "
+                              f"from videos hold {len(MODALITY_FILES)} ({', '.join(MODALITY_FILES)})")
+        self.modalities = [m for m, on in zip(MODALITY_FILES, use) if on]
+        ecfg = self.cfg["evaluator_cfg"]
+        self.sampler_cfg = ecfg["sampler"]
+        self.transform = build_transform(ecfg["transform"], "evaluator_cfg.transform")
+        self.metric = ecfg.get("metric", "euc")
+        self.identity = {"model": self.cfg["model_cfg"]["model"],
+                         "model_cfg_sha256": hashlib.sha256(json.dumps(self.cfg["model_cfg"], sort_keys=True)
+                                                            .encode()).hexdigest(),
+                         "checkpoint_sha256": file_sha256(ckpt), "iteration": int(state["iteration"]),
+                         "config": str(cfgs), "checkpoint": str(ckpt), "metric": self.metric}
+
+    @property
+    def needs_pose(self) -> bool:
+        return HEATMAP in self.modalities or POSE in self.modalities
+
+    @torch.no_grad()
+    def embed(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The (C, P) embedding of one pretreated sequence."""
+        missing = [m for m in self.modalities if m not in arrays]
+        if missing:
+            raise ConfigError(f"the model needs {', '.join(missing)}, which this sequence lacks "
+                              "(poses are needed for skeleton maps and keypoints)")
+        n = len(arrays[self.modalities[0]])
+        rng = np.random.default_rng(0)
+        frames = sample_frames(n, self.sampler_cfg, rng, None)
+        data = self.transform({m: arrays[m][frames] for m in self.modalities}, rng)
+        batch = collate_sequences([{"data": data, "frames": frames, "index": 0, "label": 0}])
+        inputs = {k: v.to(self.device) for k, v in batch["inputs"].items()}
+        out = self.model(inputs, batch["lengths"].to(self.device), batch["frames"].to(self.device))
+        return out["inference_feat"]["embeddings"][0].float().cpu().numpy()
+
+
+def rank_identities(probe: np.ndarray, gallery: np.ndarray, labels: np.ndarray, metric: str = "euc"
+                    ) -> list[tuple[str, float, int]]:
+    """Gallery identities ordered by their nearest entry to ``probe`` (C, P):
+    ``[(label, distance, gallery index), ...]``."""
+    dist = pairwise_distance(probe[None], gallery, metric)[0]
+    best: dict[str, tuple[float, int]] = {}
+    for i, (label, d) in enumerate(zip(labels, dist)):
+        if label not in best or d < best[label][0]:
+            best[str(label)] = (float(d), i)
+    return sorted(((label, d, i) for label, (d, i) in best.items()), key=lambda r: r[1])
