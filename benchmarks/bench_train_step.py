@@ -183,6 +183,15 @@ def bench_eval(n: int) -> dict:
     return {"n": n, "top20_s": top, "full_matrix_s": full}
 
 
+def memory_table(rows: list[dict]) -> list[str]:
+    """Markdown rows: FP16 training memory of each shipped config (estimate; CUDA-measured if present)."""
+    lines = ["| config | batch | estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
+        lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
+    return lines
+
+
 def apply_quick(args: argparse.Namespace) -> None:
     if args.quick:
         args.batch, args.frames, args.steps, args.bf16_steps, args.eval_size = "1x2", 10, 1, 1, 1000
@@ -213,11 +222,7 @@ def main(args: argparse.Namespace) -> int:
             ratio = by_name["HybridGait"]["steps"][precision] / by_name["SkeletonGaitPP"]["steps"][precision]
             lines.append(f"\nHybridGait / SkeletonGait++ step time, {precision}: {ratio:.2f}x "
                          "(same inputs, same run; target <= 1.25x).")
-    lines += ["", "Training memory of the shipped configs (FP16):", "",
-              "| config | batch | estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
-    for r in rows:
-        cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
-        lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
+    lines += ["", "Training memory of the shipped configs (FP16):", "", *memory_table(rows)]
     if loader:
         lines += ["", "Data loader (synthetic SkeletonGait++ config, 4 x 3 x 12 frames, one process):", "",
                   "| mode | sequences / s | preload (s) |", "| --- | --- | --- |"]

@@ -186,15 +186,17 @@ def git_commit() -> str:
 
 def write_markdown(path: Path, table: dict, args: argparse.Namespace, argv: list[str], wall: float) -> None:
     seeds = args.seeds.split(",")
+    run_minutes = sum((e["mean_seconds_per_run"] or 0) * len(seeds) for e in table.values()) / 60
     lines = ["# Clothing-change study (synthetic CASIA-B layout)", "", "```",
              " ".join(["python benchmarks/run_clothing_study.py", *argv]), "```", "",
              f"Commit {git_commit()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
-             f"total wall time {wall / 60:.1f} min (runs reused from an earlier invocation count 0).", "",
+             f"this invocation {wall / 60:.1f} min; the runs took {run_minutes:.1f} min of training and "
+             "evaluation in all (reused runs keep the time of the invocation that trained them).", "",
              f"Data: {args.subjects} synthetic subjects (60% train / 40% test), views {args.views}, "
              f"{args.frames} frames per sequence, types nm-01..06, bg-01/02, cl-01/02, data seed "
              f"{args.data_seed}, keypoint noise {args.keypoint_noise} body heights (exact synthetic keypoints "
              "would be far more accurate than a pose estimator's; 0.055 gives about the PCK@0.1 that "
-             "yolo11n-pose reaches on these frames). Training: {args.iterations} iterations per run, each model's "
+             f"yolo11n-pose reaches on these frames). Training: {args.iterations} iterations per run, each model's "
              "`*_synthetic.yaml` batch (4 ids x 3 sequences x 12 frames), SGD 0.1, steps at 2/3 and 9/10 of "
              f"the run; seeds {', '.join(seeds)}. Evaluation: CASIA-B protocol, gallery nm-01..04, rank-1 "
              "averaged over view pairs with the identical view excluded.", "",

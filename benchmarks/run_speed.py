@@ -129,11 +129,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                          f"{p * k / seconds:.2f} | {r['peak_rss_mib']:.0f} |")
     lines += ["", "Training memory of the shipped CASIA-B configs in FP16 on a GPU (estimated from the "
               "activations saved for backward, see opengait/opengait/engine/memory.py; measured when CUDA "
-              "is present):", "", "| config | batch | estimate (GiB) | measured on CUDA (GiB) |",
-              "| --- | --- | --- | --- |"]
-    for r in rows:
-        cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
-        lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
+              "is present):", "", *bench_train_step.memory_table(rows)]
     lines += ["", f"## Evaluation ({evaluation['n']} probes x {evaluation['n']} gallery, 256 x 16 part "
               "embeddings, Euclidean)", "",
               f"Top-20 ranking {evaluation['top20_s']:.1f} s; full distance matrix "

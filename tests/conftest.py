@@ -28,6 +28,14 @@ def run_script(script: str, *args: str, check: bool = True, timeout: float = 600
     return result
 
 
+def make_synthetic_ccvid(folder, frames: int, subjects: int = 4):
+    """A small synthetic CCVID set (one camera, no damaged frames) for the DLCR tests."""
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", folder,
+               "--subjects", str(subjects), "--frames", str(frames), "--views", "036",
+               "--missing-frame-rate", "0", "--broken-frame-rate", "0")
+    return folder
+
+
 @pytest.fixture
 def script():
     """The ``run_script`` helper as a fixture."""

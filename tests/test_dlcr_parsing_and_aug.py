@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run_script
+from conftest import make_synthetic_ccvid, run_script
 from datasets_preprocess.common.pretreated_io import list_sequences, read_partition
 from dlcr.common.jsonl_records import read_records
 from dlcr.schp.clothes_parsing import input_affine
@@ -70,11 +70,7 @@ def test_label_table():
 
 @pytest.fixture(scope="module")
 def ccvid(tmp_path_factory) -> Path:
-    raw = tmp_path_factory.mktemp("aug") / "ccvid"
-    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", raw,
-               "--subjects", "4", "--frames", "10", "--views", "036", "--missing-frame-rate", "0",
-               "--broken-frame-rate", "0")
-    return raw
+    return make_synthetic_ccvid(tmp_path_factory.mktemp("aug") / "ccvid", frames=10)
 
 
 @pytest.mark.parametrize("parser", ["schp", "segformer"])

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import make_synthetic_ccvid, run_script
 from dlcr.common.jsonl_records import read_records
 from dlcr.llama.garment_prompts import parse_garment_reply
 from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants
@@ -23,11 +23,7 @@ STAGE4 = "dlcr/sd_inpaint/inpaint_clothes.py"
 
 @pytest.fixture(scope="module")
 def ccvid(tmp_path_factory) -> Path:
-    raw = tmp_path_factory.mktemp("dlcr") / "ccvid"
-    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", raw,
-               "--subjects", "4", "--frames", "4", "--views", "036", "--missing-frame-rate", "0",
-               "--broken-frame-rate", "0")
-    return raw
+    return make_synthetic_ccvid(tmp_path_factory.mktemp("dlcr") / "ccvid", frames=4)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def add_model_arguments(parser) -> None:
+    """--cfgs, --ckpt, --set, --model-device: the trained model a tool embeds with."""
+    g = parser.add_argument_group("gait model")
+    g.add_argument("--cfgs", required=True, help="the model's experiment YAML (the same for enroll and identify)")
+    g.add_argument("--ckpt", required=True, help="checkpoint file (<run>/checkpoints/<save_name>-<iter>.pt)")
+    g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
+    g.add_argument("--model-device", default="auto", help="device of the gait model (auto, cpu, cuda)")
+
+
 class SequenceEmbedder:
     def __init__(self, cfgs: str | Path, ckpt: str | Path, overrides=(), device: str = "auto"):
         self.cfg = load_config(cfgs, overrides)

@@ -27,7 +27,7 @@ from datasets_preprocess.common.video_io import read_video
 from datasets_preprocess.common.video_walkers import (WalkerSource, add_walker_source_arguments, list_videos,
                                                        walker_arrays)
 from opengait.config import ConfigError
-from opengait.engine.sequence_embedding import SequenceEmbedder
+from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments
 from opengait.tools.gallery_file import Gallery, load_gallery
 
 log = logging.getLogger("enroll_gallery")
@@ -35,13 +35,10 @@ log = logging.getLogger("enroll_gallery")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfgs", required=True, help="the model's experiment YAML")
-    p.add_argument("--ckpt", required=True, help="checkpoint file (<run>/checkpoints/<save_name>-<iter>.pt)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
+    add_model_arguments(p)
     p.add_argument("--videos", required=True, help="a folder of videos, a text file listing them, or one video")
     p.add_argument("--labels", required=True, help="CSV with columns video,label")
     p.add_argument("--out", default="gallery.npz", help="gallery file (default gallery.npz)")
-    p.add_argument("--model-device", default="auto", help="device of the gait model (auto, cpu, cuda)")
     p.add_argument("--overwrite", action="store_true", help="start a new gallery instead of adding to --out")
     add_walker_source_arguments(p)
     return p.parse_args(argv)

@@ -26,7 +26,7 @@ from datasets_preprocess.common.video_io import read_video
 from datasets_preprocess.common.video_walkers import (WalkerSource, add_walker_source_arguments, draw_walker,
                                                        walker_arrays)
 from opengait.config import ConfigError
-from opengait.engine.sequence_embedding import SequenceEmbedder, rank_identities
+from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments, rank_identities
 from opengait.tools.gallery_file import load_gallery
 
 log = logging.getLogger("identify_walker")
@@ -35,9 +35,7 @@ UNKNOWN = "unknown"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfgs", required=True, help="the model's experiment YAML (as used for enrolling)")
-    p.add_argument("--ckpt", required=True, help="checkpoint file (as used for enrolling)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
+    add_model_arguments(p)
     p.add_argument("--gallery", required=True, help="gallery file from enroll_gallery.py")
     p.add_argument("--video", required=True, help="the probe video")
     p.add_argument("--top-k", type=int, default=5, help="identities listed per walker (default 5)")
@@ -45,7 +43,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="best distance above this -> unknown (default: always name the nearest)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--visualize", metavar="OUT.mp4", help="write the video with boxes, skeletons and identities")
-    p.add_argument("--model-device", default="auto", help="device of the gait model (auto, cpu, cuda)")
     add_walker_source_arguments(p)
     args = p.parse_args(argv)
     if args.top_k < 1:
