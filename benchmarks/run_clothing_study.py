@@ -184,12 +184,13 @@ def git_commit() -> str:
     return (result.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
 
 
-def write_markdown(path: Path, table: dict, args: argparse.Namespace, argv: list[str], wall: float) -> None:
+def write_markdown(path: Path, table: dict, args: argparse.Namespace, argv: list[str], wall: float,
+                   commit: str) -> None:
     seeds = args.seeds.split(",")
     run_minutes = sum((e["mean_seconds_per_run"] or 0) * len(seeds) for e in table.values()) / 60
     lines = ["# Clothing-change study (synthetic CASIA-B layout)", "", "```",
              " ".join(["python benchmarks/run_clothing_study.py", *argv]), "```", "",
-             f"Commit {git_commit()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
+             f"Commit {commit}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
              f"this invocation {wall / 60:.1f} min; the runs took {run_minutes:.1f} min of training and "
              "evaluation in all (reused runs keep the time of the invocation that trained them).", "",
              f"Data: {args.subjects} synthetic subjects (60% train / 40% test), views {args.views}, "
@@ -240,6 +241,7 @@ def write_plot(path: Path, table: dict, title: str) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     setup_logging()
     start = time.time()
+    commit = git_commit()  # before any result file of ours is rewritten
     args.work.mkdir(parents=True, exist_ok=True)
     data = prepare_data(args)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -259,13 +261,13 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     table = summarize(runs)
     wall = time.time() - start
     args.results.mkdir(parents=True, exist_ok=True)
-    payload = {"command": ["python", "benchmarks/run_clothing_study.py", *argv], "commit": git_commit(),
+    payload = {"command": ["python", "benchmarks/run_clothing_study.py", *argv], "commit": commit,
                "machine": {"arch": platform.machine(), "cpu_cores": os.cpu_count()},
                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "wall_seconds": wall, "table": table,
                "runs": {m: [{"seed": s, **row} for s, row in zip(seeds, rows)] for m, rows in runs.items()}}
     atomic_write_text(args.results / "clothing_study.json", json.dumps(payload, indent=1) + "\n")
-    write_markdown(args.results / "clothing_study.md", table, args, argv, wall)
+    write_markdown(args.results / "clothing_study.md", table, args, argv, wall, commit)
     write_plot(args.results / "clothing_study.png", table,
                f"Synthetic CASIA-B, rank-1, mean ± std over {len(seeds)} seed(s), {args.iterations} iterations")
     print(f"clothing study: {len(models)} models x {len(seeds)} seeds, {counts['trained']} runs trained, "
