@@ -41,8 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000, 1 repeat")
     p.add_argument("--models", default="GaitBase,SkeletonGaitPP,HybridGait")
+    p.add_argument("--precisions", default="fp32,bf16", help="CPU precisions of the training step (default fp32,bf16)")
     p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
                    help="preprocessed synthetic work folder for the loader (default: make demo's)")
+    p.add_argument("--raw", help="synthetic casia_b raw root for the preprocessing figures (default: "
+                                 "bench_preprocess.py generates 4 subjects)")
     p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
     p.add_argument("--workers", type=int, default=2, help="preprocessing worker processes (default 2)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="folder of speed.md / speed.json")
@@ -69,6 +72,8 @@ def run_preprocess(args: argparse.Namespace) -> tuple[dict, float, float]:
            "--scratch", str(Path(args.scratch) / "preprocess"), "--out", str(out)]
     if args.quick:
         cmd += ["--repeats", "1"]
+    if args.raw:
+        cmd += ["--data", str(args.raw)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -83,6 +88,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     train_args = bench_train_step.parse_args(["--quick"] if args.quick else [])
     bench_train_step.apply_quick(train_args)
     train_args.eval_size = 1000 if args.quick else args.eval_size
+    train_args.precisions = args.precisions
     p, k = (int(v) for v in train_args.batch.lower().split("x"))
     start = time.time()
     print("[1/4] preprocessing ...", flush=True)
