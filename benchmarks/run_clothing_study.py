@@ -122,7 +122,13 @@ def prepare_data(args: argparse.Namespace) -> Path:
     ]
     for what, cmd in steps:
         start = time.time()
-        out = run(cmd, what).stdout.strip().splitlines()
+        try:
+            out = run(cmd, what).stdout.strip().splitlines()
+        except UserInputError as e:
+            if "other options" in str(e):
+                raise UserInputError(f"{e}\n{args.work} holds data made with other settings: give another "
+                                     "--work for these settings (finished runs there are reused)") from None
+            raise
         print(f"[data] {what}: {out[-1] if out else 'done'} ({time.time() - start:.0f} s)", flush=True)
     return work
 
