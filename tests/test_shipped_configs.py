@@ -1,7 +1,6 @@
 """Every shipped experiment file loads, builds its model and takes one (tiny) training step."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch

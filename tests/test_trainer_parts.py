@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from opengait.config import ConfigError, apply_override, load_config, merge_strict
 from opengait.data import frame_sampling as fs

@@ -18,7 +18,6 @@ from datasets_preprocess.ccvid.ccvid_layout import read_index
 from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, load_tracklet
 from datasets_preprocess.ccvid_aug.augmented_index import read_augmented_index
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments, load_quality_rules,
                                                           run_sequences, summary_line)
 from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL

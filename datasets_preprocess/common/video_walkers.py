@@ -161,8 +161,7 @@ def pose_of_box(detections: Sequence[FrameDetections], boxes: dict[int, np.ndarr
 def walker_arrays(walker: WalkerTrack, key: str, rules: QualityRules
                   ) -> tuple[dict[str, np.ndarray] | None, SequenceRecord]:
     """The pretreated arrays of a walker (``{0_heatmap, 1_sil, 2_pose}``) and its quality record."""
-    poses = None if walker.poses is None else dict(walker.poses)
-    return build_sequence(key, dict(walker.masks), poses, rules)
+    return build_sequence(key, walker.masks, walker.poses, rules)
 
 
 def draw_walker(frame: np.ndarray, box: np.ndarray | None, pose: np.ndarray | None, label: str,

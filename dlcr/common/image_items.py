@@ -63,3 +63,17 @@ def evenly_spaced(items: list, k: int) -> list:
     if k <= 0 or len(items) <= k:
         return list(items)
     return [items[int(i)] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
+
+
+def read_batch(items: list, reader, counts) -> tuple[list, list]:
+    """``(images, items)`` of the readable items of a batch (``reader(path)`` -> image or None);
+    unreadable ones are counted in ``counts["unreadable_images"]`` and left out."""
+    images, kept = [], []
+    for it in items:
+        image = reader(it.path)
+        if image is None:
+            counts["unreadable_images"] += 1
+            continue
+        images.append(image)
+        kept.append(it)
+    return images, kept

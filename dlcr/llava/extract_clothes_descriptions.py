@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from datasets_preprocess.common.cli import run_script, setup_logging
-from dlcr.common.image_items import ccvid_image_items, evenly_spaced, read_rgb
+from dlcr.common.image_items import ccvid_image_items, evenly_spaced, read_batch, read_rgb
 from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
                                       stage_defaults, summary)
 
@@ -53,14 +53,7 @@ def main(args: argparse.Namespace) -> int:
             from dlcr.llava.clothes_descriptions import ClothesDescriber
             state["model"] = ClothesDescriber(args.ckpt, device, resolve_dtype(args.dtype, device),
                                               args.max_new_tokens)
-        images, kept = [], []
-        for it in batch:
-            image = read_rgb(it.path)
-            if image is None:
-                counts["unreadable_images"] += 1
-                continue
-            images.append(image)
-            kept.append(it)
+        images, kept = read_batch(batch, read_rgb, counts)
         if not images:
             return []
         texts = state["model"].describe(images, args.question)

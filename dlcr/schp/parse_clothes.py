@@ -20,7 +20,7 @@ import cv2
 from datasets_preprocess.common.atomic_files import atomic_write_bytes
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image
-from dlcr.common.image_items import ccvid_image_items
+from dlcr.common.image_items import ccvid_image_items, read_batch
 from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
                                       stage_defaults, summary)
 from dlcr.schp.label_sets import LABELS, PARTS
@@ -72,14 +72,7 @@ def main(args: argparse.Namespace) -> int:
             else:
                 state["parser"] = cp.SegformerClothesParser(args.ckpt, device, dtype)
             state["ids"] = state["parser"].clothes_ids(args.part)
-        images, kept = [], []
-        for it in batch:
-            image = read_image(it.path)
-            if image is None:
-                counts["unreadable_images"] += 1
-                continue
-            images.append(image)
-            kept.append(it)
+        images, kept = read_batch(batch, read_image, counts)
         if not images:
             return []
         from dlcr.schp.clothes_parsing import clothes_mask

@@ -18,7 +18,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from opengait.config import ConfigError
 from opengait.modeling.attention import attention
