@@ -7,25 +7,7 @@ import pytest
 
 from datasets_preprocess.common import skeleton_maps as sm
 from datasets_preprocess.common.silhouette_alignment import align_silhouette, align_silhouettes
-
-
-def reference_align(mask: np.ndarray) -> np.ndarray | None:
-    """The contract written out plainly: crop rows, height 64 keeping aspect, centre on the
-    column where the cumulative mass first passes half, pad 32 zero columns each side, cut 64."""
-    rows = [r for r in range(mask.shape[0]) if mask[r].any()]
-    if not rows:
-        return None
-    crop = mask[rows[0]:rows[-1] + 1].astype(np.uint8)
-    width = max(1, int(round(crop.shape[1] * 64 / crop.shape[0])))
-    resized = cv2.resize(crop, (width, 64), interpolation=cv2.INTER_CUBIC)
-    total, running, centre = resized.sum(), 0, None
-    for c in range(width):
-        running += int(resized[:, c].sum())
-        if running > total / 2:
-            centre = c
-            break
-    padded = np.concatenate([np.zeros((64, 32), np.uint8), resized, np.zeros((64, 32), np.uint8)], 1)
-    return padded[:, centre:centre + 64]
+from opengait_rules import align_like_opengait, skeleton_map_like_opengait
 
 
 def test_centred_rectangle():
@@ -46,7 +28,7 @@ def test_off_centre_body_is_centred_with_padding():
     mask[20:220, 0:25] = 255                          # touching the left border
     mask[20:60, 25:40] = 255                          # an arm on one side only
     out = align_silhouette(mask)
-    np.testing.assert_array_equal(out, reference_align(mask))
+    np.testing.assert_array_equal(out, align_like_opengait(mask))
     cols = out.sum(0).astype(float)
     median_col = np.searchsorted(np.cumsum(cols), cols.sum() / 2, side="right")
     assert abs(median_col - 32) <= 1                 # mass median at the centre
@@ -61,7 +43,7 @@ def test_alignment_matches_the_reference_on_random_blobs(seed):
         cv2.ellipse(mask, (int(rng.integers(40, 280)), int(rng.integers(40, 200))),
                     (int(rng.integers(5, 40)), int(rng.integers(10, 80))), float(rng.uniform(0, 180)),
                     0, 360, 255, -1)
-    np.testing.assert_array_equal(align_silhouette(mask), reference_align(mask))
+    np.testing.assert_array_equal(align_silhouette(mask), align_like_opengait(mask))
 
 
 def test_empty_frames_are_left_out():
@@ -69,6 +51,40 @@ def test_empty_frames_are_left_out():
     aligned, kept = align_silhouettes(masks)
     assert align_silhouette(masks[0]) is None
     assert aligned.shape == (1, 64, 64) and kept.tolist() == [1]
+
+
+def test_width_is_truncated_not_rounded():
+    """Rows are cropped, all 320 columns kept: 64 * 320 / 100 = 204.8 -> 204 columns, not 205."""
+    mask = np.zeros((240, 320), np.uint8)
+    mask[20:120, 100:137] = 255
+    mask[20:40, 137:150] = 255                 # an asymmetric arm
+    crop = mask[20:120]
+
+    def centred(width):
+        resized = cv2.resize(crop, (width, 64), interpolation=cv2.INTER_CUBIC).astype(np.int64)
+        half = resized.sum() / 2
+        centre = int(np.flatnonzero(np.cumsum(resized.sum(0)) > half)[0])
+        padded = np.pad(resized, ((0, 0), (32, 32)))
+        return padded[:, centre:centre + 64].astype(np.uint8)
+    out = align_silhouette(mask)
+    np.testing.assert_array_equal(out, centred(204))
+    assert not np.array_equal(out, centred(205))
+    np.testing.assert_array_equal(out, align_like_opengait(mask))
+
+
+def test_opengait_frame_rules():
+    few = np.zeros((240, 320), np.uint8)
+    few[100:139, 50] = 255                    # 39 pixels: grey sum 9,945 <= 10,000 -> no silhouette
+    assert align_silhouette(few) is None and align_like_opengait(few) is None
+    few[139, 50] = 255                        # 40 pixels: 10,200 -> kept
+    assert align_silhouette(few) is not None
+    # A 100 x 2 silhouette on the image's left edge: its mass lies in column 0 of the resized
+    # image, a centre OpenGait treats as "no centre" and skips.
+    thin = np.zeros((240, 320), np.uint8)
+    thin[50:150, 0:2] = 255
+    assert align_silhouette(thin) is None and align_like_opengait(thin) is None
+    aligned, kept = align_silhouettes([few, thin, few])
+    assert kept.tolist() == [0, 2]
 
 
 def standing_pose(height: float = 170.0, x0: float = 100.0, y0: float = 20.0) -> np.ndarray:
@@ -84,43 +100,45 @@ def standing_pose(height: float = 170.0, x0: float = 100.0, y0: float = 20.0) ->
     return pose
 
 
-def reference_maps(pose: np.ndarray) -> np.ndarray:
-    """The SkeletonGait recipe drawn the slow way: full 128x128 canvases, crop, INTER_AREA."""
-    filled = sm.fill_missing_joints(pose[None])[0]
-    conf = np.where(filled[:, 2] >= sm.MIN_CONFIDENCE, filled[:, 2], 0)
-    xy = sm.normalise_to_canvas(filled[None])[0]
-    yy, xx = np.mgrid[0:128, 0:128].astype(np.float64)
-    joints, limbs = np.zeros((128, 128)), np.zeros((128, 128))
-    for j in range(17):
-        if conf[j] > 0:
-            joints = np.maximum(joints, conf[j] * np.exp(-((xx - xy[j, 0]) ** 2 + (yy - xy[j, 1]) ** 2) / 128))
-    for a, b in sm.COCO_BONES:
-        w = min(conf[a], conf[b])
-        if w > 0:
-            d = xy[b] - xy[a]
-            t = np.clip(((xx - xy[a, 0]) * d[0] + (yy - xy[a, 1]) * d[1]) / max(d @ d, 1e-6), 0, 1)
-            dist2 = (xx - xy[a, 0] - t * d[0]) ** 2 + (yy - xy[a, 1] - t * d[1]) ** 2
-            limbs = np.maximum(limbs, w * np.exp(-dist2 / 128))
-    maps = (np.stack([limbs, joints]) * 255).astype(np.uint8)
-    rows = np.flatnonzero(maps.any(0).any(1))
-    h = rows[-1] - rows[0] + 1
-    padded = np.zeros((2, h, 128 + 2 * h), np.uint8)
-    padded[:, :, h:h + 128] = maps[:, rows[0]:rows[-1] + 1]
-    square = padded[:, :, h + 64 - h // 2: h + 64 - h // 2 + h]
-    return np.stack([cv2.resize(c, (64, 64), interpolation=cv2.INTER_AREA) for c in square])
+@pytest.fixture(scope="module")
+def synthetic_poses(tmp_path_factory, ):
+    """Walking poses of the synthetic generator (noisy like a pose estimator), complete frames."""
+    from conftest import run_script
+    from datasets_preprocess.common.pose_files import read_pose_json
+    raw = tmp_path_factory.mktemp("maps") / "raw"
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", raw, "--subjects", "2",
+               "--types", "nm-01,bg-01,cl-01", "--views", "000,054,090,144", "--frames", "8",
+               "--keypoint-noise", "0.055")
+    poses = np.concatenate([read_pose_json(p)[1] for p in sorted((raw / "poses").glob("*.json"))])
+    return poses[(poses[..., 2] > 0).all(1)]
 
 
-def test_skeleton_maps_match_the_slow_reference():
-    rng = np.random.default_rng(0)
-    poses = np.stack([standing_pose(), standing_pose(150, 60, 50)])
-    poses[:, :, :2] += rng.normal(0, 3, (2, 17, 2)).astype(np.float32)  # not perfectly symmetric
-    poses[1, 7:11, 2] = 0.5                                              # weak arms
+def test_skeleton_maps_agree_with_opengaits_chain(synthetic_poses):
+    """Per channel, mean |ours - OpenGait's| <= 0.3 grey levels over walking poses."""
+    poses = synthetic_poses[::2]
     maps = sm.skeleton_maps(poses)
-    assert maps.shape == (2, 2, 64, 64) and maps.dtype == np.uint8
-    for f in range(2):
-        ref = reference_maps(poses[f])
-        diff = np.abs(maps[f].astype(int) - ref.astype(int))
-        assert diff.mean() < 1.0 and diff.max() <= 16, (diff.mean(), diff.max())
+    ref = np.stack([skeleton_map_like_opengait(p) for p in poses])
+    assert maps.shape == ref.shape == (len(poses), 2, 64, 64) and maps.dtype == np.uint8
+    diff = np.abs(maps.astype(int) - ref.astype(int))
+    mad = diff.mean(axis=(0, 2, 3))
+    assert len(poses) >= 40 and (mad <= 0.3).all(), mad
+    assert diff.mean(axis=(2, 3)).max() <= 0.45          # no frame far off either
+
+
+def test_limbs_are_opengaits_seventeen():
+    """Nose-shoulder is a limb, ear-shoulder and shoulder-shoulder are not."""
+    pose = standing_pose()
+
+    def limb_energy(visible):
+        p = pose.copy()
+        p[:, 2] = 0.002                                  # placed, but below one grey level
+        p[list(visible), 2] = 1.0
+        return int(sm.skeleton_maps(p[None])[0, 0].astype(int).sum())
+    assert limb_energy([0, 5]) > 0                       # nose - left shoulder
+    assert limb_energy([3, 5]) == 0                      # left ear - left shoulder
+    assert limb_energy([5, 6]) == 0                      # shoulder - shoulder
+    assert limb_energy([11, 12]) > 0                     # hip - hip
+    assert len(sm.COCO_BONES) == 17
 
 
 def test_channels_joints_peaks_and_centring():

@@ -57,8 +57,13 @@ def test_frame_sampling_modes():
     assert len(set(unordered)) == 10 and not (np.diff(unordered) > 0).all()
     assert len(fs.fixed_unordered(3, 10, rng)) == 10                  # replacement when short
     assert fs.all_ordered(5, 720).tolist() == [0, 1, 2, 3, 4]
-    limited = fs.all_ordered(1000, 10)
-    assert limited.tolist() == [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]
+    assert fs.all_ordered(1000, 10).tolist() == list(range(10))                # OpenGait: first N
+    spread = fs.all_ordered(1000, 10, "evenly_spaced")
+    assert spread.tolist() == [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]
+    cap = {"sample_type": "all_ordered", "frames_all_limit": 3}
+    assert fs.sample_frames(8, cap, rng).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="frames_all_select"):
+        fs.all_ordered(10, 3, "middle")
     cfg = {"sample_type": "unfixed_ordered", "frames_num_min": 5, "frames_num_max": 8}
     counts = {fs.batch_frame_count(cfg, rng) for _ in range(200)}
     assert counts == {5, 6, 7, 8}

@@ -29,11 +29,18 @@ def fixed_ordered(n_frames: int, count: int, skip: int, rng: np.random.Generator
     return frames[start + chosen]
 
 
-def all_ordered(n_frames: int, limit: int | None) -> np.ndarray:
-    """Every frame in order; beyond ``limit`` frames, ``limit`` evenly spaced ones
-    (deterministic, so test features do not change between runs)."""
+FRAMES_ALL_SELECT = ("first", "evenly_spaced")
+
+
+def all_ordered(n_frames: int, limit: int | None, select: str = "first") -> np.ndarray:
+    """Every frame in order; beyond ``limit`` frames, the first ``limit`` (OpenGait's rule) or,
+    with ``select="evenly_spaced"``, ``limit`` frames spread over the whole sequence."""
+    if select not in FRAMES_ALL_SELECT:
+        raise ValueError(f"frames_all_select: {select!r} is not one of {', '.join(FRAMES_ALL_SELECT)}")
     if limit is None or limit <= 0 or n_frames <= limit:
         return np.arange(n_frames)
+    if select == "first":
+        return np.arange(limit)
     return np.unique(np.round(np.linspace(0, n_frames - 1, limit)).astype(np.int64))
 
 
@@ -45,7 +52,8 @@ def sample_frames(n_frames: int, sampler_cfg: dict, rng: np.random.Generator,
     if n_frames < 1:
         raise ValueError("cannot sample frames from an empty sequence")
     if kind == "all_ordered":
-        return all_ordered(n_frames, sampler_cfg.get("frames_all_limit"))
+        return all_ordered(n_frames, sampler_cfg.get("frames_all_limit"),
+                           sampler_cfg.get("frames_all_select") or "first")
     if kind.startswith("fixed"):
         count = int(sampler_cfg["frames_num_fixed"])
     elif count is None:
