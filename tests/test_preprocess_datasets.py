@@ -46,6 +46,17 @@ def casia_work(casia_raw, tmp_path_factory) -> Path:
     return work
 
 
+def pose_rows_of_frames(rows: np.ndarray, gt: dict) -> list[int]:
+    """The frame number of each 2_pose.pkl row (each row must equal a ground-truth frame)."""
+    numbers = []
+    for row in rows:
+        match = [f["frame"] for f in gt["frames"]
+                 if np.allclose(np.asarray(f["keypoints"], np.float32), row, atol=1e-4)]
+        assert len(match) == 1, "a pose row that is no ground-truth frame"
+        numbers.append(match[0])
+    return numbers
+
+
 def test_casia_b_end_to_end(casia_raw, casia_work):
     generation = json.loads((casia_raw / "generation.json").read_text())["counts"]
     report = json.loads((casia_work / "quality_report.json").read_text())
@@ -53,9 +64,13 @@ def test_casia_b_end_to_end(casia_raw, casia_work):
     assert len(records) == 3 * 4 * 2
     assert summary["frames_in"] == 3 * 4 * 2 * 20
     assert summary["frames_dropped_no_silhouette"] == generation["silhouettes_missing"]
-    broken = summary.get("frames_dropped_small_silhouette", 0) + summary.get(
-        "frames_dropped_empty_silhouette", 0)
-    assert broken >= generation["silhouettes_broken"] * 0.8      # broken masks are caught
+    train = {k: r for k, r in records.items() if r["split"] == "train"}
+    assert len(train) == 16 and all(k[:3] in ("001", "002") for k in train)
+    broken = sum(r["dropped_frames"].get("small_silhouette", 0)
+                 + r["dropped_frames"].get("empty_silhouette", 0) for r in records.values())
+    assert broken >= generation["silhouettes_broken"] * 0.5      # broken masks are caught ...
+    assert not any("small_silhouette" in r["dropped_frames"]      # ... in training data only
+                   for r in records.values() if r["split"] == "test")
     refs = list_sequences(casia_work / "pretreated")
     kept = [k for k, r in records.items() if r["status"] == "kept"]
     assert sorted(r.key for r in refs) == sorted(kept) and len(kept) >= 20
@@ -68,13 +83,75 @@ def test_casia_b_end_to_end(casia_raw, casia_work):
         assert arrays["1_sil"].max() == 255 and arrays["0_heatmap"].max() > 200
         gei = read_gei(casia_work / "gei" / ref.subject / ref.type / f"{ref.view}.png")
         assert gei.shape == (64, 64) and gei.max() > 200
-    # Poses in 2_pose.pkl are the ground truth of the kept frames, in source pixels.
-    arrays = read_sequence(refs[0].path)
-    gt = json.loads((casia_raw / "poses" / f"{refs[0].key.replace('/', '-')}.json").read_text())
-    first_kept = np.asarray(gt["frames"][0]["keypoints"], np.float32)
-    assert np.abs(arrays["2_pose"][:, :, :2] - first_kept[None, :, :2]).min() < 0.01
-    assert read_partition(casia_work / "casia_b.json") == {"TRAIN_SET": ["001", "002"],
-                                                           "TEST_SET": ["003"]}
+    # Every row of 2_pose.pkl is the ground truth of one kept frame, in frame order.
+    for ref in refs[:3] + refs[-3:]:
+        gt = json.loads((casia_raw / "poses" / f"{ref.key.replace('/', '-')}.json").read_text())
+        numbers = pose_rows_of_frames(read_sequence(ref.path)["2_pose"], gt)
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    test_keys = [f"003/{t}/{v}" for t in CASIA_TYPES.split(",") for v in CASIA_VIEWS.split(",")]
+    assert read_partition(casia_work / "casia_b.json") == {
+        "TRAIN_SET": ["001", "002"], "TEST_SET": ["003"], "TEST_SEQUENCES": sorted(test_keys)}
+
+
+def test_test_sequences_are_never_thinned(casia_raw, casia_work, tmp_path):
+    """Test (gallery/probe) sequences keep every frame whose silhouette OpenGait would keep --
+    broken ones included -- and frames without a pose get zero keypoints and empty maps."""
+    records = json.loads((casia_work / "quality_report.json").read_text())["sequences"]
+    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from opengait_rules import align_like_opengait
+    for key in ("003/nm-01/000", "003/cl-01/090"):
+        folder = casia_raw / "silhouettes" / key
+        expected = np.stack([a for a in (align_like_opengait(read_mask(p))
+                                         for p in numbered_images(folder).values()) if a is not None])
+        arrays = read_sequence(casia_work / "pretreated" / key)
+        np.testing.assert_array_equal(arrays["1_sil"], expected)   # OpenGait's frames and pixels
+        assert records[key]["split"] == "test" and records[key]["frames_kept"] == len(expected)
+    # The same sequence without a pose file: kept, zero keypoints, empty skeleton maps.
+    work = tmp_path / "work"
+    (work / "poses").mkdir(parents=True)
+    for p in (casia_work / "poses").iterdir():
+        if p.name != "003-nm-01-000.json":
+            (work / "poses" / p.name).write_bytes(p.read_bytes())
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+               casia_raw / "silhouettes", "--out", work)
+    arrays = read_sequence(work / "pretreated" / "003/nm-01/000")
+    assert len(arrays["1_sil"]) == records["003/nm-01/000"]["frames_kept"]
+    assert not arrays["2_pose"].any() and not arrays["0_heatmap"].any()
+    report = json.loads((work / "quality_report.json").read_text())
+    assert report["sequences"]["003/nm-01/000"]["frames_without_pose"] == len(arrays["1_sil"])
+
+    # The same damage to a training and a test sequence: dropped in one, kept in the other.
+    sils = tmp_path / "sils"
+    for key in ("001/nm-01/000", "003/nm-01/000"):
+        src, dst = casia_raw / "silhouettes" / key, sils / key
+        dst.mkdir(parents=True)
+        for i, p in enumerate(sorted(src.iterdir())):
+            mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            if i in (4, 9, 14):                                   # legs cut off: a broken mask
+                rows = np.flatnonzero(mask.any(1))
+                mask[(rows[0] + rows[-1]) // 2:] = 0
+            cv2.imwrite(str(dst / p.name), mask)
+    work2 = tmp_path / "work2"
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", sils,
+               "--out", work2, "--no-poses", "--train-count", "1")
+    report = json.loads((work2 / "quality_report.json").read_text())["sequences"]
+    assert report["001/nm-01/000"]["dropped_frames"].get("small_silhouette", 0) >= 3
+    alignable = [p for p in (sils / "003/nm-01/000").iterdir()
+                 if align_like_opengait(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) is not None]
+    assert report["003/nm-01/000"]["frames_kept"] == len(alignable) >= 17
+
+
+def test_no_quality_filter_gives_opengaits_silhouettes_for_training_ids_too(casia_raw, tmp_path):
+    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from opengait_rules import align_like_opengait
+    work = tmp_path / "work"
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+               casia_raw / "silhouettes", "--out", work, "--no-poses", "--no-quality-filter")
+    for ref in list_sequences(work / "pretreated"):
+        expected = [a for a in (align_like_opengait(read_mask(p))
+                                for p in numbered_images(casia_raw / "silhouettes" / ref.key).values())
+                    if a is not None]
+        np.testing.assert_array_equal(read_sequence(ref.path)["1_sil"], np.stack(expected))
 
 
 def test_casia_b_second_run_is_idempotent(casia_raw, casia_work):
@@ -134,8 +211,16 @@ def test_corrupt_silhouettes_and_poses_are_counted(casia_raw, tmp_path):
     doc["frames"][5]["keypoints"] = json.loads(
         (casia_raw / "poses" / "001-nm-01-090.json").read_text())["frames"][5]["keypoints"]
     (work / "poses" / "001-nm-01-090.json").write_text(json.dumps(doc))
+    other = tmp_path / "silhouettes" / "002" / "nm-01" / "090"        # a test subject, so that
+    other.mkdir(parents=True)                                          # 001 is a training one
+    for p in (casia_raw / "silhouettes" / "002" / "nm-01" / "090").iterdir():
+        (other / p.name).write_bytes(p.read_bytes())
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        tmp_path / "silhouettes", "--out", work, "--train-count", "0", check=False)
+    assert result.returncode == 2 and "--train-count 0: must leave train and test" in result.stderr
+    assert not (work / "quality_report.json").exists()                # refused before any work
     run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-               tmp_path / "silhouettes", "--out", work, "--train-count", "0", check=False)
+               tmp_path / "silhouettes", "--out", work, "--train-count", "1", check=False)
     report = json.loads((work / "quality_report.json").read_text())
     record = report["sequences"]["001/nm-01/090"]
     assert record["dropped_frames"]["unreadable_silhouette"] == 2
@@ -261,3 +346,11 @@ def test_grew_end_to_end_with_a_bad_pose_file(tmp_path):
     assert record["dropped_frames"]["bad_pose_file"] == 1
     arrays = read_sequence(work / "pretreated" / f"00001train/00/{seq.name}")
     assert arrays["2_pose"].shape[1:] == (17, 3) and arrays["1_sil"].shape[1:] == (64, 64)
+    # GREW's silhouettes are aligned already: written as they are, every frame of a probe.
+    probes = sorted(p for p in (raw / "test" / "probe").iterdir() if p.is_dir())
+    assert sorted(part["TEST_SEQUENCES"]) == sorted(
+        [f"probe/03/{p.name}" for p in probes] + [k for k in keys if k.startswith(("00005/", "00006/"))])
+    pngs = sorted(p for p in probes[0].glob("*.png") if not p.name.endswith("_gei.png"))
+    raw_sils = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in pngs])
+    np.testing.assert_array_equal(read_sequence(work / "pretreated" / f"probe/03/{probes[0].name}")["1_sil"],
+                                  raw_sils)

@@ -20,8 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from datasets_preprocess.common.cli import UserInputError
 from datasets_preprocess.common.image_io import numbered_images, read_mask
 from datasets_preprocess.common.pose_files import read_pose_json
@@ -96,6 +94,12 @@ def default_train_count(n_subjects: int) -> int:
                    n_subjects - 1))
 
 
-def frame_pose_arrays(poses: dict) -> tuple[np.ndarray, np.ndarray]:
-    numbers = np.array(sorted(poses), np.int64)
-    return numbers, np.stack([poses[n] for n in numbers]) if len(numbers) else np.zeros((0, 17, 3))
+def split_subjects(keys, train_count: int | None) -> tuple[list[str], list[str]]:
+    """(train ids, test ids): the first ``train_count`` subjects in id order train (default
+    :func:`default_train_count`), the rest test."""
+    subjects = sorted({key.split("/")[0] for key in keys})
+    n_train = train_count if train_count is not None else default_train_count(len(subjects))
+    if not 0 < n_train < len(subjects):
+        raise UserInputError(f"--train-count {n_train}: must leave train and test subjects "
+                             f"(there are {len(subjects)})")
+    return subjects[:n_train], subjects[n_train:]

@@ -5,7 +5,8 @@ each frame), or with --pose-from from precomputed pose JSON files named
 <sid>-<type>-<view>.json (the synthetic ground truth, or your own HRNet/OpenPose output
 converted to that format; see the README). They are written to <out>/poses/. Then each
 sequence's official silhouettes are synchronised with its poses by frame number,
-quality-filtered and aligned, and their mean is written as <out>/gei/<sid>/<type>/<view>.png.
+aligned (training sequences quality-filtered, test ones with every frame, as in
+rearrange_to_grew.py), and their mean is written as <out>/gei/<sid>/<type>/<view>.png.
 
     python datasets_preprocess/casia_b/make_pose_gei.py --silhouettes data/casia_b/silhouettes --frames data/casia_b_work/frames --out data/casia_b_work
     python datasets_preprocess/casia_b/make_pose_gei.py --silhouettes data/synthetic_casia_b/silhouettes --pose-from data/synthetic_casia_b/poses --out data/synthetic_casia_b_work
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, key_from_stem,
                                                         load_silhouettes_and_poses,
-                                                        sequence_folders)
+                                                        sequence_folders, split_subjects)
 from datasets_preprocess.common.atomic_files import atomic_write_text
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import numbered_images, read_image
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ... (default cpu)")
     p.add_argument("--imgsz", type=int, default=640, help="pose model input size (default 640)")
     p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default 16)")
+    p.add_argument("--train-count", type=int,
+                   help="training subjects, as in rearrange_to_grew.py (decides which GEIs are "
+                        "quality-filtered; default 74 of 124, the same share on smaller sets)")
     add_common_arguments(p)
     return p.parse_args(argv)
 
@@ -119,6 +123,12 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     poses_dir = out / "poses"
     sil_dirs = sequence_folders(args.silhouettes, "silhouettes")
+    try:
+        _, test_ids = split_subjects(sil_dirs, args.train_count)
+    except UserInputError:
+        if args.train_count is not None:
+            raise
+        test_ids = []        # a single subject: no split to make, every GEI is a training one
     if args.pose_from:
         pose_counts = poses_from_files(Path(args.pose_from), poses_dir, set(sil_dirs), args.overwrite)
     elif args.frames:
@@ -130,7 +140,8 @@ def main(args: argparse.Namespace) -> int:
             for key, folder in sil_dirs.items()]
     counts, report = run_sequences(jobs, load_silhouettes_and_poses, rules, out, root=None,
                                    gei_root=out / "gei", workers=args.workers,
-                                   overwrite=args.overwrite, desc="gei", log_stem="gei_quality")
+                                   overwrite=args.overwrite, desc="gei", log_stem="gei_quality",
+                                   test_ids=test_ids, filter_training=not args.no_quality_filter)
     log.info("poses: %s", dict(pose_counts))
     print(summary_line("make_pose_gei (GEIs)", counts, report, out / "gei")
           + f"; poses: {dict(pose_counts)}")

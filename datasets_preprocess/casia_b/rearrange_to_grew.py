@@ -1,10 +1,12 @@
 """Step 3 (CASIA-B): write the pretreated root and the partition JSON.
 
 For every sequence the official silhouettes and the poses from make_pose_gei.py are
-synchronised by frame number and quality-filtered; kept frames become
+synchronised by frame number; training sequences are quality-filtered, test sequences keep
+every frame with a silhouette (zero keypoints where no pose was found). The frames become
 <out>/pretreated/<sid>/<type>/<view>/{0_heatmap,1_sil,2_pose}.pkl. <out>/casia_b.json holds
 the split: subjects 001-074 train and 075-124 test on the real dataset (the same share on
-smaller sets, or --train-count). Every dropped frame and sequence is counted with its reason in
+smaller sets, or --train-count), and TEST_SEQUENCES, every raw sequence folder of a test id
+(what the evaluator expects). Every dropped frame and sequence is counted with its reason in
 <out>/quality_report.json.
 
     python datasets_preprocess/casia_b/rearrange_to_grew.py --silhouettes data/casia_b/silhouettes --out data/casia_b_work
@@ -15,9 +17,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, default_train_count,
-                                                        load_silhouettes_and_poses,
-                                                        sequence_folders)
+from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, load_silhouettes_and_poses,
+                                                        sequence_folders, split_subjects)
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
                                                           load_quality_rules, run_sequences,
@@ -52,21 +53,20 @@ def main(args: argparse.Namespace) -> int:
         raise UserInputError(f"{poses_dir}: no poses folder; run make_pose_gei.py first "
                              "(or pass --poses, or --no-poses for silhouettes only)")
     sil_dirs = sequence_folders(args.silhouettes, "silhouettes")
+    train_ids, test_ids = split_subjects(sil_dirs, args.train_count)
     jobs = [CasiaSequence(key, silhouettes=str(folder),
                           poses=None if args.no_poses else str(poses_dir / f"{key.replace('/', '-')}.json"))
             for key, folder in sil_dirs.items()]
     loader = load_silhouettes_only if args.no_poses else load_silhouettes_and_poses
     counts, report = run_sequences(jobs, loader, rules, out, root=out / "pretreated",
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
-                                   desc="pretreat")
-    subjects = sorted({key.split("/")[0] for key in sil_dirs})
-    n_train = args.train_count if args.train_count is not None else default_train_count(len(subjects))
-    if not 0 < n_train < len(subjects):
-        raise UserInputError(f"--train-count {n_train}: must leave train and test subjects "
-                             f"(there are {len(subjects)})")
-    write_partition(out / "casia_b.json", subjects[:n_train], subjects[n_train:])
+                                   desc="pretreat", test_ids=test_ids,
+                                   filter_training=not args.no_quality_filter)
+    test_set = set(test_ids)
+    write_partition(out / "casia_b.json", train_ids, test_ids,
+                    TEST_SEQUENCES=[key for key in sil_dirs if key.split("/")[0] in test_set])
     print(summary_line("rearrange_to_grew", counts, report, out / "pretreated")
-          + f"; partition {n_train} train / {len(subjects) - n_train} test ids -> {out / 'casia_b.json'}")
+          + f"; partition {len(train_ids)} train / {len(test_ids)} test ids -> {out / 'casia_b.json'}")
     return 0
 
 

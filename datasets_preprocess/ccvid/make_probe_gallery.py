@@ -7,8 +7,10 @@ Reads ccvid_index.csv and the pretreated root and writes <out>/ccvid.json:
     SEQUENCE_INFO          key -> {"tracklet", "clothes", "session", "camera"} for every sequence
 
 The CCVID evaluator reads PROBE_SET, GALLERY_SET and SEQUENCE_INFO (clothes and camera decide
-which gallery entries the general and clothes-changing settings ignore). Tracklets that the
-quality filter dropped are left out and counted.
+which gallery entries the general and clothes-changing settings ignore). Query and gallery
+tracklets are listed whether or not they are on disk (preprocessing never drops a test
+sequence that has a silhouette; the evaluator counts a missing query as a miss); missing
+training tracklets are left out. Both are counted.
 
     python datasets_preprocess/ccvid/make_probe_gallery.py --out data/ccvid_work
 """
@@ -45,7 +47,8 @@ def main(args: argparse.Namespace) -> int:
     for e in entries:
         if e.key not in on_disk:
             counts[f"{e.split}_missing"] += 1
-            continue
+            if e.split == "train":          # query and gallery stay listed: the evaluator
+                continue                    # counts a missing query as a miss
         sets[e.split].append(e)
         info[e.key] = {"tracklet": e.tracklet, "clothes": e.clothes, "session": e.session,
                        "camera": e.camera}
@@ -55,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     if overlap:
         raise UserInputError(f"ids {', '.join(sorted(overlap)[:5])} are in train.txt and in "
                              "query/gallery.txt")
-    if not sets["query"] or not sets["gallery"]:
+    if not any(e.key in on_disk for e in sets["query"]) or not any(e.key in on_disk for e in sets["gallery"]):
         raise UserInputError(f"{root}: no query or no gallery sequences on disk; "
                              "run rearrange_to_grew.py first")
     partition = Path(args.partition) if args.partition else out / "ccvid.json"
@@ -66,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     missing = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
     print(f"make_probe_gallery: {len(train_ids)} train ids ({len(sets['train'])} sequences), "
           f"{len(test_ids)} test ids with {len(sets['query'])} query and {len(sets['gallery'])} "
-          f"gallery sequences; left out (not on disk): {missing} -> {partition}")
+          f"gallery sequences; not on disk: {missing} (missing training tracklets are left out, "
+          f"missing queries count as misses) -> {partition}")
     return 0
 
 

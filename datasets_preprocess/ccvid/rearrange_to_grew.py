@@ -65,9 +65,11 @@ def main(args: argparse.Namespace) -> int:
         segmenter=args.segmenter, seg_model=args.seg_model, pose_model=args.pose_model,
         device=args.device, imgsz=args.imgsz,
         poses_out=None if args.pose_from else str(out / "poses" / f"{e.tracklet}.json")) for e in entries]
+    test_ids = {e.id for e in entries if e.split != "train"}
     counts, report = run_sequences(jobs, load_tracklet, rules, out, root=out / "pretreated",
                                    gei_root=out / "gei", workers=args.workers,
-                                   overwrite=args.overwrite, desc="pretreat")
+                                   overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
+                                   filter_training=not args.no_quality_filter)
     print(summary_line("rearrange_to_grew (ccvid)", counts, report, out / "pretreated"))
     return 0
 

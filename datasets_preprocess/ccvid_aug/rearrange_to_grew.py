@@ -62,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
             seg_model=args.seg_model, device=args.device, imgsz=args.imgsz))
     counts, report = run_sequences(jobs, load_tracklet, rules, work, root=work / "pretreated",
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
-                                   desc="pretreat aug", log_stem="aug_quality")
+                                   desc="pretreat aug", log_stem="aug_quality",
+                                   filter_training=not args.no_quality_filter)
     print(summary_line("rearrange_to_grew (ccvid_aug)", counts, report, work / "pretreated")
           + (f"; {missing} augmented tracklets without a source in the index" if missing else ""))
     return 0

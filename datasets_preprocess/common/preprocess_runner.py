@@ -31,7 +31,7 @@ UNREADABLE_INPUT = "unreadable_input"
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """--workers, --overwrite, --config, --quality-rule."""
+    """--workers, --overwrite, --config, --quality-rule, --no-quality-filter."""
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="worker processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -41,6 +41,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality-rule", action="append", default=[], metavar="KEY=VALUE",
                         help="override one quality rule, e.g. --quality-rule min_frames=15 "
                              "(repeatable; rules are listed in configs/preprocess.yaml)")
+    parser.add_argument("--no-quality-filter", action="store_true",
+                        help="treat training sequences like test ones: keep every frame with a "
+                             "silhouette (OpenGait's pretreatment; 1_sil.pkl byte-identical to "
+                             "its output). Test sequences are never filtered either way")
 
 
 def load_quality_rules(config_path: str, dataset: str, overrides: Sequence[str] = ()) -> QualityRules:
@@ -66,14 +70,16 @@ def load_quality_rules(config_path: str, dataset: str, overrides: Sequence[str] 
 
 
 def _process(job: Any, load: Callable, rules: QualityRules, root: Path | None,
-             gei_root: Path | None) -> SequenceRecord:
+             gei_root: Path | None, test_ids: frozenset | None, prealigned: bool) -> SequenceRecord:
+    test = test_ids is None or job.key.split("/")[0] in test_ids
     try:
         silhouettes, poses = load(job)
     except EXPECTED_ERRORS as e:
-        record = SequenceRecord(job.key).drop(UNREADABLE_INPUT)
+        record = SequenceRecord(job.key, split="test" if test else "train").drop(UNREADABLE_INPUT)
         record.detail = str(e)
         return record
-    arrays, record = build_sequence(job.key, silhouettes, poses, rules)
+    arrays, record = build_sequence(job.key, silhouettes, poses, rules, test=test,
+                                    prealigned=prealigned)
     if arrays is None:
         return record
     if root is not None:
@@ -87,8 +93,13 @@ def _process(job: Any, load: Callable, rules: QualityRules, root: Path | None,
 
 def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_dir: Path,
                   root: Path | None, gei_root: Path | None, workers: int, overwrite: bool,
-                  desc: str, log_stem: str = "quality") -> tuple[Counter, dict]:
-    """Process every job not finished yet; return (counts, quality report)."""
+                  desc: str, log_stem: str = "quality", *, test_ids: Iterable[str] = (),
+                  filter_training: bool = True, prealigned: bool = False) -> tuple[Counter, dict]:
+    """Process every job not finished yet; return (counts, quality report).
+
+    Sequences of ``test_ids`` (the first part of the key) are never thinned; training ones
+    are quality-filtered unless ``filter_training`` is False (then every sequence is treated
+    as a test one). ``prealigned`` keeps 64x64 silhouettes as they are (GREW)."""
     quality = QualityLog(log_dir, log_stem)
     previous = {} if overwrite else quality.records()
 
@@ -105,7 +116,9 @@ def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_
     jobs = list(jobs)
     todo = [job for job in jobs if not finished(job)]
     counts = Counter(sequences_skipped=len(jobs) - len(todo))
-    worker = functools.partial(_process, load=load, rules=rules, root=root, gei_root=gei_root)
+    worker = functools.partial(_process, load=load, rules=rules, root=root, gei_root=gei_root,
+                               test_ids=frozenset(test_ids) if filter_training else None,
+                               prealigned=prealigned)
     for record in parallel_map(worker, todo, workers, desc=desc, unit="seq"):
         quality.add(record)
         counts[f"sequences_{record.status}"] += 1

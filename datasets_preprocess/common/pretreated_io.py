@@ -40,7 +40,10 @@ MODALITY_SPECS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
 }
 
 PARTITION_REQUIRED_KEYS = ("TRAIN_SET", "TEST_SET")
-PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET", "AUGMENTED_SET")
+# PROBE_SET / GALLERY_SET: sequence keys of a retrieval protocol (CCVID, Gait3D); AUGMENTED_SET:
+# DLCR-augmented training sequences; TEST_SEQUENCES: every raw test sequence preprocessing saw,
+# the denominator of the evaluators' "probes evaluated / expected".
+PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET", "AUGMENTED_SET", "TEST_SEQUENCES")
 
 
 class PretreatedFormatError(ValueError):

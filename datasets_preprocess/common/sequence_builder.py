@@ -1,10 +1,13 @@
 """From raw frames to one pretreated sequence: synchronise, filter, align, draw, report.
 
 Every dataset script ends in :func:`build_sequence`: it takes the silhouettes and poses of a
-sequence keyed by frame number, keeps the frames that have both a usable silhouette and a
-usable pose, aligns the silhouettes, draws the skeleton maps and says what it dropped and why.
-:class:`QualityLog` collects those records crash-safely (one JSON line per sequence, appended as
-soon as it is done) and writes ``quality_report.json``.
+sequence keyed by frame number, aligns the silhouettes, draws the skeleton maps and says what
+it dropped and why. Quality filtering decides which *training* data is kept: a training frame
+needs a usable silhouette and a usable pose. A test sequence (gallery or probe) is never
+thinned: it keeps every frame that has a silhouette (OpenGait's rule), frames without a pose
+get zero keypoints with confidence 0 (empty skeleton maps), and only a sequence without any
+silhouette is missing. :class:`QualityLog` collects the records crash-safely (one JSON line per
+sequence, appended as soon as it is done) and writes ``quality_report.json``.
 """
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ from typing import Mapping
 import numpy as np
 
 from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
-from datasets_preprocess.common.silhouette_alignment import align_silhouette
+from datasets_preprocess.common.pretreated_io import HEATMAP, NUM_JOINTS, POSE, SILHOUETTE
+from datasets_preprocess.common.silhouette_alignment import ALIGNED_SIZE, align_silhouette
 from datasets_preprocess.common.skeleton_maps import skeleton_maps
 
 # Frame drop reasons.
@@ -32,8 +35,10 @@ TOUCHES_EDGE = "touches_edge"              # cut by the top or bottom of the ima
 NO_POSE = "no_pose"                        # no person / keypoints for the frame
 BAD_POSE_FILE = "bad_pose_file"            # a keypoint file that cannot be parsed
 WEAK_POSE = "weak_pose"                    # too few confident joints
+NOT_ALIGNED_SIZE = "not_64x64"             # a pre-aligned silhouette (GREW) of another size
 # Sequence drop reasons.
 TOO_SHORT = "too_short"
+NO_SILHOUETTE_FRAMES = "no_silhouette_frames"   # a test sequence with no silhouette at all
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class SequenceRecord:
     dropped_frames: dict = field(default_factory=dict)
     reason: str | None = None          # why the whole sequence was dropped
     detail: str | None = None          # the error message for unreadable inputs
+    split: str = "train"               # train: quality-filtered | test: never thinned
+    frames_without_pose: int = 0       # test frames kept with zero keypoints (no usable pose)
 
     def drop(self, reason: str) -> "SequenceRecord":
         self.status, self.reason = "dropped", reason
@@ -90,16 +97,20 @@ def frame_checks(mask: np.ndarray, rules: QualityRules) -> tuple[int, int, str |
 
 
 def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
-                   poses: Mapping[int, np.ndarray] | None, rules: QualityRules
+                   poses: Mapping[int, np.ndarray] | None, rules: QualityRules, *,
+                   test: bool = False, prealigned: bool = False
                    ) -> tuple[dict[str, np.ndarray] | None, SequenceRecord]:
-    """Synchronise by frame number, filter, align and draw one sequence.
+    """Synchronise by frame number, filter (training only), align and draw one sequence.
 
     ``silhouettes`` maps frame number -> grayscale mask (uint8/bool), or a drop-reason string
     for a frame whose file could not be read. ``poses`` maps frame number -> (17, 3) COCO-17
     keypoints in the same image's pixels (or a drop-reason string); ``None`` makes a
-    silhouette-only sequence.
+    silhouette-only sequence. ``test`` keeps every frame with a silhouette (see the module
+    docstring); ``prealigned`` writes 64x64 silhouettes as they are (GREW ships them aligned).
     Returns ``({"0_heatmap", "1_sil", "2_pose"} arrays or None, record)``.
     """
+    if test:
+        return _build_test_sequence(key, silhouettes, poses, prealigned)
     numbers = sorted(set(silhouettes) | set(poses or {}))
     record = SequenceRecord(key, frames_in=len(numbers))
     dropped = Counter()
@@ -139,9 +150,9 @@ def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
         candidates = usable
     aligned, kept = [], []
     for n, mask, _, _, pose in candidates:
-        sil = align_silhouette(np.asarray(mask))
-        if sil is None:
-            dropped[EMPTY_SILHOUETTE] += 1
+        sil, problem = _aligned(np.asarray(mask), prealigned)
+        if problem:
+            dropped[problem] += 1
             continue
         aligned.append(sil)
         kept.append((n, pose))
@@ -149,12 +160,59 @@ def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
     record.frames_kept = len(kept)
     if len(kept) < max(rules.min_frames, 1):
         return None, record.drop(TOO_SHORT)
-    arrays = {SILHOUETTE: np.stack(aligned)}
+    poses_kept = None if poses is None else [p for _, p in kept]
+    return _sequence_arrays(aligned, poses_kept), record
+
+
+def _aligned(mask: np.ndarray, prealigned: bool) -> tuple[np.ndarray | None, str | None]:
+    """(64x64 silhouette, None) or (None, drop reason)."""
+    if prealigned:
+        if mask.shape != (ALIGNED_SIZE, ALIGNED_SIZE):
+            return None, NOT_ALIGNED_SIZE
+        return np.asarray(mask, np.uint8), None
+    sil = align_silhouette(mask)
+    return (None, EMPTY_SILHOUETTE) if sil is None else (sil, None)
+
+
+def _build_test_sequence(key: str, silhouettes: Mapping, poses: Mapping | None,
+                         prealigned: bool) -> tuple[dict[str, np.ndarray] | None, SequenceRecord]:
+    """Every frame with a silhouette, in frame order; missing poses become zeros."""
+    numbers = sorted(set(silhouettes) | set(poses or {}))
+    record = SequenceRecord(key, frames_in=len(numbers), split="test")
+    dropped = Counter()
+    aligned, kept_poses = [], []
+    for n in numbers:
+        mask = silhouettes.get(n)
+        if mask is None or isinstance(mask, str):
+            dropped[NO_SILHOUETTE if mask is None else mask] += 1
+            continue
+        sil, problem = _aligned(np.asarray(mask), prealigned)
+        if problem:
+            dropped[problem] += 1
+            continue
+        aligned.append(sil)
+        if poses is not None:
+            pose = poses.get(n)
+            if isinstance(pose, np.ndarray) and pose.shape == (NUM_JOINTS, 3):
+                kept_poses.append(pose)
+            else:
+                kept_poses.append(np.zeros((NUM_JOINTS, 3), np.float32))
+                record.frames_without_pose += 1
+    record.dropped_frames = dict(sorted(dropped.items()))
+    record.frames_kept = len(aligned)
+    if not aligned:
+        return None, record.drop(NO_SILHOUETTE_FRAMES)
+    return _sequence_arrays(aligned, None if poses is None else kept_poses), record
+
+
+def _sequence_arrays(silhouettes: list[np.ndarray], poses: list[np.ndarray] | None
+                     ) -> dict[str, np.ndarray]:
+    arrays = {SILHOUETTE: np.stack(silhouettes)}
     if poses is not None:
-        pose_arr = np.stack([np.asarray(p, np.float32) for _, p in kept]).astype(np.float32)
+        pose_arr = np.stack([np.asarray(p, np.float32) for p in poses]).astype(np.float32)
         arrays[POSE] = pose_arr
         arrays[HEATMAP] = skeleton_maps(pose_arr)
-    return dict(sorted(arrays.items())), record
+    return dict(sorted(arrays.items()))
 
 
 class QualityLog:
@@ -193,8 +251,10 @@ class QualityLog:
         frames = Counter()
         for rec in records.values():
             totals[f"sequences_{rec['status']}"] += 1
+            totals[f"{rec.get('split', 'train')}_sequences_{rec['status']}"] += 1
             if rec["reason"]:
                 totals[f"sequences_dropped_{rec['reason']}"] += 1
+            frames["test_frames_without_pose"] += rec.get("frames_without_pose", 0)
             frames["frames_in"] += rec["frames_in"]
             frames["frames_kept"] += rec["frames_kept"] if rec["status"] == "kept" else 0
             for reason, count in rec["dropped_frames"].items():

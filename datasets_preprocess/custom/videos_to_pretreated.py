@@ -3,7 +3,9 @@
 Each video of the index shows one walker (the person tracked longest is kept). The same
 detection, segmentation, pose, alignment, skeleton-map and quality path as the dataset scripts
 and the enroll/identify tools turns it into <out>/pretreated/<id>/<type>/<view>/{0_heatmap,1_sil,
-2_pose}.pkl; drops are counted in <out>/quality_report.json; <out>/custom.json holds the split.
+2_pose}.pkl (training videos quality-filtered, test videos with every frame of their walker);
+drops are counted in <out>/quality_report.json; <out>/custom.json holds the split and
+TEST_SEQUENCES (every test video's sequence, what the evaluator expects).
 
 The index is a CSV with a header ``video,id,type,view`` and an optional ``split`` column
 (train/test). Without it, --test-ids or --test-share decides (default: the last 40% of the ids).
@@ -128,12 +130,13 @@ def main(args: argparse.Namespace) -> int:
     options = ("seg_model", "pose_model", "sils_from", "pose_from", "device", "imgsz", "config")
     source = tuple((k, getattr(args, k)) for k in options) + (("quality_rule", tuple(args.quality_rule)),)
     jobs = [VideoJob(f"{r['id']}/{r['type']}/{r['view']}", str(r["path"]), source) for r in rows]
-    counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
-                                   args.workers, args.overwrite, desc="videos")
-    kept = {key.split("/")[0] for key, rec in report["sequences"].items() if rec["status"] == "kept"}
     train, test = split_ids(rows, args.test_ids, args.test_share, Path(args.index))
+    counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
+                                   args.workers, args.overwrite, desc="videos", test_ids=test)
+    kept = {key.split("/")[0] for key, rec in report["sequences"].items() if rec["status"] == "kept"}
+    test_keys = [job.key for job in jobs if job.key.split("/")[0] in set(test)]
     train, test = [i for i in train if i in kept], [i for i in test if i in kept]
-    write_partition(out / "custom.json", train, test)
+    write_partition(out / "custom.json", train, test, TEST_SEQUENCES=test_keys)
     print(summary_line("videos_to_pretreated", counts, report, out / "pretreated"))
     print(f"partition: {len(train)} train / {len(test)} test ids with sequences -> {out / 'custom.json'}")
     return 0 if report["summary"].get("sequences_kept", 0) else 1

@@ -5,11 +5,14 @@
     test/probe/<seq>/                  -> probe/03/<seq>/
 
 Each frame's silhouette <frame>.png and keypoints <frame>_2d_pose.txt (53 values: h, w, then
-x, y, confidence of 17 COCO joints) are synchronised, quality-filtered and written as
-{0_heatmap,1_sil,2_pose}.pkl (1_sil aligned like every other dataset). <out>/grew.json lists
-TRAIN_SET (<id>train) and TEST_SET (gallery ids and "probe"); drops are counted in
+x, y, confidence of 17 COCO joints) are synchronised and written as
+{0_heatmap,1_sil,2_pose}.pkl. GREW's silhouettes are already aligned (64x64): they are written
+as they are, like OpenGait's pretreatment does. Training sequences are quality-filtered; gallery
+and probe sequences keep every frame (zero keypoints where a pose file is missing).
+<out>/grew.json lists TRAIN_SET (<id>train), TEST_SET (gallery ids and "probe") and
+TEST_SEQUENCES (every raw gallery and probe folder); drops are counted in
 <out>/quality_report.json. OpenGait's local evaluation uses gallery 01 vs 02; the submission CSV
-ranks probe/03 against the gallery.
+ranks probe/03 against the gallery and has a row for every raw probe folder.
 
     python datasets_preprocess/grew/rearrange_grew.py --src data/GREW --out data/grew_work
 """
@@ -99,12 +102,14 @@ def main(args: argparse.Namespace) -> int:
     src, out = Path(args.src), Path(args.out)
     jobs = grew_sequences(src)
     loader = load_grew_silhouettes if args.no_poses else load_grew_sequence
-    counts, report = run_sequences(jobs, loader, rules, out, root=out / "pretreated",
-                                   gei_root=None, workers=args.workers,
-                                   overwrite=args.overwrite, desc="pretreat")
     train_ids = sorted({j.key.split("/")[0] for j in jobs if j.key.split("/")[1] == "00"})
     test_ids = sorted({j.key.split("/")[0] for j in jobs if j.key.split("/")[1] != "00"})
-    write_partition(out / "grew.json", train_ids, test_ids)
+    counts, report = run_sequences(jobs, loader, rules, out, root=out / "pretreated",
+                                   gei_root=None, workers=args.workers,
+                                   overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
+                                   filter_training=not args.no_quality_filter, prealigned=True)
+    write_partition(out / "grew.json", train_ids, test_ids,
+                    TEST_SEQUENCES=[j.key for j in jobs if j.key.split("/")[1] != "00"])
     print(summary_line("rearrange_grew", counts, report, out / "pretreated")
           + f"; {len(train_ids)} train ids, {len(test_ids)} test ids (incl. probe) -> {out / 'grew.json'}")
     return 0
