@@ -15,18 +15,25 @@ import numpy as np
 from opengait.evaluation.retrieval import QueryResult, rank_with_masks, summarise
 
 SETTINGS = ("general", "cc")
-__all__ = ["SETTINGS", "QueryResult", "rank_query", "summarise", "evaluate_settings"]
+__all__ = ["SETTINGS", "QueryResult", "match_masks", "rank_query", "summarise", "evaluate_settings"]
 
 
-def rank_query(dist_row: np.ndarray, q_pid, q_cam, q_clothes, g_pids: np.ndarray,
-               g_cams: np.ndarray, g_clothes: np.ndarray, setting: str) -> QueryResult:
+def match_masks(q_pid, q_cam, q_clothes, g_pids: np.ndarray, g_cams: np.ndarray,
+                g_clothes: np.ndarray, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    """(true matches, ignored entries) of the gallery for one query in one setting."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r} (one of {', '.join(SETTINGS)})")
     same_id = g_pids == q_pid
     junk = same_id & (g_cams == q_cam)
     if setting == "cc":
         junk |= same_id & (g_clothes == q_clothes)
-    return rank_with_masks(dist_row, same_id & ~junk, junk)
+    return same_id & ~junk, junk
+
+
+def rank_query(dist_row: np.ndarray, q_pid, q_cam, q_clothes, g_pids: np.ndarray,
+               g_cams: np.ndarray, g_clothes: np.ndarray, setting: str) -> QueryResult:
+    good, junk = match_masks(q_pid, q_cam, q_clothes, g_pids, g_cams, g_clothes, setting)
+    return rank_with_masks(dist_row, good, junk)
 
 
 def evaluate_settings(dist: np.ndarray, q_pids, q_cams, q_clothes, g_pids, g_cams, g_clothes,

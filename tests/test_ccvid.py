@@ -71,3 +71,30 @@ def test_full_ccvid_path_on_synthetic_data(tmp_path):
     wrong = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test",
                        "--output_root", tmp_path / "out", check=False)
     assert wrong.returncode == 2 and "unknown 'evaluate_ccvid'" in wrong.stderr
+
+
+def test_a_missing_query_is_a_miss_in_both_settings(tmp_path):
+    """evaluate_ccvid on hand-made features: query C (in PROBE_SET, no features) counts as a miss
+    wherever the gallery holds a true match for it (general: g5; CC: none, so it is left out)."""
+    from types import SimpleNamespace
+    from opengait_ccvid.ccvid_evaluator import evaluate_ccvid
+    keys_g = [f"{p}/s_{c}/{cam:02d}" for p, cam, c in GALLERY]
+    keys_q = [f"{p}/q_{c}/{cam:02d}" for p, cam, c in QUERIES]
+    info = {k: {"camera": cam, "clothes": c} for k, (p, cam, c) in zip(keys_g + keys_q, GALLERY + QUERIES)}
+    # Features on a line: the A query sits on g1 and the B query on g3.
+    feats = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 20.0, 1.0, 10.0], np.float32)[:, None, None]
+    rows = keys_g + keys_q[:2]
+    seqs = [SimpleNamespace(key=k, subject=k.split("/")[0]) for k in rows]
+    part = {"PROBE_SET": keys_q, "GALLERY_SET": keys_g, "SEQUENCE_INFO": info}
+    cfg = {"evaluator_cfg": {"metric": "euc"}, "data_cfg": {"dataset_name": "ccvid"}}
+    result = evaluate_ccvid(feats, SimpleNamespace(sequences=seqs, partition=part), cfg, tmp_path)
+    assert result.coverage == {"queries": (2, 3)}
+    # general: A (feature 1.0) -> g1 (A, cam 2) first: hit; B (10.0) -> g3 (B, cam 2) first: hit;
+    # C missing but has a true match (g5): a miss -> rank-1 2/3.
+    assert result.metrics["test/ccvid_general/rank1"] == pytest.approx(2 / 3)
+    # CC: C's only match wears its clothes, so C has no true match and is not counted. A: g0
+    # (same camera) and g1 (same clothes) are ignored, g2 (2.0) comes first: a hit. B: g3 (same
+    # clothes) is ignored, g4 (11.0) comes first: a hit.
+    assert result.metrics["test/ccvid_cc/rank1"] == pytest.approx(1.0)
+    rows_csv = list(csv.DictReader((tmp_path / "eval" / "ccvid_per_query.csv").open()))
+    assert [r["query"] for r in rows_csv] == keys_q and rows_csv[2]["general_first_hit_rank"] == "missing"

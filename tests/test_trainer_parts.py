@@ -1,7 +1,6 @@
 """Trainer parts on hand-made inputs: sampler, frame sampling, losses, evaluators, models."""
 from __future__ import annotations
 
-import csv
 import math
 from types import SimpleNamespace
 
@@ -15,7 +14,6 @@ from opengait.data.loader import collate_sequences
 from opengait.data.samplers import InferenceSampler, TripletSampler
 from opengait.data.transforms import build_transform
 from opengait.evaluation.distance import pairwise_distance, topk_indices
-from opengait.evaluation.protocols import casia_b_rank1, cmc_ranks, grew_submission
 from opengait.modeling.losses import CrossEntropyLoss, LossAggregator, TripletLoss
 from opengait.modeling.registry import build_model
 
@@ -180,51 +178,6 @@ def test_distances_in_chunks_and_metrics():
     np.testing.assert_allclose(cos, 1 - np.einsum("ncp,mcp->nmp", na, nb).mean(-1), rtol=1e-4, atol=1e-6)
     top = topk_indices(a, b, 4, "euc", chunk=3)
     np.testing.assert_array_equal(top, np.argsort(expected, axis=1)[:, :4])
-
-
-def casia_features():
-    """Two subjects, views 000/090. Features make the same-view nearest gallery entry the WRONG
-    subject and the cross-view one the right subject: only identical-view exclusion gives 100%."""
-    rows, feats = [], []
-    centre = {("001", "000"): [0, 0], ("002", "000"): [0, 1], ("001", "090"): [10, 1], ("002", "090"): [10, 0]}
-    for sid in ("001", "002"):
-        for view in ("000", "090"):
-            for typ in ("nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "cl-01"):
-                x, y = centre[(sid, view)]
-                if typ in ("nm-05", "nm-06", "bg-01", "cl-01"):
-                    other = "002" if sid == "001" else "001"
-                    x, y = centre[(other, view)]                     # looks like the other id here
-                    x = 10 - x                                      # ... and like itself across views
-                    y = centre[(sid, "090" if view == "000" else "000")][1]
-                rows.append(SimpleNamespace(subject=sid, type=typ, view=view))
-                feats.append([[x], [y]])
-    return np.asarray(feats, np.float32), rows
-
-
-def test_casia_b_protocol_excludes_identical_views():
-    feats, rows = casia_features()
-    res = casia_b_rank1(feats, [r.subject for r in rows], [r.type for r in rows], [r.view for r in rows])
-    assert set(res) == {"NM", "BG", "CL"}
-    for cond in res:
-        m = res[cond]["matrix"]
-        assert m[0, 0] == 0.0 and m[1, 1] == 0.0                    # same view: wrong subject
-        assert m[0, 1] == 1.0 and m[1, 0] == 1.0                    # cross view: right subject
-        assert res[cond]["mean"] == 1.0                              # diagonal excluded
-
-
-def test_grew_ranks_and_submission_csv(tmp_path):
-    probe_ids = np.array(["1", "2", "3"])
-    ranked = np.array([["1", "5", "6"], ["7", "2", "8"], ["9", "9", "9"]])
-    r = cmc_ranks(probe_ids, ranked, ranks=(1, 2, 3))
-    assert r == {"Rank-1": 1 / 3, "Rank-2": 2 / 3, "Rank-3": 2 / 3}
-    seqs = [SimpleNamespace(subject=s, type=t, view=v) for s, t, v in
-            [("00001", "01", "a"), ("00002", "02", "b"), ("probe", "03", "xYz12345")]]
-    feats = np.array([[[0.0]], [[5.0]], [[4.0]]], np.float32)
-    grew_submission(feats, SimpleNamespace(sequences=seqs), {"metric": "euc"}, tmp_path)
-    files = list((tmp_path / "GREW_result").glob("*.csv"))
-    rows = list(csv.reader(files[0].open()))
-    assert rows[0][:3] == ["videoId", "rank1", "rank2"] and len(rows[0]) == 21
-    assert rows[1] == ["xYz12345", "2", "1"]
 
 
 def model_inputs(n=2, s=6, h=32, w=22, seed=0):

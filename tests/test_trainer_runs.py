@@ -68,7 +68,8 @@ def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_p
     assert logs and "iteration 40/40" in logs[0].read_text()
     result = run_script(MAIN, "--cfgs", cfg, "--phase", "test", "--output_root", tmp_path / "out")
     assert "results: NM" in result.stdout and "BG" in result.stdout and "CL" in result.stdout
-    assert "CASIA-B rank-1" in result.stderr
+    assert "rank-1 (%) per probe view, identical view excluded" in result.stderr
+    assert "NM: " in result.stdout and "probes evaluated" in result.stdout
     record = json.loads((run_dir(tmp_path / "out", "GaitBase") / "eval" / "00040.json").read_text())
     assert set(record["results"]) == {"NM", "BG", "CL"} and record["sequences"] > 0
     assert all(0.0 <= v <= 1.0 for v in record["results"].values())

@@ -27,6 +27,7 @@ from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
 from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
 from opengait.engine.inference import evaluate
+from opengait.evaluation.evaluators import Evaluation, check_evaluator_config
 from opengait.engine.run_logging import setup_text_log
 from opengait.engine.trainer import check_run_names, train
 from opengait.modeling.registry import build_model
@@ -62,7 +63,7 @@ def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
     return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
 
 
-def test(cfg: dict, accelerator: Accelerator, output_root: str) -> dict:
+def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
     ecfg = cfg["evaluator_cfg"]
     save_name = ecfg["save_name"] or cfg["trainer_cfg"]["save_name"]
     if not save_name:
@@ -82,6 +83,7 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.cfgs, args.set)
+    check_evaluator_config(cfg)
     if args.iter:
         cfg["trainer_cfg"]["restore_hint"] = args.iter
         cfg["evaluator_cfg"]["restore_hint"] = args.iter
@@ -104,9 +106,11 @@ def main(args: argparse.Namespace) -> int:
         train(cfg, accelerator, run_dir)
         log.info("training done: %s", run_dir)
     else:
-        metrics = test(cfg, accelerator, args.output_root)
+        result = test(cfg, accelerator, args.output_root)
         if accelerator.is_main_process:
-            print("results: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in metrics.items()))
+            print("results: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in result.metrics.items()))
+            for line in result.coverage_lines() + [f"note: {n}" for n in result.notes]:
+                print(line)
     accelerator.end_training()
     return 0
 

@@ -20,7 +20,8 @@ from datasets_preprocess.common.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
 from opengait.engine.run_logging import SummaryLogger
-from opengait.evaluation.protocols import get_evaluator
+from opengait.evaluation.evaluators import Evaluation
+from opengait.evaluation.evaluators import get_evaluator, log_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +59,28 @@ def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator) -
 
 
 def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
-             iteration: int) -> dict:
-    """Features of the TEST_SET, then the configured protocol; returns its metrics."""
+             iteration: int) -> Evaluation:
+    """Features of the TEST_SET, then the configured protocol; returns its Evaluation (metrics,
+    probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json``."""
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
     dataset = GaitDataset(cfg["data_cfg"], train=False)
     loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
                               accelerator.process_index, accelerator.num_processes)
     features = extract_features(accelerator.unwrap_model(model), loader, accelerator)
-    metrics = {}
+    result = Evaluation({})
     if accelerator.is_main_process:
         stacked = np.stack([features[i] for i in range(len(dataset))])
-        metrics = evaluator(stacked, dataset, evaluator_cfg, run_dir)
+        result = evaluator(stacked, dataset, cfg, run_dir)
+        log_evaluation(evaluator_cfg["eval_func"], result)
         record = {"iteration": iteration, "eval_func": evaluator_cfg["eval_func"],
                   "metric": evaluator_cfg.get("metric", "euc"), "sequences": len(dataset),
-                  "results": {k: float(v) for k, v in metrics.items()}}
+                  "results": {k: float(v) for k, v in result.metrics.items()},
+                  "coverage": {k: {"evaluated": d, "expected": e} for k, (d, e) in result.coverage.items()},
+                  "notes": result.notes}
         atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
         summary = SummaryLogger(run_dir, True)
-        summary.scalars(metric_tags(metrics), iteration)
+        summary.scalars(metric_tags(result.metrics), iteration)
         summary.close()
     accelerator.wait_for_everyone()
-    return metrics
+    return result

@@ -13,6 +13,7 @@ class QueryResult:
     ap: float | None
     inp: float | None
     positives: int
+    missing: bool = False      # an expected query without features: a miss, AP 0
 
 
 def rank_with_masks(dist_row: np.ndarray, good: np.ndarray, junk: np.ndarray) -> QueryResult:
@@ -28,13 +29,21 @@ def rank_with_masks(dist_row: np.ndarray, good: np.ndarray, junk: np.ndarray) ->
     return QueryResult(int(positions[0]), float(precision.mean()), n_pos / float(positions[-1] + 1), n_pos)
 
 
+def missing_query(good: np.ndarray) -> QueryResult:
+    """An expected query that has no features: never a hit, AP and INP 0 -- counted whenever
+    the gallery holds a true match for it (like any other query)."""
+    return QueryResult(None, 0.0, 0.0, int(np.count_nonzero(good)), missing=True)
+
+
 def summarise(results: list[QueryResult], ranks=(1, 5, 10, 20)) -> dict:
-    """CMC rank-k, mAP, mINP over the queries that have a true match (the others are counted)."""
-    valid = [r for r in results if r.first_hit is not None]
-    out = {"queries": len(valid), "queries_without_match": len(results) - len(valid)}
+    """CMC rank-k, mAP, mINP over the queries that have a true match in the gallery (the others
+    are counted); a missing query with a true match is a miss."""
+    valid = [r for r in results if r.positives > 0]
+    out = {"queries": len(valid), "queries_without_match": len(results) - len(valid),
+           "queries_missing": sum(r.missing for r in valid)}
     if not valid:
         return {**out, **{f"rank{k}": float("nan") for k in ranks}, "mAP": float("nan"), "mINP": float("nan")}
-    first = np.array([r.first_hit for r in valid])
+    first = np.array([np.inf if r.first_hit is None else r.first_hit for r in valid])
     for k in ranks:
         out[f"rank{k}"] = float(np.mean(first < k))
     out["mAP"] = float(np.mean([r.ap for r in valid]))

@@ -1,0 +1,141 @@
+"""Evaluators by name, what they return, and the counting every protocol shares.
+
+An evaluator is ``fn(features (N, C, P), dataset, cfg, out_dir) -> Evaluation``. ``dataset``
+has ``sequences`` (subject/type/view of each feature row) and ``partition`` (the partition
+JSON); ``cfg`` is the whole run config (``evaluator_cfg`` plus ``data_cfg`` for the dataset
+name). Evaluators register with :func:`register_evaluator`, optionally with a ``check(cfg)``
+that rejects settings they cannot honour; :func:`check_evaluator_config` runs it when the
+config is loaded, before any training.
+
+Coverage: the partition's ``TEST_SEQUENCES`` (written by preprocessing: every raw test
+sequence) says which probes a protocol expects. A probe without features counts as a miss
+(rank-1 wrong, AP 0), never as absent, and every evaluator reports probes evaluated /
+expected per condition.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from opengait.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    """What an evaluator found: metrics (fractions, to TensorBoard as ``test_accuracy/<name>``
+    unless the name has a ``/``), coverage per condition (probes evaluated, expected) and
+    one-line notes (a trivial test set, a condition without gallery, ...)."""
+
+    metrics: dict[str, float]
+    coverage: dict[str, tuple[int, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    text: str = ""                     # a table for the log (e.g. rank-1 per view)
+
+    def coverage_lines(self) -> list[str]:
+        return [f"{cond}: {done}/{expected} probes evaluated"
+                + (f" ({expected - done} missing, counted as misses)" if done < expected else "")
+                for cond, (done, expected) in self.coverage.items()]
+
+
+@dataclass(frozen=True)
+class Registered:
+    fn: Callable[..., Evaluation]
+    check: Callable[[dict], None] | None
+
+
+EVALUATORS: dict[str, Registered] = {}
+# Modules that define evaluators, imported on first use.
+EVALUATOR_MODULES = ("opengait.evaluation.indoor", "opengait.evaluation.real_scene")
+# Evaluators that live in another entry point (which registers them on import).
+ENTRY_POINTS = {"evaluate_ccvid": "opengait_ccvid/main.py"}
+
+
+def register_evaluator(*names: str, check: Callable[[dict], None] | None = None):
+    def wrap(fn: Callable) -> Callable:
+        for name in names:
+            if name in EVALUATORS and EVALUATORS[name].fn is not fn:
+                raise ValueError(f"evaluator {name!r} registered twice")
+            EVALUATORS[name] = Registered(fn, check)
+        return fn
+    return wrap
+
+
+def _registered(name: str) -> Registered:
+    for module in EVALUATOR_MODULES:
+        importlib.import_module(module)
+    if name not in EVALUATORS:
+        hint = f"; run it with {ENTRY_POINTS[name]}" if name in ENTRY_POINTS else ""
+        raise ConfigError(f"evaluator_cfg.eval_func: unknown {name!r} (known: "
+                          f"{', '.join(sorted(EVALUATORS))}){hint}")
+    return EVALUATORS[name]
+
+
+def get_evaluator(name: str) -> Callable[..., Evaluation]:
+    return _registered(name).fn
+
+
+def check_evaluator_config(cfg: dict) -> None:
+    """Refuse an unknown evaluator or settings it cannot honour (at config load)."""
+    if cfg["data_cfg"].get("remove_no_gallery"):
+        raise ConfigError("data_cfg.remove_no_gallery: true would drop probes whose identity has "
+                          "no gallery sequence; official protocols count every probe (OpenGait's "
+                          "own code never reads this key): set it to false")
+    entry = _registered(cfg["evaluator_cfg"]["eval_func"])
+    if entry.check is not None:
+        entry.check(cfg)
+
+
+def test_dataset_name(cfg: dict) -> str:
+    """OpenGait's rule: ``data_cfg.test_dataset_name``, else ``data_cfg.dataset_name``."""
+    data = cfg["data_cfg"]
+    return data.get("test_dataset_name") or data["dataset_name"]
+
+
+# --- shared counting ----------------------------------------------------------------------
+
+def sequence_keys(sequences) -> list[str]:
+    return [f"{s.subject}/{s.type}/{s.view}" for s in sequences]
+
+
+def expected_test_keys(dataset) -> list[str] | None:
+    """Every raw test sequence preprocessing saw (the partition's TEST_SEQUENCES), or None."""
+    keys = (getattr(dataset, "partition", None) or {}).get("TEST_SEQUENCES")
+    return None if keys is None else list(keys)
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    subject, typ, view = key.split("/")
+    return subject, typ, view
+
+
+def identity_notes(what: str, probe_ids: Sequence, gallery_ids: Sequence) -> list[str]:
+    """One-line warnings when a retrieval test is trivial or impossible."""
+    notes = []
+    g = set(map(str, gallery_ids))
+    if not len(gallery_ids):
+        notes.append(f"{what}: no gallery sequences, nothing to rank against")
+    elif len(g) < 2:
+        notes.append(f"{what}: the gallery holds a single identity ({next(iter(g))}): every "
+                     "probe of it is matched by construction, rank-1 says nothing")
+    if not len(probe_ids):
+        notes.append(f"{what}: no probe sequences")
+    return notes
+
+
+def log_evaluation(name: str, result: Evaluation) -> None:
+    if result.text:
+        log.info("%s:\n%s", name, result.text)
+    for line in result.coverage_lines():
+        log.info("%s coverage %s", name, line)
+    for note in result.notes:
+        log.warning("%s: %s", name, note)
+
+
+def as_array(values) -> np.ndarray:
+    return np.asarray(list(values))
