@@ -1,10 +1,15 @@
-"""Check a pretreated dataset root against the format contract.
+"""Check a pretreated dataset root the way the trainer will read it.
 
-Every sequence folder ``root/<id>/<type>/<view>`` is read through the restricted loader and
-checked for dtypes, shapes and equal frame counts; with ``--partition`` the partition JSON is
-checked too (ids present on disk). Exit status 1 if any sequence is broken.
+Every sequence folder ``root/<id>/<type>/<view>`` is read through the restricted loader. Files
+are taken by sorted position, as OpenGait's loader and the trainer do: our own names
+(0_heatmap, 1_sil, 2_pose) say what each file holds, other names (OpenGait's <view>.pkl) are
+identified by their arrays. Checked: readable files, dtypes and shapes, equal frame counts,
+and the same files in every sequence (the trainer refuses a root where they differ). With
+--partition the partition JSON is checked too (ids on disk, expected test sequences present).
+Exit status 1 if any sequence is broken.
 
-    python datasets_preprocess/validate_pretreated.py --root data/pretreated --partition data/pretreated/partition.json
+    python datasets_preprocess/validate_pretreated.py --root data/casia_b_work/pretreated --partition data/casia_b_work/casia_b.json
+    python datasets_preprocess/validate_pretreated.py --root <OpenGait root> --data-in-use "[true, false]"
 """
 from __future__ import annotations
 
@@ -12,10 +17,12 @@ import argparse
 import logging
 from collections import Counter
 
+import yaml
 from tqdm import tqdm
 
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script, setup_logging
-from datasets_preprocess.common.pretreated_io import list_sequences, read_partition, read_sequence
+from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from datasets_preprocess.common.pretreated_io import (list_sequences, modality_layout,
+                                                      read_partition)
 
 log = logging.getLogger("validate_pretreated")
 
@@ -25,42 +32,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="pretreated dataset root")
     parser.add_argument("--partition", help="partition JSON to check against the root")
+    parser.add_argument("--data-in-use", help="the files the trainer will read, as data_cfg.data_in_use "
+                                              "in YAML (e.g. \"[false, true, false]\" or \"[1]\"; "
+                                              "default: every file)")
     parser.add_argument("--max-errors", type=int, default=20,
                         help="how many broken sequences to list (default 20)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.data_in_use is not None:
+        try:
+            args.data_in_use = yaml.safe_load(args.data_in_use)
+        except yaml.YAMLError as e:
+            parser.error(f"--data-in-use: not a YAML list ({e})")
+    if args.max_errors < 0:
+        parser.error("--max-errors must be >= 0")
+    return args
 
 
 def main(args: argparse.Namespace) -> int:
     setup_logging()
     sequences = list_sequences(args.root)
-    frames, modality_sets, errors = 0, Counter(), []
+    if not sequences:
+        raise UserInputError(f"{args.root}: no sequence folders (<id>/<type>/<view>/*.pkl)")
+    layout = modality_layout(sequences[0], args.data_in_use, "--data-in-use")
+    log.info("layout: %d file(s) per sequence%s; using %s", layout.n_files,
+             f" ({', '.join(layout.file_names)})" if layout.file_names else " (identified by content)",
+             ", ".join(f"position {p}: {n}" for p, n in zip(layout.positions, layout.names)))
+    frames, errors = 0, []
     for ref in tqdm(sequences, desc="validate", unit="seq"):
         try:
-            arrays = read_sequence(ref.path)
+            layout.check(ref)
+            arrays = layout.read(ref)
         except EXPECTED_ERRORS as e:
             errors.append(str(e))
             continue
-        frames += next(iter(arrays.values())).shape[0]
-        modality_sets[",".join(arrays)] += 1
+        frames += len(next(iter(arrays.values())))
     for message in errors[:args.max_errors]:
         log.error(message)
     subjects = {ref.subject for ref in sequences}
     if args.partition:
-        partition = read_partition(args.partition)
-        listed = set(partition["TRAIN_SET"]) | set(partition["TEST_SET"])
-        absent = sorted(listed - subjects)
-        unlisted = sorted(subjects - listed)
-        if absent:
-            log.warning("%d partition ids have no sequences on disk (e.g. %s)",
-                        len(absent), ", ".join(absent[:5]))
-        if unlisted:
-            log.warning("%d ids on disk are in no partition set (e.g. %s)",
-                        len(unlisted), ", ".join(unlisted[:5]))
-    for combo, count in sorted(modality_sets.items()):
-        log.info("modalities [%s]: %d sequences", combo, count)
+        report_partition(args.partition, subjects, {ref.key for ref in sequences})
     print(f"validated {args.root}: {len(subjects)} ids, {len(sequences)} sequences, "
           f"{frames} frames, {len(errors)} broken")
     return 1 if errors else 0
+
+
+def report_partition(path: str, subjects: set[str], keys: set[str]) -> None:
+    partition = read_partition(path)
+    listed = set(partition["TRAIN_SET"]) | set(partition["TEST_SET"])
+    absent = sorted(listed - subjects)
+    unlisted = sorted(subjects - listed)
+    if absent:
+        log.warning("%d partition ids have no sequences on disk (e.g. %s)",
+                    len(absent), ", ".join(absent[:5]))
+    if unlisted:
+        log.warning("%d ids on disk are in no partition set (e.g. %s)",
+                    len(unlisted), ", ".join(unlisted[:5]))
+    expected = partition.get("TEST_SEQUENCES")
+    if expected is not None:
+        missing = sorted(set(expected) - keys)
+        counts = Counter(k.split("/")[1] for k in missing)
+        log.log(logging.WARNING if missing else logging.INFO,
+                "TEST_SEQUENCES: %d of %d on disk%s", len(expected) - len(missing), len(expected),
+                f"; missing (counted as misses by the evaluators) by type: {dict(counts)}" if missing else "")
 
 
 if __name__ == "__main__":

@@ -273,3 +273,32 @@ def _png_with_every_filter(image: np.ndarray) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b""))
+
+
+def test_files_are_selected_by_position_and_identified_by_content(tmp_path):
+    """OpenGait's data_in_use: booleans over the sorted files or their positions; files not named
+    by us are identified by dtype and shape."""
+    import pickle
+    seq = tmp_path / "001" / "nm-01" / "090"
+    seq.mkdir(parents=True)
+    arrays = {"a.pkl": np.zeros((4, 2, 64, 64), np.uint8), "b.pkl": np.zeros((4, 64, 64), np.uint8),
+              "c.pkl": np.zeros((4, 17, 3), np.float32)}
+    for name, a in arrays.items():
+        with open(seq / name, "wb") as f:
+            pickle.dump(a, f)
+    ref = pio.list_sequences(tmp_path)[0]
+    assert ref.files == ("a.pkl", "b.pkl", "c.pkl")
+    layout = pio.modality_layout(ref)
+    assert layout.names == (pio.HEATMAP, pio.SILHOUETTE, pio.POSE) and layout.file_names is None
+    assert pio.modality_layout(ref, [False, True, False]).names == (pio.SILHOUETTE,)
+    assert pio.modality_layout(ref, [2, 0]).names == (pio.POSE, pio.HEATMAP)
+    assert set(layout.read(ref)) == {pio.HEATMAP, pio.SILHOUETTE, pio.POSE}
+    for bad, message in [([True, False], "has 2 entries but the sequences hold 3"),
+                         ([3], r"positions \[3\] out of range"), ([True, 1], "mixes booleans"),
+                         ([False, False, False], "switches every file off"), ([1, 1], "one file per modality")]:
+        with pytest.raises(pio.PretreatedFormatError, match=message):
+            pio.modality_layout(ref, bad)
+    with open(seq / "c.pkl", "wb") as f:
+        pickle.dump(np.zeros((4, 5), np.float64), f)
+    with pytest.raises(pio.PretreatedFormatError, match="c.pkl: cannot tell which modality"):
+        pio.modality_layout(pio.list_sequences(tmp_path)[0])

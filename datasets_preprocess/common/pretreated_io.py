@@ -9,8 +9,11 @@ The contract (docs: README "Data layout"; design.md §3)::
     partition.json   {"TRAIN_SET": [ids], "TEST_SET": [ids], optional "PROBE_SET": [...]}
 
 Files of a sequence are read in sorted name order (that order is the modality order) and all
-have the same T >= 1. Every write is atomic; every ``.pkl`` read goes through the restricted
-unpickler in :mod:`datasets_preprocess.common.safe_pickle`.
+have the same T >= 1. As in OpenGait, a reader selects files by sorted *position*
+(``data_in_use``); our own names (``0_heatmap``, ``1_sil``, ``2_pose``) say which modality a file
+holds, and files named otherwise (OpenGait's ``<view>.pkl``) are identified by their array's
+shape (:func:`modality_layout`). Every write is atomic; every ``.pkl`` read goes through the
+restricted unpickler in :mod:`datasets_preprocess.common.safe_pickle`.
 """
 from __future__ import annotations
 
@@ -52,12 +55,13 @@ class PretreatedFormatError(ValueError):
 
 @dataclass(frozen=True)
 class SequenceRef:
-    """One sequence folder ``root/<id>/<type>/<view>``."""
+    """One sequence folder ``root/<id>/<type>/<view>`` and its ``.pkl`` file names (sorted)."""
 
     subject: str
     type: str
     view: str
     path: Path
+    files: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -87,14 +91,21 @@ def validate_sequence(arrays: Mapping[str, np.ndarray], where: str | os.PathLike
     """Validate every modality and the shared frame count; return T."""
     if not arrays:
         raise PretreatedFormatError(f"{where}: no modality arrays")
-    lengths = {}
     for name, array in arrays.items():
         validate_modality(name, array, Path(where) / f"{name}.pkl")
-        lengths[name] = array.shape[0]
+    return validate_frame_counts(arrays, where)
+
+
+def validate_frame_counts(arrays: Mapping[str, np.ndarray], where: str | os.PathLike) -> int:
+    """All modalities of a sequence have the same T >= 1; return T."""
+    lengths = {name: len(array) for name, array in arrays.items()}
     if len(set(lengths.values())) != 1:
-        detail = ", ".join(f"{n}.pkl T={t}" for n, t in sorted(lengths.items()))
+        detail = ", ".join(f"{n} T={t}" for n, t in sorted(lengths.items()))
         raise PretreatedFormatError(f"{where}: frame counts differ ({detail})")
-    return next(iter(lengths.values()))
+    t = next(iter(lengths.values()))
+    if t < 1:
+        raise PretreatedFormatError(f"{where}: has no frames (T = 0)")
+    return t
 
 
 def write_sequence(seq_dir: str | os.PathLike, arrays: Mapping[str, np.ndarray],
@@ -167,7 +178,8 @@ def _visible_dirs(folder: str) -> list[os.DirEntry]:
 
 def list_sequences(root: str | os.PathLike,
                    subjects: Iterable[str] | None = None) -> list[SequenceRef]:
-    """All sequence folders ``root/<id>/<type>/<view>`` that hold at least one ``.pkl``.
+    """All sequence folders ``root/<id>/<type>/<view>`` that hold at least one ``.pkl``, with
+    their sorted ``.pkl`` names.
 
     Sorted by (id, type, view); hidden and temp folders are skipped. ``subjects`` restricts
     the scan to those ids (ids not on disk are simply absent from the result).
@@ -182,10 +194,110 @@ def list_sequences(root: str | os.PathLike,
             continue
         for typ in _visible_dirs(sid.path):
             for view in _visible_dirs(typ.path):
-                if any(e.name.endswith(".pkl") and not is_temp_name(e.name)
-                       for e in os.scandir(view.path)):
-                    refs.append(SequenceRef(sid.name, typ.name, view.name, Path(view.path)))
+                files = tuple(sorted(e.name for e in os.scandir(view.path)
+                                     if e.name.endswith(".pkl") and not is_temp_name(e.name)))
+                if files:
+                    refs.append(SequenceRef(sid.name, typ.name, view.name, Path(view.path), files))
     return refs
+
+
+# --- selecting files by position, as OpenGait's loader does --------------------------------
+
+def identify_modality(array: object, where: str | os.PathLike) -> str:
+    """Which modality an array from a file not named by us holds, from its dtype and shape:
+    (T, 17, 2|3) float keypoints, (T, C, H, W) skeleton maps, (T, H, W) uint8 silhouettes."""
+    if isinstance(array, np.ndarray) and array.ndim >= 1 and array.shape[0] >= 1:
+        if array.ndim == 3 and array.shape[1:] in ((NUM_JOINTS, 3), (NUM_JOINTS, 2)) \
+                and np.issubdtype(array.dtype, np.floating):
+            return POSE
+        if array.ndim == 4 and array.dtype == np.uint8:
+            return HEATMAP
+        if array.ndim == 3 and array.dtype == np.uint8:
+            return SILHOUETTE
+    shape = getattr(array, "shape", None)
+    raise PretreatedFormatError(
+        f"{where}: cannot tell which modality this file holds ({type(array).__name__} "
+        f"{getattr(array, 'dtype', '')} {shape}); expected uint8 silhouettes (T, H, W), uint8 "
+        "skeleton maps (T, C, H, W) or float keypoints (T, 17, 3)")
+
+
+@dataclass(frozen=True)
+class ModalityLayout:
+    """Which sorted-position files a reader uses and what each holds."""
+
+    n_files: int                       # files per sequence
+    positions: tuple[int, ...]         # positions in use (data_in_use)
+    names: tuple[str, ...]             # the modality at each position in use
+    file_names: tuple[str, ...] | None  # our 0_/1_/2_ names when the root uses them
+
+    def check(self, ref: SequenceRef) -> None:
+        """Every sequence must have the same file count (and our names, where we named them)."""
+        if len(ref.files) != self.n_files:
+            raise PretreatedFormatError(
+                f"{ref.path}: {len(ref.files)} .pkl files ({', '.join(ref.files)}), but the "
+                f"sequences of this root hold {self.n_files}; data_in_use selects files by position")
+        if self.file_names is not None and ref.files != self.file_names:
+            raise PretreatedFormatError(f"{ref.path}: files {', '.join(ref.files)} differ from the "
+                                        f"root's {', '.join(self.file_names)}")
+
+    def read(self, ref: SequenceRef, validate: bool = True) -> dict[str, np.ndarray]:
+        """The arrays in use of one sequence, keyed by modality name."""
+        arrays = {}
+        for pos, name in zip(self.positions, self.names):
+            path = ref.path / ref.files[pos]
+            array = load_pickle(path)
+            if validate:
+                if self.file_names is not None:
+                    validate_modality(name, array, path)
+                elif identify_modality(array, path) != name:
+                    raise PretreatedFormatError(f"{path}: holds {identify_modality(array, path)}, "
+                                                f"but this position holds {name} in the first sequence")
+            arrays[name] = array
+        if validate:
+            validate_frame_counts(arrays, ref.path)
+        return arrays
+
+
+def select_positions(data_in_use, n_files: int, where: str = "data_in_use") -> tuple[int, ...]:
+    """OpenGait's ``data_in_use``: booleans over the sorted files, or a list of positions;
+    None uses every file."""
+    if data_in_use is None:
+        return tuple(range(n_files))
+    if not isinstance(data_in_use, (list, tuple)) or not data_in_use:
+        raise PretreatedFormatError(f"{where}: expected a list of booleans or of file positions, "
+                                    f"got {data_in_use!r}")
+    if all(isinstance(v, bool) for v in data_in_use):
+        if len(data_in_use) != n_files:
+            raise PretreatedFormatError(f"{where} has {len(data_in_use)} entries but the sequences "
+                                        f"hold {n_files} files")
+        positions = tuple(i for i, on in enumerate(data_in_use) if on)
+    elif all(isinstance(v, int) for v in data_in_use):
+        bad = [v for v in data_in_use if not 0 <= v < n_files]
+        if bad:
+            raise PretreatedFormatError(f"{where}: positions {bad} out of range for {n_files} files")
+        positions = tuple(data_in_use)
+    else:
+        raise PretreatedFormatError(f"{where}: mixes booleans and positions: {data_in_use!r}")
+    if not positions:
+        raise PretreatedFormatError(f"{where} switches every file off")
+    return positions
+
+
+def modality_layout(first: SequenceRef, data_in_use=None, where: str = "data_in_use") -> ModalityLayout:
+    """The layout of a root from its first sequence: our names say what a file holds; other
+    names (OpenGait's ``<view>.pkl``) are identified by loading the file once."""
+    positions = select_positions(data_in_use, len(first.files), where)
+    stems = [Path(f).stem for f in first.files]
+    if all(stem in MODALITY_SPECS for stem in stems):
+        names, file_names = tuple(stems[p] for p in positions), first.files
+    else:
+        names = tuple(identify_modality(load_pickle(first.path / first.files[p]),
+                                        first.path / first.files[p]) for p in positions)
+        file_names = None
+    if len(set(names)) != len(names):
+        raise PretreatedFormatError(f"{where} selects {len(names)} files of {first.path} but they "
+                                    f"hold {', '.join(names)}: one file per modality")
+    return ModalityLayout(len(first.files), positions, names, file_names)
 
 
 def read_json(path: str | os.PathLike, what: str, error: type[Exception] | None = None):

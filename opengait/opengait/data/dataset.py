@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets_preprocess.common.pretreated_io import (PretreatedFormatError, list_sequences,
-                                                      read_partition, read_sequence,
-                                                      sequence_files)
+from datasets_preprocess.common.pretreated_io import (PretreatedFormatError, SequenceRef,
+                                                      list_sequences, modality_layout,
+                                                      read_partition)
 from opengait.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -20,20 +20,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SequenceInfo:
-    label: int        # index of the id among the dataset's ids (training classes)
-    subject: str
-    type: str
-    view: str
-    path: Path
+    """A sequence of the dataset: its training label and its folder (a SequenceRef)."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.subject}/{self.type}/{self.view}"
+    label: int        # index of the id among the dataset's ids (training classes)
+    ref: SequenceRef
+
+    subject = property(lambda self: self.ref.subject)
+    type = property(lambda self: self.ref.type)
+    view = property(lambda self: self.ref.view)
+    path = property(lambda self: self.ref.path)
+    key = property(lambda self: self.ref.key)
 
 
 class GaitDataset(torch.utils.data.Dataset):
-    """Sequences of the TRAIN_SET (``train=True``) or TEST_SET ids, with the modalities chosen
-    by ``data_in_use`` (booleans over the sorted .pkl files, as OpenGait counts them).
+    """Sequences of the TRAIN_SET (``train=True``) or TEST_SET ids, with the files chosen by
+    ``data_in_use`` (booleans over the sorted .pkl files, or their positions, as OpenGait counts
+    them). Roots written here or by OpenGait's scripts (``<view>.pkl``) both work: see
+    :func:`datasets_preprocess.common.pretreated_io.modality_layout`.
 
     An item is ``{"data": {modality: array}, "index": i}``; metadata is in ``self.sequences``.
     """
@@ -55,19 +58,16 @@ class GaitDataset(torch.utils.data.Dataset):
         if missing:
             log.warning("%d %s ids of %s have no sequences in %s (e.g. %s)", len(missing),
                         "train" if train else "test", partition, root, ", ".join(missing[:3]))
-        files = [p.stem for p in sequence_files(refs[0].path)]
-        use = data_cfg.get("data_in_use")
-        if use is None:
-            use = [True] * len(files)
-        if len(use) != len(files):
-            raise ConfigError(f"data_cfg.data_in_use has {len(use)} entries but the sequences of "
-                              f"{root} hold {len(files)} files ({', '.join(files)})")
-        self.modalities = [name for name, on in zip(files, use) if on]
-        if not self.modalities:
-            raise ConfigError("data_cfg.data_in_use switches every modality off")
+        try:
+            self.layout = modality_layout(refs[0], data_cfg.get("data_in_use"), "data_cfg.data_in_use")
+            for ref in refs:
+                self.layout.check(ref)
+        except PretreatedFormatError as e:
+            raise ConfigError(f"{e} (run datasets_preprocess/validate_pretreated.py --root {root})") from None
+        self.modalities = list(self.layout.names)
         self.ids = sorted({r.subject for r in refs})
         label_of = {s: i for i, s in enumerate(self.ids)}
-        self.sequences = [SequenceInfo(label_of[r.subject], r.subject, r.type, r.view, r.path)
+        self.sequences = [SequenceInfo(label_of[r.subject], r)
                           for r in refs]
         self.cache: dict[int, dict] | None = None
         if data_cfg.get("cache"):
@@ -77,12 +77,7 @@ class GaitDataset(torch.utils.data.Dataset):
         return len(self.sequences)
 
     def _load(self, index: int) -> dict[str, np.ndarray]:
-        seq = self.sequences[index]
-        try:
-            return read_sequence(seq.path, self.modalities)
-        except PretreatedFormatError as e:
-            raise PretreatedFormatError(f"{e} (set data_cfg.data_in_use to the files every "
-                                        "sequence has)") from None
+        return self.layout.read(self.sequences[index].ref)
 
     def __getitem__(self, index: int) -> dict:
         data = self.cache[index] if self.cache is not None else self._load(index)
@@ -97,5 +92,5 @@ class GaitDataset(torch.utils.data.Dataset):
     def length_hints(self) -> list[int]:
         """A number that grows with each sequence's frame count (its first file's size, read
         without unpickling), for grouping sequences of similar length into test batches."""
-        first = self.modalities[0]
-        return [(seq.path / f"{first}.pkl").stat().st_size for seq in self.sequences]
+        first = self.layout.positions[0]
+        return [(seq.path / seq.ref.files[first]).stat().st_size for seq in self.sequences]
