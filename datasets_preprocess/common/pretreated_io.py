@@ -271,7 +271,7 @@ def select_positions(data_in_use, n_files: int, where: str = "data_in_use") -> t
             raise PretreatedFormatError(f"{where} has {len(data_in_use)} entries but the sequences "
                                         f"hold {n_files} files")
         positions = tuple(i for i, on in enumerate(data_in_use) if on)
-    elif all(isinstance(v, int) for v in data_in_use):
+    elif all(type(v) is int for v in data_in_use):
         bad = [v for v in data_in_use if not 0 <= v < n_files]
         if bad:
             raise PretreatedFormatError(f"{where}: positions {bad} out of range for {n_files} files")
