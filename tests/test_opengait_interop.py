@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import pickle
 import shutil
 
@@ -71,3 +72,79 @@ def test_validator_and_trainer_refuse_the_same_broken_root(opengait_root, tmp_pa
     train = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out",
                        check=False)
     assert train.returncode == 2 and "2 .pkl files" in train.stderr and "Traceback" not in train.stderr
+
+
+def og_names():
+    return json.loads((Path(__file__).parent / "opengait_state_dict_keys.json").read_text())
+
+
+@pytest.mark.parametrize("family, cfg", [
+    ("gaitbase", {"model": "Baseline", "SeparateBNNecks": {"class_num": 74}}),
+    ("sgpp", {"model": "SkeletonGaitPP", "SeparateBNNecks": {"class_num": 74}})])
+def test_opengait_parameter_names_map_onto_ours(family, cfg):
+    """The key list was read off OpenGait's own Baseline / SkeletonGaitPP (published sizes):
+    every name maps to one of ours with the same shape, and nothing of ours is left over."""
+    from opengait.engine.checkpoint import opengait_to_ours
+    from opengait.modeling.registry import build_model
+    ours = {k: list(v.shape) for k, v in build_model(cfg, 74).state_dict().items()}
+    mapped = {opengait_to_ours(k, cfg): shape for k, shape in og_names()[family]}
+    assert len(mapped) == len(og_names()[family]) and mapped == ours
+
+
+def write_opengait_checkpoint(ours_ckpt, path, family="gaitbase", cfg=None):
+    """Our checkpoint re-written in OpenGait's layout and names (what its save_ckpt writes)."""
+    import torch
+    from opengait.engine.checkpoint import opengait_to_ours
+    cfg = cfg or {"model": "GaitBase"}
+    to_og = {opengait_to_ours(k, cfg): k for k, _ in og_names()[family]}
+    state = torch.load(ours_ckpt, weights_only=True)
+    torch.save({"model": {to_og[k]: v for k, v in state["model"].items()},
+                "optimizer": state["optimizer"], "scheduler": state["scheduler"], "iteration": 4}, path)
+
+
+def test_an_opengait_checkpoint_tests_identifies_and_fine_tunes(pretreated_casia, tmp_path):
+    cfg = write_config(tmp_path / "gb.yaml", pretreated_casia, TINY_GAITBASE,
+                       data_cfg={"data_in_use": [False, True, False]},
+                       trainer_cfg={"total_iter": 4, "save_iter": 4})
+    run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out")
+    run = tmp_path / "out/synthetic/GaitBase/test_run"
+    ours = run_script(MAIN, "--cfgs", cfg, "--phase", "test", "--output_root", tmp_path / "out")
+    og_ckpt = tmp_path / "GaitBase-00004.pt"
+    write_opengait_checkpoint(run / "checkpoints/test_run-00004.pt", og_ckpt)
+    theirs = run_script(MAIN, "--cfgs", cfg, "--phase", "test", "--output_root", tmp_path / "og",
+                        "--set", f"evaluator_cfg.restore_hint={og_ckpt}")
+    assert "an OpenGait checkpoint" in theirs.stderr
+    assert theirs.stdout.splitlines()[0] == ours.stdout.splitlines()[0]          # same results
+    # The identify tools' loader takes it too and embeds exactly as our checkpoint does.
+    from opengait.engine.sequence_embedding import SequenceEmbedder
+    a = SequenceEmbedder(cfg, run / "checkpoints/test_run-00004.pt", device="cpu").model.state_dict()
+    b = SequenceEmbedder(cfg, og_ckpt, device="cpu").model.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    # Fine-tuning from it starts at iteration 0 with a new optimizer.
+    tune = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "tune",
+                      "--set", f"trainer_cfg.restore_hint={og_ckpt}", "--set", "trainer_cfg.total_iter=2",
+                      "--set", "trainer_cfg.save_iter=2")
+    assert "at iteration 0 with a new optimizer" in tune.stderr
+    # Another model's config refuses it with one line.
+    sgpp = write_config(tmp_path / "sg.yaml", pretreated_casia,
+                        {"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 1, 1, 1], "C": 0.25},
+                         "bin_num": [8]}, data_cfg={"data_in_use": [True, True, False]})
+    wrong = run_script(MAIN, "--cfgs", sgpp, "--phase", "test", "--output_root", tmp_path / "og",
+                       "--set", f"evaluator_cfg.restore_hint={og_ckpt}", check=False)
+    assert wrong.returncode == 2 and "weights do not fit this model" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_non_strict_restore_loads_what_fits(tmp_path, caplog):
+    import torch
+    from opengait.config import ConfigError
+    from opengait.engine.checkpoint import load_model_weights
+    from opengait.modeling.registry import build_model
+    source, target = build_model(TINY_GAITBASE, 5), build_model(TINY_GAITBASE, 7)   # other class count
+    state = {"model": source.state_dict()}
+    with pytest.raises(ConfigError, match=r"wrong shape 1 \(e.g. bnnecks.fc_bin\)"):
+        load_model_weights(target, state, tmp_path / "x.pt", strict=True)
+    load_model_weights(target, state, tmp_path / "x.pt", strict=False)
+    got = target.state_dict()
+    assert torch.equal(got["fcs.fc_bin"], source.state_dict()["fcs.fc_bin"])
+    assert got["bnnecks.fc_bin"].shape[-1] == 7 and "left as built" in caplog.text

@@ -250,3 +250,36 @@ def test_config_merge_is_strict(tmp_path):
     path.write_text("trainer_cfg:\n  save_nam: x\n")
     with pytest.raises(ConfigError, match="exp.yaml: unknown key 'trainer_cfg.save_nam'"):
         load_config(path)
+
+
+def test_opengait_keys_are_honoured_or_refused(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model_cfg:\n  model: GaitBase\n")
+    for override, message in [("trainer_cfg.sampler.type=CommonSampler", "TripletSampler, the only"),
+                              ("evaluator_cfg.sampler.type=BilateralSampler", "InferenceSampler, the only"),
+                              ("evaluator_cfg.sampler.batch_shuffle=true", "batch_shuffle: true is not built"),
+                              ("evaluator_cfg.sampler.frames_all_select=middle", "not one of first")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(path, [override])
+    # trainer batch_shuffle: the same sequences, in another order.
+    groups = {0: [0, 1, 2], 1: [3, 4, 5], 2: [6, 7, 8]}
+    plain = TripletSampler(groups, [2, 3], {**FIXED, "batch_shuffle": False}, seed=3).batch(0)
+    shuffled = TripletSampler(groups, [2, 3], {**FIXED, "batch_shuffle": True}, seed=3).batch(0)
+    assert sorted(r.index for r in plain) == sorted(r.index for r in shuffled)
+    assert [r.index for r in plain] != [r.index for r in shuffled]
+    # SkeletonGait++: Backbone.in_channels = skeleton-map channels + 1; derived sizes must agree.
+    three = build_model({"model": "SkeletonGaitPP", "Backbone": {"in_channels": 3, "C": 0.25}}, 4)
+    four = build_model({"model": "SkeletonGaitPP", "Backbone": {"in_channels": 4, "C": 0.25}}, 4)
+    stem = "backbone.map_stem.block.0.weight"
+    assert three.state_dict()[stem].shape[1] == 2 and four.state_dict()[stem].shape[1] == 3
+    for model_cfg, message in [({"SeparateFCs": {"parts_num": 31}}, "parts_num: 31, but"),
+                               ({"SeparateFCs": {"in_channels": 100}}, "in_channels: 100, but"),
+                               ({"SeparateBNNecks": {"in_channels": 64}}, "SeparateBNNecks.in_channels: 64"),
+                               ({"Backbone": {"in_channels": 1}}, "skeleton-map channels plus one")]:
+        with pytest.raises(ConfigError, match=message):
+            build_model({"model": "SkeletonGaitPP", **model_cfg}, 4)
+    # BaseSilCuttingTransform.img_w: the frames must be that wide.
+    data = {"1_sil": np.zeros((2, 64, 64), np.uint8)}
+    assert build_transform([{"type": "BaseSilCuttingTransform", "img_w": 64}], "t")(data, None)["1_sil"].shape == (2, 64, 44)
+    with pytest.raises(ConfigError, match="img_w: 128, but the 1_sil frames are 64 wide"):
+        build_transform([{"type": "BaseSilCuttingTransform", "img_w": 128}], "t")(data, None)

@@ -105,7 +105,29 @@ def load_config(path: str | Path, overrides: Iterable[str] = (),
     cfg = merge_strict(read_yaml(default_path), read_yaml(path), str(path))
     for item in overrides:
         apply_override(cfg, item)
+    check_settings(cfg)
     return cfg
+
+
+def check_settings(cfg: dict) -> None:
+    """Refuse values of OpenGait keys that are accepted for compatibility but honoured only one
+    way here (the message says why)."""
+    train, test = cfg["trainer_cfg"]["sampler"], cfg["evaluator_cfg"]["sampler"]
+    if train.get("type", "TripletSampler") != "TripletSampler":
+        raise ConfigError(f"trainer_cfg.sampler.type: {train['type']!r}; training draws P x K "
+                          "batches with TripletSampler, the only training sampler built here")
+    if test.get("type", "InferenceSampler") != "InferenceSampler":
+        raise ConfigError(f"evaluator_cfg.sampler.type: {test['type']!r}; testing embeds every "
+                          "sequence once with InferenceSampler, the only test sampler built here")
+    if test.get("batch_shuffle"):
+        raise ConfigError("evaluator_cfg.sampler.batch_shuffle: true is not built: every test "
+                          "sequence is embedded once and the order cannot change the results "
+                          "(OpenGait's InferenceSampler has no shuffle either); set it to false")
+    for where, sampler in (("trainer_cfg", train), ("evaluator_cfg", test)):
+        select = sampler.get("frames_all_select", "first")
+        if select not in ("first", "evenly_spaced"):
+            raise ConfigError(f"{where}.sampler.frames_all_select: {select!r} is not one of "
+                              "first, evenly_spaced")
 
 
 def save_config(cfg: dict, path: str | Path) -> None:

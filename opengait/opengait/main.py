@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
@@ -73,8 +73,8 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
     if path is None:
         raise ConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
                           "evaluator_cfg.restore_hint to an iteration or a path)")
-    state = load_checkpoint(path, cfg["model_cfg"])
-    model = build_model(cfg["model_cfg"], state["num_classes"])
+    state = load_checkpoint(path, cfg["model_cfg"], ecfg["restore_ckpt_strict"])
+    model = build_model(cfg["model_cfg"], state["num_classes"] or 1)
     load_model_weights(model, state, path, ecfg["restore_ckpt_strict"])
     model = accelerator.prepare(model)
     log.info("testing %s", path)
@@ -91,7 +91,9 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO)
     # cpu=True lets accelerate run data-parallel on CPUs (gloo) under torchrun; on a machine
     # with CUDA it picks the GPUs.
-    accelerator = Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available())
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(cfg["trainer_cfg"]["find_unused_parameters"]))
+    accelerator = Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=[ddp])
     if args.phase == "train":
         check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])

@@ -30,6 +30,7 @@ class TripletSampler(torch.utils.data.Sampler):
     ``sampler_cfg["augmented_share"]`` (e.g. 0.25) and a set of ``augmented`` sequence indices
     (DLCR's repainted copies), that share of each id's K sequences comes from its augmented
     sequences and the rest from the real ones (ids without augmented sequences are unchanged).
+    ``batch_shuffle`` shuffles the order of the P x K sequences in the batch, as OpenGait's does.
     """
 
     def __init__(self, indices_by_label: dict[int, list[int]], batch_size: Sequence[int],
@@ -72,6 +73,8 @@ class TripletSampler(torch.utils.data.Sampler):
                 if k > 0:
                     picks += rng.choice(group, size=k, replace=len(group) < k).tolist()
             requests += [SampleRequest(int(i), int(rng.integers(2 ** 31)), count) for i in picks]
+        if self.sampler_cfg.get("batch_shuffle"):       # OpenGait: shuffle the order in the batch
+            requests = [requests[i] for i in rng.permutation(len(requests))]
         return requests
 
     def __iter__(self) -> Iterator[list[SampleRequest]]:

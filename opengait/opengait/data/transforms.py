@@ -33,15 +33,21 @@ def _as_frames(array: np.ndarray) -> np.ndarray:
 
 
 class BaseSilCuttingTransform:
-    """Cut ``W // 64 * 10`` columns off each side (64 -> 44) and scale images to [0, 1]."""
+    """Cut ``W // 64 * 10`` columns off each side (64 -> 44) and scale images to [0, 1].
 
-    def __init__(self, divsor: float = 255.0, cutting: int | None = None):
-        self.divsor, self.cutting = float(divsor), cutting
+    ``img_w`` (written in some OpenGait configs, which OpenGait itself ignores) states the
+    expected input width: images of another width are refused."""
+
+    def __init__(self, divsor: float = 255.0, cutting: int | None = None, img_w: int | None = None):
+        self.divsor, self.cutting, self.img_w = float(divsor), cutting, img_w
 
     def __call__(self, data: dict, rng: np.random.Generator) -> dict:
         out = {}
         for name, array in data.items():
             if _is_image(name, array):
+                if self.img_w is not None and array.shape[-1] != self.img_w:
+                    raise ConfigError(f"BaseSilCuttingTransform.img_w: {self.img_w}, but the {name} "
+                                      f"frames are {array.shape[-1]} wide")
                 cut = self.cutting if self.cutting is not None else int(array.shape[-1] // 64) * 10
                 array = array[..., cut:array.shape[-1] - cut] if cut > 0 else array
                 array = array.astype(np.float32) / self.divsor
@@ -50,10 +56,18 @@ class BaseSilCuttingTransform:
 
 
 class BaseSilTransform(BaseSilCuttingTransform):
-    """Scale images to [0, 1] without cutting."""
+    """Scale images to [0, 1] without cutting (``img_shape`` [H, W]: the frames must have it)."""
 
-    def __init__(self, divsor: float = 255.0):
+    def __init__(self, divsor: float = 255.0, img_shape=None):
         super().__init__(divsor, cutting=0)
+        self.img_shape = None if img_shape is None else tuple(int(v) for v in img_shape)
+
+    def __call__(self, data: dict, rng: np.random.Generator) -> dict:
+        for name, array in data.items():
+            if self.img_shape is not None and _is_image(name, array) and array.shape[-2:] != self.img_shape:
+                raise ConfigError(f"BaseSilTransform.img_shape: {list(self.img_shape)}, but the {name} "
+                                  f"frames are {list(array.shape[-2:])}")
+        return super().__call__(data, rng)
 
 
 class Resize:

@@ -4,6 +4,11 @@
 model, optimizer, scheduler and grad-scaler states, the iteration, the random states, the
 number of classes and the full config. Files are written atomically and read with
 ``torch.load(weights_only=True)``.
+
+Checkpoints in OpenGait's layout (``{'model', 'optimizer', 'scheduler', 'iteration'}``, e.g.
+its model zoo) load too: the model's parameter names are mapped to ours
+(:data:`OPENGAIT_KEY_MAPS`); the optimizer and scheduler states are not used (OpenGait orders
+parameters differently), so training from one starts a fresh optimizer.
 """
 from __future__ import annotations
 
@@ -73,30 +78,108 @@ def resolve_restore(hint, run_dir: Path, save_name: str) -> Path | None:
     return path
 
 
-def load_checkpoint(path: Path, model_cfg: dict) -> dict:
-    """Load (weights only) and check that it was made by the same model and model_cfg."""
+# OpenGait parameter names -> ours, per model family (regex, replacement), applied in order.
+_SGPP_MAP = (
+    (r"^(sil|map)_layer0\.forward_block\.", r"backbone.\1_stem.block."),
+    (r"^(sil|map)_layer1\.forward_block\.", r"backbone.\1_stem.block.3."),
+    (r"^fusion\.conv\.forward_block\.", "backbone.fusion.score.block."),
+    (r"^(layer[234]\.\d+)\.(conv[12])\.forward_block\.", r"backbone.\1.\2.block."),
+    (r"^(layer[234]\.\d+)\.shortcut3d\.", r"backbone.\1.temporal."),
+    (r"^(layer[234]\.\d+)\.sbn\.", r"backbone.\1.temporal_bn."),
+    (r"^(layer[234]\.\d+)\.downsample\.", r"backbone.\1.downsample."),
+    (r"^FCs\.", "fcs."), (r"^BNNecks\.", "bnnecks."),
+)
+OPENGAIT_KEY_MAPS = {
+    "GaitBase": (
+        (r"^Backbone\.forward_block\.conv1\.conv\.", "backbone.block.body.0."),
+        (r"^Backbone\.forward_block\.bn1\.", "backbone.block.body.1."),
+        (r"^Backbone\.forward_block\.layer(\d)\.", "<stage>"),
+        (r"^FCs\.", "fcs."), (r"^BNNecks\.", "bnnecks."),
+    ),
+    "SkeletonGaitPP": _SGPP_MAP,
+    "HybridGait": _SGPP_MAP,
+}
+_MODEL_FAMILY = {"GaitBase": "GaitBase", "Baseline": "GaitBase", "SkeletonGaitPP": "SkeletonGaitPP",
+                 "SkeletonGait++": "SkeletonGaitPP", "SkeletonGaitPlusPlus": "SkeletonGaitPP",
+                 "HybridGait": "HybridGait", "Hybrid": "HybridGait"}
+
+
+def opengait_to_ours(key: str, model_cfg: dict) -> str:
+    """Our name of one parameter of an OpenGait checkpoint (unchanged when no rule applies)."""
+    family = _MODEL_FAMILY.get(str(model_cfg.get("model")))
+    for pattern, replacement in OPENGAIT_KEY_MAPS.get(family, ()):
+        m = re.match(pattern, key)
+        if m is None:
+            continue
+        if replacement == "<stage>":          # ResNet9 stages follow conv, bn, relu (, maxpool)
+            maxpool = bool((model_cfg.get("backbone_cfg") or {}).get("maxpool", False))
+            index = 2 + int(m.group(1)) + int(maxpool)
+            return f"backbone.block.body.{index}." + key[m.end():]
+        return re.sub(pattern, replacement, key)
+    return key
+
+
+def from_opengait(state: dict, path: Path, model_cfg: dict) -> dict:
+    """An OpenGait checkpoint as ours: mapped weights, its iteration, no optimizer state."""
+    weights = state["model"]
+    if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
+        raise ConfigError(f"{path}: 'model' is not a state dict of tensors")
+    weights = {k.removeprefix("module."): v for k, v in weights.items()}  # saved from a DDP wrapper
+    mapped = {opengait_to_ours(k, model_cfg): v for k, v in weights.items()}
+    classifier = mapped.get("bnnecks.fc_bin")
+    return {"format": "opengait", "model": mapped, "optimizer": None, "scheduler": None,
+            "scaler": None, "rng": None, "iteration": int(state.get("iteration") or 0),
+            "num_classes": int(classifier.shape[-1]) if classifier is not None else None,
+            "model_name": model_cfg.get("model"), "model_cfg": model_cfg}
+
+
+def load_checkpoint(path: Path, model_cfg: dict, strict: bool = True) -> dict:
+    """Load (weights only) a checkpoint of ours or of OpenGait. Ours must come from the same
+    model; with ``strict`` also from the same model_cfg (otherwise the difference is logged)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupted file, or a pickle that needs arbitrary code
         raise ConfigError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and "format" not in state and "model" in state:
+        log.info("%s: an OpenGait checkpoint (iteration %s); parameter names mapped to ours, "
+                 "optimizer and scheduler states not used", path, state.get("iteration"))
+        return from_opengait(state, path, model_cfg)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ConfigError(f"{path}: not a HybridGait checkpoint (to use OpenGait weights, load "
-                          "their 'model' state dict yourself)")
+        raise ConfigError(f"{path}: neither a checkpoint of this project nor one in OpenGait's "
+                          "layout ({'model': state_dict, ...})")
     if state["model_name"] != model_cfg.get("model"):
         raise ConfigError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
                           f"{model_cfg.get('model')!r}")
     if state["model_cfg"] != model_cfg:
         changed = sorted(k for k in set(state["model_cfg"]) | set(model_cfg)
                          if state["model_cfg"].get(k) != model_cfg.get(k))
-        raise ConfigError(f"{path}: saved with a different model_cfg (differs in: {', '.join(changed)})")
+        if strict:
+            raise ConfigError(f"{path}: saved with a different model_cfg (differs in: {', '.join(changed)}; "
+                              "restore_ckpt_strict: false loads the weights that fit)")
+        log.warning("%s: saved with a different model_cfg (differs in: %s); loading the weights "
+                    "that fit", path, ", ".join(changed))
     return state
 
 
 def load_model_weights(model: torch.nn.Module, state: dict, path: Path, strict: bool = True) -> None:
-    try:
-        result = model.load_state_dict(state["model"], strict=strict)
-    except RuntimeError as e:
-        raise ConfigError(f"{path}: weights do not fit this model ({str(e).splitlines()[0]})") from None
-    if not strict and (result.missing_keys or result.unexpected_keys):
-        log.warning("%s: %d missing and %d unexpected keys ignored", path,
-                                            len(result.missing_keys), len(result.unexpected_keys))
+    """Strict: every parameter name and shape must match (one line names the first mismatch).
+    Not strict: load what fits by name and shape, log what was left as built."""
+    own = model.state_dict()
+    weights = state["model"]
+    if strict:
+        missing = [k for k in own if k not in weights]
+        unexpected = [k for k in weights if k not in own]
+        wrong = [k for k in own if k in weights and weights[k].shape != own[k].shape]
+        if missing or unexpected or wrong:
+            detail = "; ".join(f"{what} {len(keys)} (e.g. {keys[0]})" for what, keys in
+                               (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
+            raise ConfigError(f"{path}: weights do not fit this model ({detail}); "
+                              "restore_ckpt_strict: false loads the ones that fit")
+        model.load_state_dict(weights, strict=True)
+        return
+    fitting = {k: v for k, v in weights.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict(fitting, strict=False)
+    left = len(own) - len(fitting)
+    if left or len(fitting) < len(weights):
+        log.warning("%s: %d of %d entries loaded; %d of the model left as built, %d of the "
+                    "checkpoint unused", path, len(fitting), len(own), left, len(weights) - len(fitting))

@@ -39,7 +39,8 @@ def add_model_arguments(parser) -> None:
     """--cfgs, --ckpt, --set, --model-device: the trained model a tool embeds with."""
     g = parser.add_argument_group("gait model")
     g.add_argument("--cfgs", required=True, help="the model's experiment YAML (the same for enroll and identify)")
-    g.add_argument("--ckpt", required=True, help="checkpoint file (<run>/checkpoints/<save_name>-<iter>.pt)")
+    g.add_argument("--ckpt", required=True, help="checkpoint file (<run>/checkpoints/<save_name>-<iter>.pt, "
+                                                 "or an OpenGait checkpoint of the same model)")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     g.add_argument("--model-device", default="auto", help="device of the gait model (auto, cpu, cuda)")
 
@@ -50,9 +51,10 @@ class SequenceEmbedder:
         ckpt = Path(ckpt)
         if not ckpt.is_file():
             raise ConfigError(f"{ckpt}: checkpoint not found")
-        state = load_checkpoint(ckpt, self.cfg["model_cfg"])
-        self.model = build_model(self.cfg["model_cfg"], state["num_classes"])
-        load_model_weights(self.model, state, ckpt, self.cfg["evaluator_cfg"]["restore_ckpt_strict"])
+        strict = self.cfg["evaluator_cfg"]["restore_ckpt_strict"]
+        state = load_checkpoint(ckpt, self.cfg["model_cfg"], strict)     # ours or OpenGait's
+        self.model = build_model(self.cfg["model_cfg"], state["num_classes"] or 1)
+        load_model_weights(self.model, state, ckpt, strict)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

@@ -50,15 +50,18 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     start = 0
     restore = resolve_restore(tcfg["restore_hint"], run_dir, tcfg["save_name"])
     if restore is not None:
-        state = load_checkpoint(restore, cfg["model_cfg"])
+        state = load_checkpoint(restore, cfg["model_cfg"], tcfg["restore_ckpt_strict"])
         load_model_weights(model, state, restore, tcfg["restore_ckpt_strict"])
-        if not tcfg["optimizer_reset"]:
-            optimizer.load_state_dict(state["optimizer"])
-        if not tcfg["scheduler_reset"] and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        start = int(state["iteration"])
-        set_rng_state(state["rng"])
-        log.info("resumed from %s at iteration %d", restore, start)
+        if state["format"] == "opengait":      # OpenGait's weights: fine-tune from iteration 0
+            log.info("starting from the weights of %s at iteration 0 with a new optimizer", restore)
+        else:
+            if not tcfg["optimizer_reset"]:
+                optimizer.load_state_dict(state["optimizer"])
+            if not tcfg["scheduler_reset"] and state["scheduler"] is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            start = int(state["iteration"])
+            set_rng_state(state["rng"])
+            log.info("resumed from %s at iteration %d", restore, start)
     if tcfg["sync_BN"] and accelerator.num_processes > 1:
         if accelerator.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

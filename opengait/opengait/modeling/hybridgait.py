@@ -149,7 +149,8 @@ class HybridGait(SkeletonGaitPP):
                  fusion: str = "cross_attention", delta_joint: bool = True, ul_weighting: bool = True,
                  ul_init=(0.3, 0.7), pose_channels=(32, 64, 128), num_heads: int = 4,
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
-                 ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3):
+                 ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
+                 map_channels: int = 2):
         nn.Module.__init__(self)
         if fusion not in FUSIONS:
             raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -159,7 +160,7 @@ class HybridGait(SkeletonGaitPP):
         self.visual, self.use_pose, self.fusion_kind = visual_branch, pose_branch, fusion
         self.pose_aux = pose_aux_loss and pose_branch
         if visual_branch:  # same attribute names as SkeletonGaitPP: its weights load here
-            self.backbone = SkeletonGaitPPBackbone(blocks, C)
+            self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels)
             token_dim = self.backbone.widths[3]
             embed_dim = embed_dim or self.backbone.widths[2]
             parts = sum(bin_num)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from opengait.config import check_kwargs
+from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,
                                        SeparateBNNecks, SeparateFCs, SetBlockWrapper,
                                        basic2d_layer, conv3x3, frame_mask, init_parameters,
@@ -24,8 +24,7 @@ class SkeletonGaitPPBackbone(nn.Module):
 
     def __init__(self, blocks=(1, 4, 4, 1), C: float = 2, map_channels: int = 2):
         super().__init__()
-        w = [int(round(32 * C * k)) for k in (1, 2, 4, 8)]
-        self.widths = w
+        w = self.widths = self.widths_for(C)
 
         def stem(in_ch):
             return SetBlockWrapper(nn.Sequential(
@@ -36,6 +35,10 @@ class SkeletonGaitPPBackbone(nn.Module):
         self.layer2 = p3d_layer(w[0], w[1], blocks[1], (2, 2))
         self.layer3 = p3d_layer(w[1], w[2], blocks[2], (2, 2))
         self.layer4 = p3d_layer(w[2], w[3], blocks[3], (1, 1))
+
+    @staticmethod
+    def widths_for(C: float) -> list[int]:
+        return [int(round(32 * C * k)) for k in (1, 2, 4, 8)]
 
     def forward(self, maps: torch.Tensor, sils: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.fusion(self.sil_stem(sils), self.map_stem(maps))
@@ -48,10 +51,10 @@ class SkeletonGaitPPBackbone(nn.Module):
 @register_model("SkeletonGait++", "SkeletonGaitPlusPlus")
 class SkeletonGaitPP(nn.Module):
     def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
-                 embed_dim: int | None = None):
+                 embed_dim: int | None = None, map_channels: int = 2):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = SkeletonGaitPPBackbone(blocks, C)
+        self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels)
         top = self.backbone.widths[3]
         embed_dim = embed_dim or self.backbone.widths[2]
         parts = sum(bin_num)
@@ -65,7 +68,8 @@ class SkeletonGaitPP(nn.Module):
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
         """OpenGait's SkeletonGait++ schema (Backbone, SeparateFCs, SeparateBNNecks, bin_num)
-        plus a subclass's EXTRA_KEYS, passed through as keyword arguments."""
+        plus a subclass's EXTRA_KEYS, passed through as keyword arguments. Sizes that OpenGait
+        derives from ``C`` may be written out; they must then agree with it."""
         check_kwargs(cls.__name__, cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks",
                                          "bin_num", *cls.EXTRA_KEYS], "model_cfg")
         bb = dict(cfg.get("Backbone") or {})
@@ -74,9 +78,25 @@ class SkeletonGaitPP(nn.Module):
         check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
         fcs = dict(cfg.get("SeparateFCs") or {})
         check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
+        C = float(bb.get("C", 2))
+        widths = SkeletonGaitPPBackbone.widths_for(C)
+        bins = tuple(cfg.get("bin_num", (16,)))
+        embed = int(fcs.get("out_channels", widths[2]))
+        in_channels = int(bb.get("in_channels", 3))
+        if in_channels < 2:
+            raise ConfigError(f"model_cfg.Backbone.in_channels: {in_channels}; the input is the "
+                              "skeleton-map channels plus one silhouette channel (3 for 2 maps)")
+        expect = {"SeparateFCs.in_channels": (fcs.get("in_channels"), widths[3]),
+                  "SeparateFCs.parts_num": (fcs.get("parts_num"), sum(bins)),
+                  "SeparateBNNecks.in_channels": (necks.get("in_channels"), embed),
+                  "SeparateBNNecks.parts_num": (necks.get("parts_num"), sum(bins))}
+        for key, (given, derived) in expect.items():
+            if given is not None and int(given) != derived:
+                raise ConfigError(f"model_cfg.{key}: {given}, but the backbone (C {C:g}) and bin_num "
+                                  f"{list(bins)} give {derived}")
         return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
-                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": float(bb.get("C", 2)),
-                "bin_num": tuple(cfg.get("bin_num", (16,))), "embed_dim": fcs.get("out_channels"),
+                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": C, "bin_num": bins,
+                "embed_dim": embed, "map_channels": in_channels - 1,
                 **{k: cfg[k] for k in cls.EXTRA_KEYS if k in cfg}}
 
     def visual_features(self, inputs: dict, lengths: torch.Tensor | None) -> torch.Tensor:
