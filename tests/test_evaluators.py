@@ -198,7 +198,9 @@ def test_custom_retrieval_against_hand_computed_ranks():
     assert missing.metrics["mAP"] == pytest.approx(((1 / 2 + 2 / 3) / 2 + 1 / 3) / 3)
 
 
-def test_evaluator_settings_are_checked_at_config_load():
+def test_evaluator_settings_are_checked_at_config_load(monkeypatch):
+    from opengait.evaluation import evaluators
+    monkeypatch.delitem(evaluators.EVALUATORS, "evaluate_ccvid", raising=False)  # not imported here
     check_evaluator_config(cfg("evaluate_indoor_dataset", "OUMVLP"))
     with pytest.raises(ConfigError, match="no single-view gallery protocol for dataset 'GREW'"):
         check_evaluator_config(cfg("evaluate_indoor_dataset", "GREW"))

@@ -93,7 +93,7 @@ def test_checkpoint_of_another_model_is_refused(pretreated_casia, tmp_path):
                          data_cfg={"data_in_use": [True, True, False]},
                          trainer_cfg={"restore_hint": str(ckpt)})
     result = run_script(MAIN, "--cfgs", wider, "--output_root", tmp_path / "out3", check=False)
-    assert result.returncode == 2 and "different model_cfg (differs in: Backbone)" in result.stderr
+    assert result.returncode == 2 and "different model_cfg (differs in: Backbone;" in result.stderr
 
 
 @pytest.mark.parametrize("sections, message", [
