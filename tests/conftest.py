@@ -98,3 +98,20 @@ def read_scalars(summary_dir) -> dict[str, dict[int, float]]:
     acc = EventAccumulator(str(summary_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="session")
+def opengait_root(pretreated_casia, tmp_path_factory):
+    """Our silhouettes re-written the way OpenGait's pretreatment names them:
+    <id>/<type>/<view>/<view>.pkl, a plain pickle of the uint8 array."""
+    import pickle
+    import shutil
+    from datasets_preprocess.common.pretreated_io import list_sequences, read_sequence
+    root = tmp_path_factory.mktemp("opengait_root")
+    for ref in list_sequences(pretreated_casia / "pretreated"):
+        folder = root / "pretreated" / ref.subject / ref.type / ref.view
+        folder.mkdir(parents=True)
+        with open(folder / f"{ref.view}.pkl", "wb") as f:
+            pickle.dump(read_sequence(ref.path)["1_sil"], f)
+    shutil.copy(pretreated_casia / "casia_b.json", root / "casia_b.json")
+    return root

@@ -19,20 +19,6 @@ TINY_GAITBASE = {"model": "GaitBase", "backbone_cfg": {"channels": [8, 16, 32, 6
                  "bin_num": [8]}
 
 
-@pytest.fixture(scope="module")
-def opengait_root(pretreated_casia, tmp_path_factory):
-    """Our silhouettes re-written the way OpenGait's pretreatment names them:
-    <id>/<type>/<view>/<view>.pkl, a plain pickle of the uint8 array."""
-    root = tmp_path_factory.mktemp("opengait_root")
-    for ref in list_sequences(pretreated_casia / "pretreated"):
-        folder = root / "pretreated" / ref.subject / ref.type / ref.view
-        folder.mkdir(parents=True)
-        with open(folder / f"{ref.view}.pkl", "wb") as f:
-            pickle.dump(read_sequence(ref.path)["1_sil"], f)
-    shutil.copy(pretreated_casia / "casia_b.json", root / "casia_b.json")
-    return root
-
-
 def test_our_files_are_what_opengaits_loader_reads(pretreated_casia):
     """OpenGait's DataSet opens each .pkl with plain pickle and takes them in sorted order."""
     ref = list_sequences(pretreated_casia / "pretreated")[0]
