@@ -71,10 +71,12 @@ def test_random_pose_model_runs_and_garbage_is_dropped(raw_with_frames, yolo_env
     run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
                raw / "silhouettes", "--out", out)
     summary = json.loads((out / "quality_report.json").read_text())["summary"]
-    assert summary.get("sequences_dropped_too_short", 0) == 8           # nothing usable
+    # Training sequences: nothing usable. Test sequences: kept, every frame without a pose.
+    assert summary.get("sequences_dropped_too_short", 0) == summary["train_sequences_dropped"] == 4
     dropped_for_pose = summary.get("frames_dropped_no_pose", 0) + summary.get(
         "frames_dropped_weak_pose", 0)
-    assert dropped_for_pose == summary["frames_in"] == 8 * 16
+    assert dropped_for_pose == 4 * 16 and summary["frames_in"] == 8 * 16
+    assert summary["test_sequences_kept"] == 4 and summary["test_frames_without_pose"] == 4 * 16
 
 
 def test_wrong_model_kind_and_missing_weights_give_clear_errors(raw_with_frames, yolo_env, tmp_path):
