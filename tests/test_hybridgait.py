@@ -28,14 +28,18 @@ def inputs(n=4, s=6, seed=0):
             "0_heatmap": torch.rand(n, s, 2, 32, 22, generator=g), "2_pose": pose}
 
 
-def test_delta_joint_on_linear_motion_and_original_order():
+def test_delta_joint_on_linear_motion_gaps_and_original_order():
     t = torch.arange(6, dtype=torch.float32)
     x = (3.0 * t).view(1, 6, 1, 1)                                # moves 3 units per frame
-    d = delta_joint(x, None).view(-1)
-    assert torch.allclose(d, torch.tensor([1.5, 3, 3, 3, 3, 1.5]))  # ends: replicate padding
+    assert torch.allclose(delta_joint(x, None).view(-1), torch.full((6,), 3.0))   # one-sided ends
     # Padded sequence: the real end is frame 3 of 6.
-    d = delta_joint(x, torch.tensor([4])).view(-1)
-    assert torch.allclose(d[:4], torch.tensor([1.5, 3, 3, 1.5]))
+    assert torch.allclose(delta_joint(x, torch.tensor([4])).view(-1)[:4], torch.full((4,), 3.0))
+    # Frames sampled with gaps (frames_skip_num): 0, 2, 3, 7, 8, 12 -> still 3 per frame.
+    f = torch.tensor([[0, 2, 3, 7, 8, 12]])
+    y = (3.0 * f.float()).view(1, 6, 1, 1)
+    assert torch.allclose(delta_joint(y, None, f).view(-1), torch.full((6,), 3.0))
+    assert torch.allclose(delta_joint(y, None).view(-1), torch.tensor([6.0, 4.5, 7.5, 7.5, 7.5, 12.0]))
+    assert delta_joint(torch.ones(1, 1, 1, 1), None, torch.tensor([[5]])).item() == 0.0   # one frame
     # Unordered sampling: the branch sorts frames by their original index first.
     perm = torch.tensor([[3, 0, 5, 1, 4, 2]])
     shuffled = x[:, perm[0]]
@@ -43,6 +47,21 @@ def test_delta_joint_on_linear_motion_and_original_order():
     assert torch.equal(restored, x)
     padded = torch.tensor([[2, 0, 1, -1]])
     assert sort_by_original_order(torch.tensor([[20., 0., 10., 99.]]), padded).tolist() == [[0., 10., 20., 99.]]
+
+
+def test_pose_branch_delta_uses_the_sampled_frame_gaps():
+    """Through the branch: a wrist swinging linearly relative to the hips, frames sampled out
+    of order with gaps, gives a constant Δx (its velocity per stored frame) on every frame."""
+    from opengait.modeling.pose_branch import PoseBranch
+    frames = torch.tensor([[8, 0, 3, 12, 2, 7]])
+    pose = torch.zeros(1, 6, 17, 3)
+    pose[..., 2] = 1.0
+    pose[..., 1] = torch.linspace(0, 100, 17)                       # body 100 px tall
+    pose[..., 9, 0] = 5.0 * frames.float()                          # left wrist: 5 px per frame
+    feats, _ = PoseBranch((8,)).joint_features(pose, frames, None)
+    dx = feats[0, :, :, 3]                                          # (frames, joints): Δx
+    assert torch.allclose(dx[:, 9], torch.full((6,), 0.05), atol=1e-6)   # 5 px / 100 px body
+    assert torch.count_nonzero(dx[:, [j for j in range(17) if j != 9]]) == 0
 
 
 def reference_attention(q, k, v, mask=None):
@@ -117,7 +136,9 @@ def names(cfg):
 def test_each_switch_changes_the_parameter_set_as_expected():
     full = names({})
     assert {n for n in full if n.startswith("fusion.")} and "ul_logits" in full
-    assert not {n for n in names({"fusion": "none"}) if n.startswith("fusion.")}
+    no_fusion = names({"fusion": "none"})             # the keypoint branch is unused: not built
+    assert not any(n.startswith(("fusion.", "pose_branch.")) for n in no_fusion)
+    assert any(n.startswith("pose_branch.") for n in names({"fusion": "none", "pose_aux_loss": True}))
     gate = names({"fusion": "attention_gate"})
     assert {n for n in gate if n.startswith("fusion.")} and not any("attn" in n for n in gate)
     assert any(n.startswith("fusion.proj") for n in names({"fusion": "concat"}))
@@ -181,3 +202,136 @@ def test_every_ablation_trains_on_synthetic_data(pretreated_casia, tmp_path, abl
         assert scalars["ul/upper"][4] + scalars["ul/lower"][4] == pytest.approx(1.0)
     else:
         assert "ul/upper" not in scalars
+
+
+# --- each mechanism acts: moving it changes the embeddings; its parameters get gradients ---
+
+def embeddings(model, x, frames=None):
+    with torch.no_grad():
+        return model(x, None, frames)["inference_feat"]["embeddings"]
+
+
+def test_ul_weights_the_halves_of_the_distance_and_the_joint_keys():
+    model = build_model(TINY, 3).eval()
+    x = inputs(3)
+    before = embeddings(model, x)
+    with torch.no_grad():
+        model.ul_logits.copy_(torch.log(torch.tensor([0.5, 0.5])))          # equal weights
+    after = embeddings(model, x)
+    # On the part embeddings the weight is a factor: 2 * 0.3 -> 1 on the upper 4 parts, 1.4 -> 1
+    # on the lower 4, up to what the attention inside changed too.
+    upper = (after[..., :4].norm() / before[..., :4].norm()).item()
+    lower = (after[..., 4:].norm() / before[..., 4:].norm()).item()
+    assert upper == pytest.approx(1 / 0.6, rel=0.1) and lower == pytest.approx(1 / 1.4, rel=0.1)
+    # Inside the attention (after the key/value LayerNorm): with the embedding factors divided
+    # out, the embeddings still move -- the LayerNorm does not cancel the weighting.
+    rescaled = before.clone()
+    rescaled[..., :4] /= 0.6
+    rescaled[..., 4:] /= 1.4
+    inside = ((after - rescaled).norm() / after.norm()).item()
+    assert inside > 1e-3, inside
+
+
+def test_ul_start_survives_training_without_a_loss_gradient():
+    """UL logits sit in the group without weight decay: 2,000 SGD steps (lr 0.1, momentum 0.9,
+    weight decay 5e-4 on the rest) with zero loss gradient leave them at 0.3 / 0.7."""
+    from opengait.engine.optim import build_optimizer
+    model = build_model(TINY, 3)
+    opt = build_optimizer(model, {"solver": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0005})
+    gamma = model.fusion.layers[0]["scale_attn"].gamma
+    weight = model.fcs.fc_bin
+    w0 = weight.detach().norm().item()
+    for _ in range(2000):
+        opt.zero_grad()
+        (0.0 * sum(p.sum() for p in model.parameters())).backward()
+        opt.step()
+    w = model.ul_weights().detach()
+    assert abs(w[0].item() - 0.3) < 0.01 and abs(w[1].item() - 0.7) < 0.01
+    assert torch.allclose(gamma, torch.full_like(gamma, 0.1))            # LayerScale untouched
+    assert weight.detach().norm().item() < 0.9 * w0                      # weights did decay
+
+
+def grad_ratio(model, names_of_mechanism, x, labels):
+    """Mean |gradient| of a mechanism's parameters / mean |gradient| of the visual backbone's."""
+    model.zero_grad()
+    loss, _ = LossAggregator(LOSSES)(model(x, None, torch.arange(6).repeat(len(labels), 1), labels)["training_feat"])
+    loss.backward()
+    named = dict(model.named_parameters())
+    mech = torch.cat([named[n].grad.abs().flatten() for n in names_of_mechanism])
+    back = torch.cat([p.grad.abs().flatten() for n, p in named.items() if n.startswith("backbone.")])
+    return (mech.mean() / back.mean()).item()
+
+
+def test_each_mechanism_changes_the_embeddings_and_gets_a_gradient():
+    torch.manual_seed(0)
+    model = build_model(TINY, 3)
+    x, labels = inputs(6, seed=1), torch.tensor([0, 0, 1, 1, 2, 2])
+    model.eval()
+    base = embeddings(model, x, torch.arange(6).repeat(6, 1))
+
+    def moved(edit) -> float:
+        m = build_model(TINY, 3)
+        m.load_state_dict(model.state_dict())
+        m.eval()
+        with torch.no_grad():
+            edit(m)
+        return ((embeddings(m, x, torch.arange(6).repeat(6, 1)) - base).norm() / base.norm()).item()
+    layer = "fusion.layers.0."
+    changes = {
+        "cross_attention": moved(lambda m: m.fusion.layers[0]["attn"].q.weight.mul_(3.0)),
+        "ul": moved(lambda m: m.ul_logits.copy_(torch.log(torch.tensor([0.6, 0.4])))),
+        "delta_joint": moved(lambda m: m.pose_branch.input_bn.weight[3 * 17:].zero_()),
+        "pose_input": 0.0,
+    }
+    shifted = {k: v.clone() for k, v in x.items()}
+    shifted["2_pose"][..., 9, 0] += torch.linspace(0, 30, 6)[None, :]      # the left arm swings
+    changes["pose_input"] = ((embeddings(model, shifted, torch.arange(6).repeat(6, 1)) - base).norm()
+                             / base.norm()).item()
+    assert all(v > 1e-3 for v in changes.values()), changes
+    model.train()
+    named = [n for n, _ in model.named_parameters()]
+    ratios = {
+        "cross_attention": grad_ratio(model, [n for n in named if n.startswith(layer + "attn.")], x, labels),
+        "ul": grad_ratio(model, ["ul_logits"], x, labels),
+        "pose_branch": grad_ratio(model, [n for n in named if n.startswith("pose_branch.")], x, labels),
+    }
+    assert all(5e-3 < r < 1e3 for r in ratios.values()), ratios   # measured: 0.019, 0.031, 0.036
+
+
+def test_flash_attention_runs_in_the_default_model_when_no_joint_is_masked(monkeypatch):
+    """A spy stands in for flash_attn_func on the CPU: the default model calls it when every
+    joint of the batch is seen, and SDPA when one is masked."""
+    calls = []
+
+    def spy(q, k, v):                                  # flash-attn's (B, L, H, d) layout
+        calls.append(q.shape)
+        return torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+    monkeypatch.setattr(attn_mod, "flash_capable", lambda q: True)
+    monkeypatch.setattr(attn_mod, "flash_attn_function", lambda: spy)
+    model = build_model(TINY, 3).eval()
+    x = inputs(2)
+    before = dict(attn_mod.BACKEND_CALLS)
+    flash_out = embeddings(model, x)
+    assert len(calls) == 1 and attn_mod.BACKEND_CALLS["flash_attn"] == before.get("flash_attn", 0) + 1
+    x["2_pose"][1, :, 9, 2] = 0.0                      # one wrist never seen: a key mask
+    embeddings(model, x)
+    assert len(calls) == 1 and attn_mod.BACKEND_CALLS["sdpa"] == before.get("sdpa", 0) + 1
+    monkeypatch.setattr(attn_mod, "flash_capable", lambda q: False)
+    x["2_pose"][1, :, 9, 2] = 0.9
+    torch.testing.assert_close(embeddings(model, x), flash_out)   # the same numbers either way
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and attn_mod.flash_attn_available()),
+                    reason="needs CUDA and the flash-attn package")
+def test_model_forward_through_flash_matches_sdpa_on_gpu():
+    model = build_model(TINY, 3).cuda().eval()
+    x = {k: v.cuda() for k, v in inputs(2).items()}
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+        before = attn_mod.BACKEND_CALLS["flash_attn"]
+        flash = model(x)["inference_feat"]["embeddings"].float()
+        assert attn_mod.BACKEND_CALLS["flash_attn"] == before + 1
+        import unittest.mock
+        with unittest.mock.patch.object(attn_mod, "flash_capable", lambda q: False):
+            sdpa = model(x)["inference_feat"]["embeddings"].float()
+    torch.testing.assert_close(flash, sdpa, rtol=1e-2, atol=1e-2)

@@ -283,3 +283,63 @@ def test_opengait_keys_are_honoured_or_refused(tmp_path):
     assert build_transform([{"type": "BaseSilCuttingTransform", "img_w": 64}], "t")(data, None)["1_sil"].shape == (2, 64, 44)
     with pytest.raises(ConfigError, match="img_w: 128, but the 1_sil frames are 64 wide"):
         build_transform([{"type": "BaseSilCuttingTransform", "img_w": 128}], "t")(data, None)
+
+
+def test_a_skipped_fp16_step_does_not_step_the_scheduler_and_clipping_bounds_the_norm():
+    """The grad scaler of an FP16 run (here on the CPU) skips a step whose gradient is inf; the
+    learning-rate schedule must not advance then (OpenGait's rule)."""
+    from accelerate import Accelerator
+    from opengait.engine.trainer import apply_gradients
+    acc = Accelerator(cpu=True)
+    acc.scaler = torch.amp.GradScaler("cpu")
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
+    model, opt = acc.prepare(model, opt)
+    x = torch.ones(4, 3)
+    hook = model.weight.register_hook(lambda g: torch.full_like(g, float("inf")))
+    before = model.weight.detach().clone()
+    _, skipped = apply_gradients(acc, model, opt, sched, model(x).sum(), 0.0)
+    assert skipped and sched.last_epoch == 0 and torch.equal(model.weight.detach(), before)
+    hook.remove()
+    _, skipped = apply_gradients(acc, model, opt, sched, model(x).sum(), 0.0)
+    assert not skipped and sched.last_epoch == 1 and opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    # Clipping (FP32 here): the gradient (4 per weight, 4 for the bias: norm 8) is scaled to 1e-3.
+    plain = Accelerator(cpu=True)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[10])
+    model, opt = plain.prepare(model, opt)
+    before = model.weight.detach().clone()
+    norm, skipped = apply_gradients(plain, model, opt, sched, model(x).sum(), 1e-3)
+    assert not skipped and norm == pytest.approx(8.0)
+    step = (model.weight.detach() - before).norm().item()
+    assert step == pytest.approx(0.1 * 1e-3 * math.sqrt(3) * 4 / 8, rel=1e-4)
+
+
+def test_parameter_groups_and_warm_up():
+    from opengait.engine.optim import build_optimizer, build_scheduler
+    hybrid = build_model({"model": "HybridGait", "Backbone": {"blocks": [1, 1, 1, 1], "C": 0.25},
+                          "bin_num": [8], "pose_channels": [8, 16], "num_heads": 2, "head_dim": 8}, 3)
+    opt = build_optimizer(hybrid, {"solver": "SGD", "lr": 0.1, "weight_decay": 5e-4})
+    exempt = {id(p) for p in opt.param_groups[1]["params"]}
+    named = dict(hybrid.named_parameters())
+    assert opt.param_groups[1]["weight_decay"] == 0.0 and id(named["ul_logits"]) in exempt
+    assert id(named["fusion.layers.0.scale_attn.gamma"]) in exempt and id(named["fcs.fc_bin"]) not in exempt
+    gaitbase = build_model({"model": "GaitBase"}, 3)          # OpenGait decays everything
+    assert len(build_optimizer(gaitbase, {"solver": "SGD", "lr": 0.1}).param_groups) == 1
+    assert len(build_optimizer(gaitbase, {"solver": "SGD", "lr": 0.1, "no_weight_decay": "all_1d"}).param_groups) == 2
+    assert len(build_optimizer(hybrid, {"solver": "SGD", "lr": 0.1, "no_weight_decay": "none"}).param_groups) == 1
+    with pytest.raises(ConfigError, match="no_weight_decay: 'some'"):
+        build_optimizer(hybrid, {"solver": "SGD", "lr": 0.1, "no_weight_decay": "some"})
+    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    sched = build_scheduler(opt, {"scheduler": "MultiStepLR", "milestones": [5], "gamma": 0.1,
+                                  "warmup_iters": 3, "warmup_start_factor": 0.1})
+    lrs = []
+    for _ in range(7):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.01, 0.04, 0.07, 0.1, 0.1, 0.01, 0.01])   # ramp, then the milestone
+    with pytest.raises(ConfigError, match="warmup_iters -1"):
+        build_scheduler(opt, {"scheduler": "MultiStepLR", "milestones": [5], "warmup_iters": -1})

@@ -59,6 +59,14 @@ def mixed_precision(cfg_section: dict) -> str:
     return mode
 
 
+def make_accelerator(cfg: dict, section: dict) -> Accelerator:
+    """One process per device; on a CPU-only machine gloo data parallelism under torchrun.
+    ``trainer_cfg.find_unused_parameters`` goes to DDP."""
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(cfg["trainer_cfg"]["find_unused_parameters"]))
+    return Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available(),
+                       kwargs_handlers=[ddp])
+
+
 def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
     return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
 
@@ -89,11 +97,7 @@ def main(args: argparse.Namespace) -> int:
         cfg["evaluator_cfg"]["restore_hint"] = args.iter
     section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
     logging.basicConfig(level=logging.INFO)
-    # cpu=True lets accelerate run data-parallel on CPUs (gloo) under torchrun; on a machine
-    # with CUDA it picks the GPUs.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(cfg["trainer_cfg"]["find_unused_parameters"]))
-    accelerator = Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available(),
-                              kwargs_handlers=[ddp])
+    accelerator = make_accelerator(cfg, section)
     if args.phase == "train":
         check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])

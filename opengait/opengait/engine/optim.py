@@ -1,4 +1,15 @@
-"""Optimizer and scheduler by name from ``torch.optim`` with YAML keyword arguments."""
+"""Optimizer and scheduler by name from ``torch.optim`` with YAML keyword arguments.
+
+Two keys are ours, taken out before the rest goes to ``torch.optim``:
+
+- ``optimizer_cfg.no_weight_decay``: which parameters take no weight decay. ``model`` (default)
+  asks the model (``no_weight_decay()``: HybridGait lists its UL logits, LayerScale γ, norms
+  and biases; GaitBase and SkeletonGait++ list none, as OpenGait decays everything), ``none``
+  decays every parameter, ``all_1d`` exempts every parameter of one dimension or less.
+- ``scheduler_cfg.warmup_iters`` / ``warmup_start_factor``: a linear warm-up of the learning
+  rate from ``warmup_start_factor`` x lr to lr over the first ``warmup_iters`` iterations,
+  multiplied with the configured scheduler (whose milestones stay absolute iterations).
+"""
 from __future__ import annotations
 
 import inspect
@@ -7,22 +18,53 @@ import torch
 
 from opengait.config import ConfigError, check_kwargs
 
+NO_WEIGHT_DECAY = ("model", "none", "all_1d")
 
-def build_optimizer(params, optimizer_cfg: dict) -> torch.optim.Optimizer:
+
+def parameter_groups(model: torch.nn.Module, rule: str, weight_decay: float) -> list[dict]:
+    """[{params that decay}, {params that do not, weight_decay 0}] (empty groups left out)."""
+    if rule not in NO_WEIGHT_DECAY:
+        raise ConfigError(f"optimizer_cfg.no_weight_decay: {rule!r} is not one of {', '.join(NO_WEIGHT_DECAY)}")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if rule == "model":
+        exempt = set(getattr(model, "no_weight_decay", lambda: set())())
+    elif rule == "all_1d":
+        exempt = {n for n, p in named if p.ndim <= 1}
+    else:
+        exempt = set()
+    groups = [{"params": [p for n, p in named if n not in exempt], "weight_decay": weight_decay},
+              {"params": [p for n, p in named if n in exempt], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.Optimizer:
     cfg = dict(optimizer_cfg)
     name = cfg.pop("solver", None)
+    rule = cfg.pop("no_weight_decay", "model")
     cls = getattr(torch.optim, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ConfigError(f"optimizer_cfg.solver: {name!r} is not an optimizer of torch.optim")
-    check_kwargs(name, cfg, inspect.signature(cls).parameters, "optimizer_cfg")
-    return cls(params, **cfg)
+    accepted = inspect.signature(cls).parameters
+    check_kwargs(name, cfg, accepted, "optimizer_cfg")
+    decay = float(cfg.get("weight_decay", accepted["weight_decay"].default
+                          if "weight_decay" in accepted else 0.0))
+    return cls(parameter_groups(model, rule, decay), **cfg)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: dict):
     cfg = dict(scheduler_cfg)
     name = cfg.pop("scheduler", None)
+    warmup = int(cfg.pop("warmup_iters", 0) or 0)
+    start = float(cfg.pop("warmup_start_factor", 0.01))
     cls = getattr(torch.optim.lr_scheduler, str(name), None)
     if not isinstance(cls, type):
         raise ConfigError(f"scheduler_cfg.scheduler: {name!r} is not a scheduler of torch.optim.lr_scheduler")
     check_kwargs(name, cfg, inspect.signature(cls).parameters, "scheduler_cfg")
-    return cls(optimizer, **cfg)
+    if warmup < 0 or not 0.0 < start <= 1.0:
+        raise ConfigError(f"scheduler_cfg: warmup_iters {warmup} must be >= 0 and warmup_start_factor "
+                          f"{start} in (0, 1]")
+    main = cls(optimizer, **cfg)
+    if not warmup:
+        return main
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=start, total_iters=warmup)
+    return torch.optim.lr_scheduler.ChainedScheduler([ramp, main], optimizer=optimizer)

@@ -19,6 +19,7 @@ from opengait.engine.checkpoint import (checkpoint_path, load_checkpoint, load_m
 from opengait.engine.inference import evaluate, to_device
 from opengait.engine.optim import build_optimizer, build_scheduler
 from opengait.engine.run_logging import SummaryLogger
+from opengait.modeling.attention import BACKEND_CALLS
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.registry import build_model
 
@@ -45,7 +46,7 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     model = build_model(cfg["model_cfg"], len(dataset.ids))
     num_classes = int(getattr(model, "num_classes", len(dataset.ids)))
     losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model.parameters(), cfg["optimizer_cfg"])
+    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
     scheduler = build_scheduler(optimizer, cfg["scheduler_cfg"])
     start = 0
     restore = resolve_restore(tcfg["restore_hint"], run_dir, tcfg["save_name"])
@@ -97,13 +98,8 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
             if accelerator.scaler is None:
                 raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()} "
                                          "(lower optimizer_cfg.lr or check the data)")
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if clip > 0 and accelerator.sync_gradients:
-            accelerator.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        skipped += int(accelerator.optimizer_step_was_skipped)
-        scheduler.step()
+        grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss, clip)
+        skipped += int(was_skipped)
         bar.update()
         bar.set_postfix(loss=f"{loss.item():.3f}")
         window_iters += 1
@@ -112,7 +108,8 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
             window_start, window_iters = time.perf_counter(), 0
             scalars = {**info, "scalar/learning_rate": optimizer.param_groups[0]["lr"],
                        "scalar/iteration_time": seconds, "scalar/sequences_per_second": batch_size / seconds,
-                       "scalar/skipped_steps": skipped, **out.get("log_scalars", {})}
+                       "scalar/skipped_steps": skipped, **out.get("log_scalars", {}),
+                       **({"scalar/grad_norm": grad_norm} if math.isfinite(grad_norm) else {})}
             summary.scalars(scalars, iteration)
             log.info("iteration %d/%d: loss %.4f, %s, lr %.2e, %.2f s/it",
                      iteration, total, loss.item(), ", ".join(
@@ -128,9 +125,30 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
                 model.train()
     bar.close()
     if skipped:
-        log.warning("%d optimizer steps were skipped (fp16 overflow; the scaler lowered its scale)", skipped)
+        log.warning("%d optimizer steps were skipped (fp16 overflow; the scaler lowered its scale; "
+                    "the learning-rate schedule waited for them)", skipped)
+    calls = {k: v for k, v in BACKEND_CALLS.items() if v}
+    if calls:
+        log.info("attention backend calls in this run: %s", ", ".join(f"{k} {v}" for k, v in sorted(calls.items())))
     summary.close()
     return model
+
+
+def apply_gradients(accelerator: Accelerator, model: torch.nn.Module, optimizer, scheduler,
+                    loss: torch.Tensor, clip: float) -> tuple[float, bool]:
+    """Backward, optional clipping, optimizer step; the scheduler steps only when the optimizer
+    really stepped (an fp16 step skipped by the grad scaler does not advance the schedule, as in
+    OpenGait). Returns (gradient norm before clipping, or NaN when not measured; skipped)."""
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    grad_norm = float("nan")
+    if clip > 0 and accelerator.sync_gradients:
+        grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), clip))
+    optimizer.step()
+    skipped = bool(accelerator.optimizer_step_was_skipped)
+    if not skipped:
+        scheduler.step()
+    return grad_norm, skipped
 
 
 def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_dir: Path,

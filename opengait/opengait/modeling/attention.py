@@ -2,18 +2,21 @@
 otherwise (which itself picks flash / memory-efficient kernels on a GPU).
 
 ``flash_attn.flash_attn_func`` is used when the package is installed, the tensors are CUDA
-fp16/bf16 and there is no key mask (it takes none); everything else goes through
-``torch.nn.functional.scaled_dot_product_attention``. flash-attn is an optional extra
-(requirements-gpu.txt); nothing needs it.
+fp16/bf16 and no key is masked (callers pass ``key_mask=None`` when every key of the batch is
+valid); a masked batch goes through ``torch.nn.functional.scaled_dot_product_attention``, as
+does everything on a CPU. flash-attn is an optional extra (requirements-gpu.txt); nothing needs
+it. :data:`BACKEND_CALLS` counts the calls per backend, so a run can say which one ran.
 """
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 
 import torch
 import torch.nn.functional as F
 
 _FLASH = None
+BACKEND_CALLS: Counter = Counter()      # "flash_attn" / "sdpa" -> calls in this process
 
 
 def flash_attn_available() -> bool:
@@ -30,12 +33,19 @@ def flash_attn_available() -> bool:
     return _FLASH
 
 
+def flash_capable(q: torch.Tensor) -> bool:
+    """FlashAttention can take these tensors: CUDA, fp16/bf16, and the package is there."""
+    return q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and flash_attn_available()
+
+
 def attention_backend(q: torch.Tensor, key_mask: torch.Tensor | None = None) -> str:
     """``"flash_attn"`` or ``"sdpa"`` for these inputs."""
-    if (key_mask is None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
-            and flash_attn_available()):
-        return "flash_attn"
-    return "sdpa"
+    return "flash_attn" if key_mask is None and flash_capable(q) else "sdpa"
+
+
+def flash_attn_function():
+    from flash_attn import flash_attn_func
+    return flash_attn_func
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -45,9 +55,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     ``key_mask`` (B, Lk) bool marks the keys that may be attended to (False = masked out);
     a query whose keys are all masked gets zeros.
     """
-    if attention_backend(q, key_mask) == "flash_attn":
-        from flash_attn import flash_attn_func
-        out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    backend = attention_backend(q, key_mask)
+    BACKEND_CALLS[backend] += 1
+    if backend == "flash_attn":
+        out = flash_attn_function()(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return out.transpose(1, 2)
     if key_mask is None:
         return F.scaled_dot_product_attention(q, k, v)

@@ -3,14 +3,23 @@
 
     silhouettes + skeleton maps --SkeletonGait++ backbone, HPP--> 16 part tokens (8 upper, 8 lower)
     COCO-17 keypoints --normalise, ΔJoint, graph-temporal net, max over time--> 17 joint tokens
-    UL weighting: softmax of two logits (0.3 / 0.7 at start) scales upper / lower tokens
     fusion: part tokens attend to joint tokens (pre-norm, multi-head, residual, FFN; optional
             reverse direction), or an attention gate, or concatenation, or nothing
-    -> separate FCs -> BNNecks -> triplet + cross-entropy (+ optional pose triplet)
+    -> separate FCs -> part embeddings
+    UL weighting: softmax of two logits (0.3 / 0.7 at start) scales the upper / lower joints'
+            keys and values after their normalisation, and the upper / lower part embeddings
+    -> BNNecks -> triplet + cross-entropy (+ optional pose triplet)
 
-Every piece is a ``model_cfg`` switch for ablations. With ``pose_branch: false,
-fusion: attention_gate, ul_weighting: false`` the model is exactly SkeletonGait++ (same
-parameters, same output).
+Where UL acts, and why there: a per-token scale before a LayerNorm is cancelled by it, and a
+per-part scale before the separate FCs is absorbed by them. After the key/value normalisation
+it changes how much attention (and how much signal) each body half's joints bring; on the part
+embeddings it is the weight of each half in the distance between two walkers (the distance is
+the mean per-part distance, so a part scaled by 2w counts 2w times). Equal weights (0.5/0.5)
+change nothing.
+
+Every piece is a ``model_cfg`` switch for ablations, and a switched-off piece is not built.
+With ``pose_branch: false, fusion: attention_gate, ul_weighting: false`` the model is exactly
+SkeletonGait++ (same parameters, same output).
 """
 from __future__ import annotations
 
@@ -25,7 +34,8 @@ from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks
                                        init_parameters)
 from opengait.modeling.pose_branch import LOWER_JOINTS, NUM_JOINTS, UPPER_JOINTS, PoseBranch
 from opengait.modeling.registry import register_model, require_inputs
-from opengait.modeling.skeletongait_pp import SILHOUETTE, SkeletonGaitPP, SkeletonGaitPPBackbone
+from opengait.modeling.skeletongait_pp import (SILHOUETTE, SkeletonGaitPPBackbone,
+                                               skeleton_map_features, skeletongait_kwargs)
 
 POSE = "2_pose"
 FUSIONS = ("cross_attention", "attention_gate", "concat", "none")
@@ -71,7 +81,8 @@ class LayerScale(nn.Module):
 
 class CrossAttentionFusion(nn.Module):
     """``depth`` pre-norm blocks: parts <- parts + γ·attn(parts, joints) + γ·FFN; with
-    ``bidirectional`` each block first updates the joints from the parts."""
+    ``bidirectional`` each block first updates the joints from the parts. ``joint_scale``
+    (17,) multiplies the joints after their normalisation (UL weighting: keys and values)."""
 
     def __init__(self, dim: int, joint_dim: int, num_heads: int, head_dim: int, depth: int,
                  bidirectional: bool, ffn_ratio: float, layer_scale: float = 0.1):
@@ -91,13 +102,18 @@ class CrossAttentionFusion(nn.Module):
                               "rev_norm_ffn": nn.LayerNorm(joint_dim), "rev_ffn": FeedForward(joint_dim, ffn_ratio)})
             self.layers.append(layer)
 
-    def forward(self, parts: torch.Tensor, joints: torch.Tensor, joint_mask: torch.Tensor | None):
+    def forward(self, parts: torch.Tensor, joints: torch.Tensor, joint_mask: torch.Tensor | None,
+                joint_scale: torch.Tensor | None = None):
+        # No key masked in the whole batch: no mask, so FlashAttention can run on a GPU.
+        key_mask = None if joint_mask is None or bool(joint_mask.all()) else joint_mask
         for layer in self.layers:
             if self.bidirectional:  # joints first look at the parts, then the parts at them
                 joints = joints + layer["rev_attn"](layer["rev_norm_q"](joints), layer["rev_norm_kv"](parts), None)
                 joints = joints + layer["rev_ffn"](layer["rev_norm_ffn"](joints))
             context = layer["norm_kv"](joints)
-            parts = parts + layer["scale_attn"](layer["attn"](layer["norm_q"](parts), context, joint_mask))
+            if joint_scale is not None:
+                context = context * joint_scale.to(context.dtype)[None, :, None]
+            parts = parts + layer["scale_attn"](layer["attn"](layer["norm_q"](parts), context, key_mask))
             parts = parts + layer["scale_ffn"](layer["ffn"](layer["norm_ffn"](parts)))
         return parts
 
@@ -124,7 +140,7 @@ class GateFusion(nn.Module):
         self.score = nn.Sequential(nn.Linear(2 * dim, dim // squeeze), nn.ReLU(inplace=True),
                                    nn.Linear(dim // squeeze, 2 * dim))
 
-    def forward(self, parts, joints, joint_mask):
+    def forward(self, parts, joints, joint_mask, joint_scale=None):
         ctx = self.context(body_half_context(joints, joint_mask, parts.shape[1]))
         w = self.score(torch.cat([parts, ctx], -1)).view(*parts.shape[:2], 2, -1).softmax(dim=2)
         return parts * w[:, :, 0] + ctx * w[:, :, 1]
@@ -137,13 +153,16 @@ class ConcatFusion(nn.Module):
         super().__init__()
         self.proj = nn.Linear(dim + joint_dim, dim)
 
-    def forward(self, parts, joints, joint_mask):
+    def forward(self, parts, joints, joint_mask, joint_scale=None):
         ctx = body_half_context(joints, joint_mask, parts.shape[1])
         return parts + self.proj(torch.cat([parts, ctx], -1))
 
 
 @register_model("Hybrid")
-class HybridGait(SkeletonGaitPP):
+class HybridGait(nn.Module):
+    """The model of the module docstring. Built by composition: ``backbone``, ``hpp``, ``fcs``
+    and ``bnnecks`` carry SkeletonGait++'s names, so its weights (and OpenGait's) load here."""
+
     def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
                  embed_dim: int | None = None, pose_branch: bool = True, visual_branch: bool = True,
                  fusion: str = "cross_attention", delta_joint: bool = True, ul_weighting: bool = True,
@@ -151,15 +170,17 @@ class HybridGait(SkeletonGaitPP):
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
                  map_channels: int = 2):
-        nn.Module.__init__(self)
+        super().__init__()
         if fusion not in FUSIONS:
             raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
         if not (visual_branch or pose_branch):
             raise ConfigError("model_cfg: visual_branch and pose_branch cannot both be off")
         self.num_classes = num_classes
-        self.visual, self.use_pose, self.fusion_kind = visual_branch, pose_branch, fusion
+        self.visual, self.fusion_kind = visual_branch, fusion
         self.pose_aux = pose_aux_loss and pose_branch
-        if visual_branch:  # same attribute names as SkeletonGaitPP: its weights load here
+        # The keypoint branch is built only where its tokens are used.
+        self.use_pose = pose_branch and (not visual_branch or fusion != "none" or self.pose_aux)
+        if visual_branch:
             self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels)
             token_dim = self.backbone.widths[3]
             embed_dim = embed_dim or self.backbone.widths[2]
@@ -168,9 +189,10 @@ class HybridGait(SkeletonGaitPP):
         else:
             token_dim, parts = pose_channels[-1], NUM_JOINTS
             embed_dim = embed_dim or pose_channels[-1]
-        if pose_branch:
+        self.n_upper = parts // 2 if visual_branch else len(UPPER_JOINTS)
+        if self.use_pose:
             self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf)
-        if visual_branch and pose_branch:
+        if visual_branch and self.use_pose and fusion != "none":
             jd = self.pose_branch.out_channels
             if fusion == "cross_attention":
                 self.fusion = CrossAttentionFusion(token_dim, jd, num_heads, head_dim, depth,
@@ -193,7 +215,7 @@ class HybridGait(SkeletonGaitPP):
 
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
-        kwargs = super().from_config(cfg, num_classes)
+        kwargs = skeletongait_kwargs(cfg, num_classes, "HybridGait", cls.EXTRA_KEYS)
         for key in ("ul_init", "pose_channels"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
@@ -202,16 +224,20 @@ class HybridGait(SkeletonGaitPP):
             raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
         return kwargs
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that take no weight decay: the UL logits, the LayerScale γ, every norm's
+        weight and every bias (all parameters of one dimension or less)."""
+        return {name for name, p in self.named_parameters() if p.ndim <= 1}
+
     def ul_weights(self) -> torch.Tensor | None:
         """Softmax of the two UL logits: (upper, lower)."""
         return self.ul_logits.softmax(0) if hasattr(self, "ul_logits") else None
 
     @staticmethod
-    def _scale_halves(tokens: torch.Tensor, n_upper: int, w: torch.Tensor) -> torch.Tensor:
-        """Scale the first ``n_upper`` tokens by 2 w_upper and the rest by 2 w_lower (equal
-        weights leave the tokens unchanged)."""
-        scale = torch.cat([(2 * w[0]).expand(n_upper), (2 * w[1]).expand(tokens.shape[1] - n_upper)])
-        return tokens * scale.to(tokens.dtype)[None, :, None]
+    def half_scale(n: int, n_upper: int, w: torch.Tensor) -> torch.Tensor:
+        """(n,) factors: 2 w_upper for the first ``n_upper`` entries, 2 w_lower for the rest
+        (equal weights give ones)."""
+        return torch.cat([(2 * w[0]).expand(n_upper), (2 * w[1]).expand(n - n_upper)])
 
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
                 frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
@@ -220,18 +246,17 @@ class HybridGait(SkeletonGaitPP):
         if self.use_pose:
             require_inputs(inputs, (POSE,), "HybridGait (pose branch)")
             joints, joint_mask = self.pose_branch(inputs[POSE], frames, lengths)     # (N, 17, Cp)
-            if w is not None:
-                joints = self._scale_halves(joints, len(UPPER_JOINTS), w)
         if self.visual:
-            feat = self.visual_features(inputs, lengths)                            # (N, C, h, w)
+            feat = skeleton_map_features(self.backbone, inputs, lengths, "HybridGait")  # (N, C, h, w)
             parts = self.hpp(feat).transpose(1, 2)                                  # (N, P, C)
-            if w is not None:
-                parts = self._scale_halves(parts, parts.shape[1] // 2, w)
-            if self.use_pose and self.fusion_kind != "none":
-                parts = self.fusion(parts, joints, joint_mask)
+            if self.fusion_kind != "none" and self.use_pose:
+                joint_scale = None if w is None else self.half_scale(NUM_JOINTS, len(UPPER_JOINTS), w)
+                parts = self.fusion(parts, joints, joint_mask, joint_scale)
         else:
             parts = joints
         embed = self.fcs(parts.transpose(1, 2).contiguous())                        # (N, D, P)
+        if w is not None:
+            embed = embed * self.half_scale(embed.shape[-1], self.n_upper, w).to(embed.dtype)
         _, logits = self.bnnecks(embed)
         out = {"training_feat": {"triplet": {"embeddings": embed, "labels": labels},
                                  "softmax": {"logits": logits, "labels": labels}},

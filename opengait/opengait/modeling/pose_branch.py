@@ -1,11 +1,12 @@
 """HybridGait's pose branch: COCO-17 keypoints -> 17 joint tokens.
 
 Per frame the joints are centred on the hip midpoint and scaled by the body height; joints
-below a confidence threshold are masked. ΔJoint is the temporal central difference
-(kernel [-0.5, 0, +0.5], replicate padding at the ends) taken in the frames' original order,
-whatever order the sampler returned them in. Per-joint features (x, y, conf, Δx, Δy) go
-through a light spatio-temporal graph network over the COCO skeleton and are max-pooled over
-the real frames.
+below a confidence threshold are masked. ΔJoint is the temporal central difference taken in
+the frames' original order, whatever order the sampler returned them in, per frame of the
+stored sequence: (x[next] - x[prev]) / (index[next] - index[prev]), so frames the sampler
+skipped (``frames_skip_num``) do not inflate it; at each sequence's ends it is the one-sided
+difference. Per-joint features (x, y, conf, Δx, Δy) go through a light spatio-temporal graph
+network over the COCO skeleton and are max-pooled over the real frames.
 """
 from __future__ import annotations
 
@@ -57,25 +58,44 @@ def normalize_pose(pose: torch.Tensor, min_conf: float) -> tuple[torch.Tensor, t
     return out * w, valid
 
 
-def temporal_neighbours(x: torch.Tensor, lengths: torch.Tensor | None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each frame's previous and next frame, replicated at each sequence's real ends."""
-    n, t = x.shape[:2]
-    steps = torch.arange(t, device=x.device)
-    last = (lengths.to(x.device) - 1) if lengths is not None else torch.full((n,), t - 1, device=x.device)
+def neighbour_indices(n: int, t: int, lengths: torch.Tensor | None, device
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T) positions of each frame's neighbours: the previous and next real frame, or the
+    frame itself at a sequence's first / last real frame (a one-sided difference there)."""
+    steps = torch.arange(t, device=device)
+    last = (lengths.to(device) - 1) if lengths is not None else torch.full((n,), t - 1, device=device)
     prev_idx = (steps[None, :] - 1).clamp_min(0).expand(n, t)
     next_idx = torch.minimum(steps[None, :] + 1, last[:, None]).clamp_min(0)
-    shape = (n, t) + (1,) * (x.ndim - 2)
-    prev = x.gather(1, prev_idx.reshape(shape).expand_as(x))
-    nxt = x.gather(1, next_idx.reshape(shape).expand_as(x))
-    return prev, nxt
+    return prev_idx, next_idx
 
 
-def delta_joint(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """ΔJoint: the central difference over time, kernel [-0.5, 0, +0.5], with replicate
-    padding at each sequence's real ends: x (N, T, ...) -> Δx of the same shape."""
-    prev, nxt = temporal_neighbours(x, lengths)
-    return 0.5 * (nxt - prev)
+def gather_frames(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    shape = idx.shape + (1,) * (x.ndim - 2)
+    return x.gather(1, idx.reshape(shape).expand_as(x))
+
+
+def temporal_neighbours(x: torch.Tensor, lengths: torch.Tensor | None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's previous and next frame (the frame itself at each sequence's real ends)."""
+    prev_idx, next_idx = neighbour_indices(x.shape[0], x.shape[1], lengths, x.device)
+    return gather_frames(x, prev_idx), gather_frames(x, next_idx)
+
+
+def delta_joint(x: torch.Tensor, lengths: torch.Tensor | None,
+                frames: torch.Tensor | None = None) -> torch.Tensor:
+    """ΔJoint of x (N, T, ...) in frame order: (x[next] - x[prev]) / (f[next] - f[prev]), with
+    ``frames`` (N, T) the frames' indices in the stored sequence (consecutive when None);
+    the neighbours of a sequence's first / last real frame are the frame itself and its one
+    neighbour (a one-sided difference). A sequence of one frame has Δ = 0."""
+    n, t = x.shape[:2]
+    prev_idx, next_idx = neighbour_indices(n, t, lengths, x.device)
+    if frames is None:
+        frames = torch.arange(t, device=x.device).expand(n, t)
+    f = frames.to(x.dtype)
+    gap = f.gather(1, next_idx) - f.gather(1, prev_idx)                          # (N, T)
+    gap = torch.where(gap > 0, gap, torch.ones_like(gap))
+    diff = gather_frames(x, next_idx) - gather_frames(x, prev_idx)
+    return diff / gap.view(n, t, *([1] * (x.ndim - 2)))
 
 
 class GraphTemporalBlock(nn.Module):
@@ -122,12 +142,13 @@ class PoseBranch(nn.Module):
                        lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, T, 17, F) features in original frame order and the (N, T, 17) valid mask."""
         pose = sort_by_original_order(pose.float(), frames)
+        ordered = None if frames is None else sort_by_original_order(frames, frames)
         xy, valid = normalize_pose(pose, self.min_conf)
         conf = pose[..., 2:3] * valid[..., None]
         feats = [xy, conf]
         if self.use_delta:
             prev_ok, next_ok = temporal_neighbours(valid, lengths)   # Δ only from seen joints
-            feats.append(delta_joint(xy, lengths) * (valid & prev_ok & next_ok)[..., None])
+            feats.append(delta_joint(xy, lengths, ordered) * (valid & prev_ok & next_ok)[..., None])
         return torch.cat(feats, dim=-1), valid
 
     def forward(self, pose: torch.Tensor, frames: torch.Tensor | None = None,

@@ -63,52 +63,12 @@ class SkeletonGaitPP(nn.Module):
         self.bnnecks = SeparateBNNecks(parts, embed_dim, num_classes)
         init_parameters(self)
 
-    EXTRA_KEYS: tuple[str, ...] = ()
-
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
-        """OpenGait's SkeletonGait++ schema (Backbone, SeparateFCs, SeparateBNNecks, bin_num)
-        plus a subclass's EXTRA_KEYS, passed through as keyword arguments. Sizes that OpenGait
-        derives from ``C`` may be written out; they must then agree with it."""
-        check_kwargs(cls.__name__, cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks",
-                                         "bin_num", *cls.EXTRA_KEYS], "model_cfg")
-        bb = dict(cfg.get("Backbone") or {})
-        check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
-        necks = dict(cfg.get("SeparateBNNecks") or {})
-        check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
-        fcs = dict(cfg.get("SeparateFCs") or {})
-        check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
-        C = float(bb.get("C", 2))
-        widths = SkeletonGaitPPBackbone.widths_for(C)
-        bins = tuple(cfg.get("bin_num", (16,)))
-        embed = int(fcs.get("out_channels", widths[2]))
-        in_channels = int(bb.get("in_channels", 3))
-        if in_channels < 2:
-            raise ConfigError(f"model_cfg.Backbone.in_channels: {in_channels}; the input is the "
-                              "skeleton-map channels plus one silhouette channel (3 for 2 maps)")
-        expect = {"SeparateFCs.in_channels": (fcs.get("in_channels"), widths[3]),
-                  "SeparateFCs.parts_num": (fcs.get("parts_num"), sum(bins)),
-                  "SeparateBNNecks.in_channels": (necks.get("in_channels"), embed),
-                  "SeparateBNNecks.parts_num": (necks.get("parts_num"), sum(bins))}
-        for key, (given, derived) in expect.items():
-            if given is not None and int(given) != derived:
-                raise ConfigError(f"model_cfg.{key}: {given}, but the backbone (C {C:g}) and bin_num "
-                                  f"{list(bins)} give {derived}")
-        return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
-                "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": C, "bin_num": bins,
-                "embed_dim": embed, "map_channels": in_channels - 1,
-                **{k: cfg[k] for k in cls.EXTRA_KEYS if k in cfg}}
+        return skeletongait_kwargs(cfg, num_classes, "SkeletonGaitPP")
 
     def visual_features(self, inputs: dict, lengths: torch.Tensor | None) -> torch.Tensor:
-        """Fused backbone output pooled over time: (N, C, h, w)."""
-        require_inputs(inputs, (HEATMAP, SILHOUETTE), type(self).__name__)
-        maps = inputs[HEATMAP].transpose(1, 2)                       # (N, 2, S, H, W)
-        sils = inputs[SILHOUETTE].unsqueeze(1)                       # (N, 1, S, H, W)
-        if maps.shape[-1] != sils.shape[-1]:                         # uncut 64-wide maps
-            cut = (maps.shape[-1] - sils.shape[-1]) // 2
-            maps = maps[..., cut:cut + sils.shape[-1]]
-        mask = frame_mask(lengths, sils.shape[2], sils.device)
-        return temporal_max(self.backbone(maps, sils, mask), lengths)
+        return skeleton_map_features(self.backbone, inputs, lengths, type(self).__name__)
 
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
                 frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
@@ -119,3 +79,50 @@ class SkeletonGaitPP(nn.Module):
                                   "softmax": {"logits": logits, "labels": labels}},
                 "visual_summary": {"image/sils": inputs[SILHOUETTE][:, :1]},
                 "inference_feat": {"embeddings": embed}}
+
+
+def skeleton_map_features(backbone: SkeletonGaitPPBackbone, inputs: dict, lengths: torch.Tensor | None,
+                          model: str) -> torch.Tensor:
+    """Skeleton maps + silhouettes through the backbone, max over the real frames: (N, C, h, w)."""
+    require_inputs(inputs, (HEATMAP, SILHOUETTE), model)
+    maps = inputs[HEATMAP].transpose(1, 2)                           # (N, 2, S, H, W)
+    sils = inputs[SILHOUETTE].unsqueeze(1)                           # (N, 1, S, H, W)
+    if maps.shape[-1] != sils.shape[-1]:                             # uncut 64-wide maps
+        cut = (maps.shape[-1] - sils.shape[-1]) // 2
+        maps = maps[..., cut:cut + sils.shape[-1]]
+    mask = frame_mask(lengths, sils.shape[2], sils.device)
+    return temporal_max(backbone(maps, sils, mask), lengths)
+
+
+def skeletongait_kwargs(cfg: dict, num_classes: int, model: str, extra_keys=()) -> dict:
+    """OpenGait's SkeletonGait++ schema (Backbone, SeparateFCs, SeparateBNNecks, bin_num) as
+    keyword arguments, plus ``extra_keys`` passed through. Sizes that OpenGait derives from
+    ``C`` may be written out; they must then agree with it."""
+    check_kwargs(model, cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks", "bin_num",
+                              *extra_keys], "model_cfg")
+    bb = dict(cfg.get("Backbone") or {})
+    check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
+    necks = dict(cfg.get("SeparateBNNecks") or {})
+    check_kwargs("SeparateBNNecks", necks, ["class_num", "in_channels", "parts_num"], "model_cfg")
+    fcs = dict(cfg.get("SeparateFCs") or {})
+    check_kwargs("SeparateFCs", fcs, ["in_channels", "out_channels", "parts_num"], "model_cfg")
+    C = float(bb.get("C", 2))
+    widths = SkeletonGaitPPBackbone.widths_for(C)
+    bins = tuple(cfg.get("bin_num", (16,)))
+    embed = int(fcs.get("out_channels", widths[2]))
+    in_channels = int(bb.get("in_channels", 3))
+    if in_channels < 2:
+        raise ConfigError(f"model_cfg.Backbone.in_channels: {in_channels}; the input is the "
+                          "skeleton-map channels plus one silhouette channel (3 for 2 maps)")
+    expect = {"SeparateFCs.in_channels": (fcs.get("in_channels"), widths[3]),
+              "SeparateFCs.parts_num": (fcs.get("parts_num"), sum(bins)),
+              "SeparateBNNecks.in_channels": (necks.get("in_channels"), embed),
+              "SeparateBNNecks.parts_num": (necks.get("parts_num"), sum(bins))}
+    for key, (given, derived) in expect.items():
+        if given is not None and int(given) != derived:
+            raise ConfigError(f"model_cfg.{key}: {given}, but the backbone (C {C:g}) and bin_num "
+                              f"{list(bins)} give {derived}")
+    return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
+            "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": C, "bin_num": bins,
+            "embed_dim": embed, "map_channels": in_channels - 1,
+            **{k: cfg[k] for k in extra_keys if k in cfg}}
