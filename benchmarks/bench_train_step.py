@@ -109,7 +109,7 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
     model = build_model(cfg["model_cfg"], 74)
     n_params = sum(q.numel() for q in model.parameters())
     losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model.parameters(), cfg["optimizer_cfg"])
+    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
     row = {"model": name, "config": MODEL_CONFIGS[name], "parameters": n_params,
            "timed_batch": f"{p}x{k}x{args.frames}", "steps": {}}
     if torch.cuda.is_available():

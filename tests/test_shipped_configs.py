@@ -45,7 +45,7 @@ def test_config_builds_and_steps(path):
               for name, a, on in zip(("0_heatmap", "1_sil", "2_pose"), data.values(), use) if on}
     labels = torch.tensor([0, 1])
     losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model.parameters(), cfg["optimizer_cfg"])
+    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
     build_scheduler(optimizer, cfg["scheduler_cfg"])
     out = model(inputs, None, torch.arange(3).repeat(2, 1), labels)
     loss, info = losses(out["training_feat"])

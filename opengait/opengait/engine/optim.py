@@ -6,6 +6,8 @@ Two keys are ours, taken out before the rest goes to ``torch.optim``:
   asks the model (``no_weight_decay()``: HybridGait lists its UL logits, LayerScale γ, norms
   and biases; GaitBase and SkeletonGait++ list none, as OpenGait decays everything), ``none``
   decays every parameter, ``all_1d`` exempts every parameter of one dimension or less.
+- a model may also name parameters that learn at a fraction of the learning rate
+  (``lr_multipliers()``: HybridGait's UL logits, ``model_cfg.ul_lr_multiplier``).
 - ``scheduler_cfg.warmup_iters`` / ``warmup_start_factor``: a linear warm-up of the learning
   rate from ``warmup_start_factor`` x lr to lr over the first ``warmup_iters`` iterations,
   multiplied with the configured scheduler (whose milestones stay absolute iterations).
@@ -21,8 +23,8 @@ from opengait.config import ConfigError, check_kwargs
 NO_WEIGHT_DECAY = ("model", "none", "all_1d")
 
 
-def parameter_groups(model: torch.nn.Module, rule: str, weight_decay: float) -> list[dict]:
-    """[{params that decay}, {params that do not, weight_decay 0}] (empty groups left out)."""
+def parameter_groups(model: torch.nn.Module, rule: str, weight_decay: float, lr: float) -> list[dict]:
+    """Parameter groups by (weight decay or not, learning-rate multiplier); empty ones left out."""
     if rule not in NO_WEIGHT_DECAY:
         raise ConfigError(f"optimizer_cfg.no_weight_decay: {rule!r} is not one of {', '.join(NO_WEIGHT_DECAY)}")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -32,9 +34,12 @@ def parameter_groups(model: torch.nn.Module, rule: str, weight_decay: float) -> 
         exempt = {n for n, p in named if p.ndim <= 1}
     else:
         exempt = set()
-    groups = [{"params": [p for n, p in named if n not in exempt], "weight_decay": weight_decay},
-              {"params": [p for n, p in named if n in exempt], "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+    multipliers = dict(getattr(model, "lr_multipliers", lambda: {})())
+    groups: dict[tuple[bool, float], list] = {}
+    for n, p in named:
+        groups.setdefault((n in exempt, float(multipliers.get(n, 1.0))), []).append(p)
+    return [{"params": params, "weight_decay": 0.0 if no_decay else weight_decay, "lr": lr * mult}
+            for (no_decay, mult), params in sorted(groups.items())]
 
 
 def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.Optimizer:
@@ -48,7 +53,8 @@ def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.
     check_kwargs(name, cfg, accepted, "optimizer_cfg")
     decay = float(cfg.get("weight_decay", accepted["weight_decay"].default
                           if "weight_decay" in accepted else 0.0))
-    return cls(parameter_groups(model, rule, decay), **cfg)
+    lr = float(cfg.get("lr", accepted["lr"].default if "lr" in accepted else 1e-3))
+    return cls(parameter_groups(model, rule, decay, lr), **cfg)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: dict):

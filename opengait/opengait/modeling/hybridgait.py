@@ -169,8 +169,11 @@ class HybridGait(nn.Module):
                  ul_init=(0.3, 0.7), pose_channels=(32, 64, 128), num_heads: int = 4,
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
-                 map_channels: int = 2):
+                 map_channels: int = 2, ul_lr_multiplier: float = 0.1):
         super().__init__()
+        if not 0.0 < ul_lr_multiplier <= 1.0:
+            raise ConfigError(f"model_cfg.ul_lr_multiplier: {ul_lr_multiplier} is not in (0, 1]")
+        self.ul_lr_multiplier = float(ul_lr_multiplier)
         if fusion not in FUSIONS:
             raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
         if not (visual_branch or pose_branch):
@@ -211,7 +214,7 @@ class HybridGait(nn.Module):
 
     EXTRA_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
                   "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
-                  "pose_aux_loss", "min_joint_conf")
+                  "pose_aux_loss", "min_joint_conf", "ul_lr_multiplier")
 
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
@@ -228,6 +231,12 @@ class HybridGait(nn.Module):
         """Parameters that take no weight decay: the UL logits, the LayerScale γ, every norm's
         weight and every bias (all parameters of one dimension or less)."""
         return {name for name, p in self.named_parameters() if p.ndim <= 1}
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """The UL logits learn at a fraction of the learning rate: two scalars that weigh every
+        part's distance move far faster than any weight of the network otherwise (at lr 0.1 they
+        saturated the softmax within 60 iterations and training diverged)."""
+        return {"ul_logits": self.ul_lr_multiplier} if hasattr(self, "ul_logits") else {}
 
     def ul_weights(self) -> torch.Tensor | None:
         """Softmax of the two UL logits: (upper, lower)."""
