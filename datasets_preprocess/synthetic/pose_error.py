@@ -1,0 +1,179 @@
+"""How a pose estimator errs, as a model the generator applies to its exact keypoints.
+
+The written keypoints of a synthetic walk are ground truth unless ``--keypoint-noise`` asks for
+an error model (``none``: exact; a number: the first version's i.i.d. Gaussian error of that
+many body heights per joint and frame; ``estimator``: the structured model below, calibrated
+against the real yolo11n-pose on synthetic frames by ``benchmarks/bench_synthetic_realism.py``;
+``estimator,<name>=<value>,...`` changes single parameters). Real estimators err in
+structured ways, so the model has these parts (distances in body heights, per joint):
+
+- ``jitter``: independent error per frame;
+- ``drift`` / ``drift_corr``: an error that wanders slowly over the frames (AR(1), stationary
+  std ``drift``, correlation ``drift_corr`` from one frame to the next);
+- ``bias``: a constant offset per sequence and joint (the estimator's habit for this person
+  and view);
+- ``swap_rate`` / ``swap_frames``: left/right confusion: a run of frames (mean length
+  ``swap_frames``) in which a limb pair -- both arms or both legs -- trades sides;
+  ``coat_swap`` adds to the legs' rate under a coat;
+- ``coat_error`` / ``coat_miss`` and ``bag_error`` / ``bag_miss``: joints under a coat (hips,
+  knees) or next to a bag (its side's hip and wrist) get an extra offset of this std (mostly
+  per sequence: the estimator keeps guessing the hidden joint in the same wrong place), or are lost (confidence 0) with this probability per frame; both
+  grow by ``frontal_gain`` x |cos(view)| towards frontal and back views, where a coat hides the
+  legs' outline;
+- ``outlier_rate`` / ``outlier_error`` / ``outlier_frames``: a joint misplaced far (an offset
+  of std ``outlier_error``) for a run of frames (mean length ``outlier_frames``) that starts
+  with this probability per joint and frame;
+- ``miss_rate``: any joint lost (confidence 0) with this probability per frame.
+
+Confidences of joints moved far (more than 0.1 body heights) drop to 0.3-0.6, as an
+estimator's do for doubtful joints; lost joints get confidence 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+LEFT_RIGHT_ARMS = ((5, 6), (7, 8), (9, 10))
+LEFT_RIGHT_LEGS = ((11, 12), (13, 14), (15, 16))
+COAT_COVERED = (11, 12, 13, 14)
+BAG_COVERED = {1: (11, 9), -1: (12, 10)}      # shoulder bag side -> (hip, wrist)
+
+
+@dataclass(frozen=True)
+class PoseErrorModel:
+    jitter: float = 0.0
+    drift: float = 0.0
+    drift_corr: float = 0.9
+    bias: float = 0.0
+    swap_rate: float = 0.0
+    swap_frames: float = 3.0
+    coat_swap: float = 0.0
+    coat_error: float = 0.0
+    coat_miss: float = 0.0
+    bag_error: float = 0.0
+    bag_miss: float = 0.0
+    frontal_gain: float = 0.0
+    outlier_rate: float = 0.0
+    outlier_error: float = 0.15
+    outlier_frames: float = 3.0
+    miss_rate: float = 0.0
+    iid: bool = False           # the first version's model: i.i.d. jitter only, its own draws
+
+    def is_exact(self) -> bool:
+        return not any(v for k, v in asdict(self).items()
+                       if k not in ("drift_corr", "swap_frames", "outlier_error", "outlier_frames", "iid"))
+
+
+# Calibrated against yolo11n-pose on synthetic CASIA-B frames (bench_synthetic_realism.py).
+ESTIMATOR = PoseErrorModel(jitter=0.005, drift=0.015, drift_corr=0.97, bias=0.02, swap_rate=0.045,
+                           swap_frames=5.0, coat_swap=0.3, coat_error=0.025, coat_miss=0.1,
+                           bag_error=0.02, bag_miss=0.02, frontal_gain=1.0, outlier_rate=0.012,
+                           outlier_error=0.15, outlier_frames=3.0, miss_rate=0.005)
+
+
+def parse_pose_error(spec: str | float) -> PoseErrorModel:
+    """``none`` / ``0``, a number (i.i.d. std in body heights), or ``estimator[,name=value...]``."""
+    text = str(spec).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None:
+        if not 0.0 <= value <= 0.5:
+            raise ValueError(f"--keypoint-noise {text}: an i.i.d. std must be in [0, 0.5] body heights")
+        return PoseErrorModel(jitter=value, iid=True) if value > 0 else PoseErrorModel()
+    name, *items = [part.strip() for part in text.split(",")]
+    if name == "none" and not items:
+        return PoseErrorModel()
+    if name != "estimator":
+        raise ValueError(f"--keypoint-noise {text!r}: expected none, a number, or estimator[,name=value...]")
+    known = {f.name for f in fields(PoseErrorModel)} - {"iid"}
+    changes = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"--keypoint-noise: {item!r} is not name=value with a name among "
+                             f"{', '.join(sorted(known))}")
+        changes[key] = float(raw)
+        if changes[key] < 0 or (key in ("swap_rate", "coat_swap", "coat_miss", "bag_miss", "miss_rate",
+                                        "outlier_rate", "drift_corr") and changes[key] > 1):
+            raise ValueError(f"--keypoint-noise: {key}={raw} is out of range")
+    return replace(ESTIMATOR, **changes)
+
+
+def covered_joints(coat: bool, bag_side: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(17,) bool masks of the joints hidden by a coat and next to a bag."""
+    under_coat, by_bag = np.zeros(17, bool), np.zeros(17, bool)
+    if coat:
+        under_coat[list(COAT_COVERED)] = True
+    if bag_side is not None:
+        by_bag[list(BAG_COVERED[1 if bag_side > 0 else -1])] = True
+    return under_coat, by_bag
+
+
+def apply_pose_error(keypoints: np.ndarray, model: PoseErrorModel, rng: np.random.Generator,
+                     covered: tuple[np.ndarray, np.ndarray] | None = None,
+                     view_deg: float = 90.0) -> np.ndarray:
+    """Keypoints (T, 17, 3) in pixels as an estimator would report them under ``model``;
+    ``covered`` is (joints under a coat, joints next to a bag)."""
+    out = np.array(keypoints, np.float32, copy=True)
+    if model.is_exact():
+        return out
+    if model.iid:                       # the first version's model, same draws as before
+        for frame in out:
+            visible = frame[:, 2] > 0
+            if visible.sum() < 2:
+                continue
+            height = float(np.ptp(frame[visible, 1]))
+            frame[visible, :2] += rng.normal(0.0, model.jitter * height, (int(visible.sum()), 2)).astype(np.float32)
+        return out
+    t = len(out)
+    seen = out[..., 2] > 0
+    heights = np.array([np.ptp(f[s, 1]) if s.sum() >= 2 else np.nan for f, s in zip(out, seen)])
+    height = np.where(np.isfinite(heights), heights, np.nanmedian(heights) if np.isfinite(heights).any() else 1.0)
+    under_coat, by_bag = covered if covered is not None else (np.zeros(17, bool), np.zeros(17, bool))
+    frontal = 1.0 + model.frontal_gain * abs(math.cos(math.radians(view_deg)))
+    # Offsets in body heights: constant bias + AR(1) drift + jitter (+ covered joints' error).
+    error = np.zeros((t, 17, 2))
+    error += rng.normal(0.0, model.bias, (1, 17, 2))
+    if model.drift > 0:
+        innovation = model.drift * math.sqrt(max(1.0 - model.drift_corr ** 2, 1e-6))
+        state = rng.normal(0.0, model.drift, (17, 2))
+        for i in range(t):
+            error[i] += state
+            state = model.drift_corr * state + rng.normal(0.0, innovation, (17, 2))
+    error += rng.normal(0.0, model.jitter, (t, 17, 2))
+    for joints, std in ((under_coat, model.coat_error), (by_bag, model.bag_error)):
+        if joints.any() and std > 0:
+            n, scale = int(joints.sum()), std * frontal
+            error[:, joints] += rng.normal(0.0, 0.9 * scale, (1, n, 2)) + rng.normal(0.0, 0.45 * scale, (t, n, 2))
+    if model.outlier_rate > 0:
+        for frame, joint in zip(*np.nonzero(rng.random((t, 17)) < model.outlier_rate)):
+            length = max(1, int(rng.geometric(1.0 / max(model.outlier_frames, 1.0))))
+            error[frame:frame + length, joint] += rng.normal(0.0, model.outlier_error, 2)
+    moved = out[..., :2] + error * height[:, None, None]
+    # Left/right swaps of arms or legs for runs of frames.
+    leg_rate = model.swap_rate / 2 + (model.coat_swap * frontal if under_coat.any() else 0.0)
+    for pairs, rate in ((LEFT_RIGHT_ARMS, model.swap_rate / 2), (LEFT_RIGHT_LEGS, leg_rate)):
+        i = 0
+        while rate > 0 and i < t:
+            if rng.random() < rate:
+                length = max(1, int(rng.geometric(1.0 / max(model.swap_frames, 1.0))))
+                for a, b in pairs:
+                    moved[i:i + length, [a, b]] = moved[i:i + length, [b, a]]
+                i += length
+            else:
+                i += 1
+    conf = out[..., 2].copy()
+    far = np.linalg.norm(error, axis=-1) > 0.1
+    conf = np.where(far & seen, rng.uniform(0.3, 0.6, conf.shape), conf)
+    lost = rng.random((t, 17)) < model.miss_rate
+    for joints, p in ((under_coat, model.coat_miss), (by_bag, model.bag_miss)):
+        if joints.any() and p > 0:
+            lost |= (rng.random((t, 17)) < min(p * frontal, 1.0)) & joints[None, :]
+    conf = np.where(lost, 0.0, conf)
+    out[..., :2] = np.where(seen[..., None], moved, out[..., :2])
+    out[..., 2] = np.where(seen, conf, out[..., 2])
+    return out.astype(np.float32)

@@ -1,0 +1,75 @@
+"""The generator's keypoint error model: each of its parts does what it says, on walks made here."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datasets_preprocess.synthetic.pose_error import (ESTIMATOR, PoseErrorModel, apply_pose_error,
+                                                      covered_joints, parse_pose_error)
+
+
+def walk(t=200):
+    """A standing-still body 100 px tall with 17 visible joints, legs and arms apart."""
+    base = np.zeros((17, 3), np.float32)
+    base[:, 1] = np.linspace(0, 100, 17)
+    base[:, 0] = np.where(np.arange(17) % 2 == 1, -10.0, 10.0)   # left joints left, right right
+    base[:, 2] = 1.0
+    return np.repeat(base[None], t, 0)
+
+
+def test_specs():
+    assert parse_pose_error("none").is_exact() and parse_pose_error("0").is_exact()
+    assert parse_pose_error("0.055") == PoseErrorModel(jitter=0.055, iid=True)
+    assert parse_pose_error("estimator") == ESTIMATOR
+    assert parse_pose_error("estimator,swap_rate=0.2").swap_rate == 0.2
+    for bad in ("estimator,nope=1", "estimator,swap_rate=2", "0.9", "gaussian"):
+        with pytest.raises(ValueError):
+            parse_pose_error(bad)
+
+
+def test_exact_is_exact_and_draws_are_seeded():
+    kp = walk()
+    assert np.array_equal(apply_pose_error(kp, PoseErrorModel(), np.random.default_rng(0)), kp)
+    a = apply_pose_error(kp, ESTIMATOR, np.random.default_rng(1))
+    b = apply_pose_error(kp, ESTIMATOR, np.random.default_rng(1))
+    assert np.array_equal(a, b) and not np.array_equal(a, kp)
+
+
+def test_each_part_of_the_model():
+    kp, rng = walk(400), np.random.default_rng(3)
+    # bias: the same offset on every frame; drift: correlated from frame to frame; jitter: not.
+    bias = apply_pose_error(kp, PoseErrorModel(bias=0.05), rng)[..., :2] - kp[..., :2]
+    assert np.allclose(bias, bias[:1]) and bias.std() > 1.0
+    drift = (apply_pose_error(kp, PoseErrorModel(drift=0.05, drift_corr=0.95), rng) - kp)[:, 0, 0]
+    jitter = (apply_pose_error(kp, PoseErrorModel(jitter=0.05), rng) - kp)[:, 0, 0]
+    lag = lambda x: np.corrcoef(x[:-1], x[1:])[0, 1]     # noqa: E731
+    assert lag(drift) > 0.8 and abs(lag(jitter)) < 0.2
+    # swaps: runs of frames where the left and right legs (or arms) trade places.
+    swapped = apply_pose_error(kp, PoseErrorModel(swap_rate=0.05, swap_frames=5), rng)
+    crossed = swapped[:, 11, 0] > 0                        # the left hip on the right side
+    assert 0.05 < crossed.mean() < 0.5 and (crossed[1:] == crossed[:-1]).mean() > 0.8
+    # coats: hips and knees err more and get lost; other joints not.
+    coat = covered_joints(True, None)
+    under = apply_pose_error(kp, PoseErrorModel(coat_error=0.1, coat_miss=0.3), rng, coat, view_deg=90)
+    err = np.linalg.norm(under[..., :2] - kp[..., :2], axis=-1)
+    assert err[:, 11:15].mean() > 5.0 and err[:, [0, 5, 15]].max() == 0.0
+    assert 0.2 < (under[:, 11:15, 2] == 0).mean() < 0.4 and (under[:, :11, 2] > 0).all()
+    def coat_error(view):     # over 30 sequences: most of the coat error is drawn per sequence
+        model = PoseErrorModel(coat_error=0.1, frontal_gain=1.0)
+        return np.mean([np.linalg.norm(apply_pose_error(kp[:20], model, rng, coat, view)[:, 11:15, :2]
+                                       - kp[:20, 11:15, :2], axis=-1).mean() for _ in range(30)])
+    assert 1.6 < coat_error(0) / coat_error(90) < 2.5       # 1 + |cos 0| = 2 at the front
+
+    # a bag: its side's hip and wrist.
+    assert np.flatnonzero(covered_joints(False, -1.0)[1]).tolist() == [10, 12]
+    # outliers: far moves of single joints for a few frames.
+    out = apply_pose_error(kp, PoseErrorModel(outlier_rate=0.01, outlier_error=0.3), rng)
+    far = np.linalg.norm(out[..., :2] - kp[..., :2], axis=-1) > 10
+    assert 0.01 < far.mean() < 0.1
+
+
+def test_joints_outside_the_image_stay_unseen():
+    kp = walk(50)
+    kp[:, 16, 2] = 0.0
+    out = apply_pose_error(kp, ESTIMATOR, np.random.default_rng(0))
+    assert (out[:, 16] == kp[:, 16]).all()
