@@ -158,3 +158,14 @@ def test_augmented_share_of_each_identity_in_a_batch():
             assert n_aug == (2 if label in (0, 1) else 0)                  # id 2 has none: all real
     plain = TripletSampler(groups, [3, 4], {**cfg, "augmented_share": None}, augmented=augmented)
     assert any(sum(i in augmented for i in [r.index for r in plain.batch(it)]) not in (0, 4) for it in range(20))
+
+
+def test_augmented_share_is_exact_in_expectation():
+    """K = 3 and share 0.25: 0.75 augmented sequences per id on average (not round(0.75) = 1)."""
+    groups = {0: [0, 1, 2, 3], 1: [4, 5, 6, 7]}
+    augmented = {2, 3, 6, 7}
+    cfg = {"sample_type": "fixed_ordered", "frames_num_fixed": 4, "augmented_share": 0.25}
+    sampler = TripletSampler(groups, [2, 3], cfg, augmented=augmented)
+    counts = [sum(r.index in augmented for r in sampler.batch(it)) for it in range(2000)]
+    per_id = np.mean(counts) / 2
+    assert abs(per_id - 0.75) < 0.03 and set(counts) <= {0, 1, 2}

@@ -38,7 +38,8 @@ DEFAULTS = {  # per layout: subjects, frames, views
     "grew": (12, 36, ""),
 }
 OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
-                  "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md")
+                  "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md",
+                  "oracle_inpainted", "oracle_masks")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "under coats and bags), estimator,name=value,... to change a parameter "
                         "(datasets_preprocess/synthetic/pose_error.py)")
     p.add_argument("--sessions", type=int, default=3, help="ccvid: sessions per person (default 3)")
+    p.add_argument("--augment-fraction", type=float, default=0.25,
+                   help="ccvid with --augment-variants: share of the training tracklets re-dressed (default "
+                        "0.25, DLCR's setting)")
+    p.add_argument("--augment-variants", type=int, default=0,
+                   help="ccvid: oracle clothing augmentation -- re-render that many variants of a chosen "
+                        "training tracklet in other training identities' outfits (perfect inpainting) into "
+                        "oracle_inpainted/ (DLCR stage 4's layout, read by ccvid_aug/crop_augmented_k5.py) "
+                        "and oracle_masks/ (default 0: none; DLCR makes 10)")
     p.add_argument("--sequences-per-subject", type=int, default=4,
                    help="grew: sequences per identity (default 4: test ids get 2 gallery + 2 probe)")
     p.add_argument("--workers", type=int, default=default_workers(),
@@ -106,6 +115,10 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         parse_pose_error(args.keypoint_noise)
     except ValueError as e:
         raise UserInputError(str(e)) from None
+    if args.augment_variants < 0 or not 0.0 < args.augment_fraction <= 1.0:
+        raise UserInputError("--augment-variants must be >= 0 and --augment-fraction in (0, 1]")
+    if args.augment_variants and args.layout != "ccvid":
+        raise UserInputError("--augment-variants is for --layout ccvid")
     if args.layout == "grew" and args.sequences_per_subject < 2:
         raise UserInputError("--sequences-per-subject must be >= 2 for grew")
     return rl.GenerationConfig(
@@ -115,7 +128,9 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         edge_noise=args.sil_edge_noise, pose_noise_deg=args.pose_noise,
         sessions=args.sessions if args.layout == "ccvid" else 0,
         sequences_per_subject=args.sequences_per_subject if args.layout == "grew" else 0,
-        keypoint_noise=canonical_spec(args.keypoint_noise) if args.layout != "grew" else 0.0)
+        keypoint_noise=canonical_spec(args.keypoint_noise) if args.layout != "grew" else 0.0,
+        augment_fraction=args.augment_fraction if args.augment_variants else 0.0,
+        augment_variants=args.augment_variants)
 
 
 def canonical_spec(spec: str) -> float | str:
@@ -202,6 +217,8 @@ def main(args: argparse.Namespace) -> int:
             stats[f"{name}_tracklets"] = len(lines)
         atomic_write_text(out / "outfit_prompts.jsonl", "".join(
             json.dumps(r) + "\n" for r in rl.ccvid_outfit_prompts(config)))
+        if config.augment_variants:
+            stats["oracle_records"] = rl.collect_oracle_records(out)
     if config.layout == "grew":
         atomic_write_text(out / "synthetic_probe_labels.csv", rl.grew_probe_labels(config))
     write_subjects(out, config)

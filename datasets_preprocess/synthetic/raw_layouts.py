@@ -29,6 +29,7 @@ Pose JSON (also the ``--pose-from`` format of the preprocessing scripts)::
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -68,6 +69,8 @@ class GenerationConfig:
     sessions: int = 3
     sequences_per_subject: int = 4
     keypoint_noise: float | str = 0.0  # error model of the written keypoints (pose_error.py)
+    augment_fraction: float = 0.0      # ccvid: share of training tracklets re-dressed (oracle)
+    augment_variants: int = 0          # ccvid: outfits of other identities per chosen tracklet
 
     def summary(self) -> dict:
         """Plain JSON types (tuples as lists), comparable with a generation.json record (options
@@ -75,6 +78,8 @@ class GenerationConfig:
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         if out["keypoint_noise"] in (0.0, "none"):
             del out["keypoint_noise"]
+        if not out["augment_variants"]:
+            del out["augment_fraction"], out["augment_variants"]
         return out
 
 
@@ -321,6 +326,9 @@ def ccvid_job(job: Job) -> Counter:
             continue
         atomic_write_files(out / tracklet, blobs, overwrite=True)
         atomic_write_files(out / "masks" / tracklet, masks, overwrite=True)
+        if cfg.augment_variants and job.subject <= ccvid_train_count(cfg):
+            stats.update(ccvid_oracle_variants(job, walker, plan, tracklet, cam_key, angle,
+                                               [n for n in numbers if not missing[n - 1]], boxes, numbers))
         measured = measured_keypoints(np.stack(keypoints), cfg, view_rng,
                                       ws.rng_for(cfg.seed, ws.STREAM_POSE_ERROR, job.subject, cam_key, angle),
                                       look, angle)
@@ -335,6 +343,80 @@ def ccvid_job(job: Job) -> Counter:
     return stats
 
 
+def ccvid_train_count(cfg: GenerationConfig) -> int:
+    """The first half of the ids train (see ccvid_split_lines)."""
+    return (cfg.subjects + 1) // 2
+
+
+ORACLE_IMAGES, ORACLE_MASKS, ORACLE_RECORDS = "oracle_inpainted", "oracle_masks", "inpaint.jsonl"
+
+
+def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit, tracklet: str,
+                          cam_key: int, angle: int, frames: list[int], boxes: list, numbers: list[int]) -> Counter:
+    """What perfect clothes inpainting would give: the same walk, camera and background, the
+    person re-dressed in the outfit of another training identity (its upper and lower
+    garments, shoes and coat; the bag stays), ``augment_variants`` times for an
+    ``augment_fraction`` of the training tracklets. Written in DLCR stage 4's layout
+    (``oracle_inpainted/<tracklet>_aug<v>/<frame>.png`` and records in its JSONL format), with
+    the re-dressed silhouettes in ``oracle_masks/<tracklet>_aug<v>/<frame>.png``."""
+    cfg, out = job.config, Path(job.out)
+    stats = Counter()
+    pick = ws.rng_for(cfg.seed, ws.STREAM_ORACLE, job.subject, cam_key)
+    if pick.random() >= cfg.augment_fraction:
+        return stats
+    others = [t for t in range(1, ccvid_train_count(cfg) + 1) if t != job.subject]
+    if not others:
+        return stats
+    box_of = dict(zip(numbers, boxes))
+    records = []
+    for v in range(cfg.augment_variants):
+        target = others[int(pick.integers(len(others)))]
+        target_plans = ccvid_outfit_plan(cfg.seed, target, cfg.sessions)
+        target_plan = target_plans[int(pick.integers(len(target_plans)))]
+        target_profile = ws.subject_profile(cfg.seed, target)
+        source_profile = walker.profile
+        look = ap.dress(source_profile.skin, source_profile.hair, source_profile.hair_cover,
+                        ccvid_outfit(target_profile, target_plan), pick, target_plan.coat, plan.bag)
+        render_seed = int(pick.integers(2 ** 31))
+        rendered = walker.dressed(look).render(ws.camera_for_view(angle),
+                                               ws.background_for_camera(cfg.seed, cam_key),
+                                               np.random.default_rng(render_seed))
+        name = f"{tracklet}_aug{v:02d}"
+        images, masks = {}, {}
+        for n in frames:
+            x0, y0, x1, y1 = box_of[n]
+            ok, buf = cv2.imencode(".png", cv2.cvtColor(rendered.rgb[n - 1][y0:y1, x0:x1], cv2.COLOR_RGB2BGR))
+            images[f"{n:05d}.png"] = buf.tobytes()
+            masks[f"{n:05d}.png"] = _png_bytes(rendered.masks[n - 1][y0:y1, x0:x1])
+        if not images:
+            continue
+        atomic_write_files(out / ORACLE_IMAGES / name, images, overwrite=True)
+        atomic_write_files(out / ORACLE_MASKS / name, masks, overwrite=True)
+        outfit = f"{target:03d}_{target_plan.clothes_label}"
+        items = ap.describe_clothes(ccvid_outfit(target_profile, target_plan), target_plan.coat, plan.bag)
+        for n in frames:
+            source = f"{tracklet}/{n:05d}.jpg"
+            records.append({"key": f"{source}#aug{v:02d}", "source": source, "variant": v, "tracklet": tracklet,
+                            "pid": f"{job.subject:03d}", "target_outfit": outfit, "target_pid": f"{target:03d}",
+                            "prompt": "a person wearing " + ", ".join(items), "seed": render_seed,
+                            "output": f"{name}/{n:05d}.png", "model": "synthetic oracle"})
+        stats["oracle_variants"] += 1
+        stats["oracle_frames"] += len(images)
+    if records:
+        part = out / ORACLE_IMAGES / ".parts" / (tracklet.replace("/", "_") + ".jsonl")
+        atomic_write_text(part, "".join(json.dumps(r) + "\n" for r in records))
+        stats["oracle_tracklets"] += 1
+    return stats
+
+
+def collect_oracle_records(out: Path) -> int:
+    """Fold the per-tracklet record parts into ``oracle_inpainted/inpaint.jsonl``; record count."""
+    parts = sorted((out / ORACLE_IMAGES / ".parts").glob("*.jsonl"))
+    text = "".join(p.read_text(encoding="utf-8") for p in parts)
+    atomic_write_text(out / ORACLE_IMAGES / ORACLE_RECORDS, text)
+    return text.count("\n")
+
+
 def ccvid_jobs(cfg: GenerationConfig, out: Path, overwrite: bool) -> list[Job]:
     return [Job(cfg, str(out), s, session, overwrite)
             for s in range(1, cfg.subjects + 1) for session in range(1, cfg.sessions + 1)]
@@ -343,7 +425,7 @@ def ccvid_jobs(cfg: GenerationConfig, out: Path, overwrite: bool) -> list[Job]:
 def ccvid_split_lines(cfg: GenerationConfig, out: Path) -> dict[str, list[str]]:
     """train/query/gallery lines. The first half of the ids train; for each test id the last
     session's tracklets are queries and the earlier sessions' tracklets the gallery."""
-    n_train = (cfg.subjects + 1) // 2
+    n_train = ccvid_train_count(cfg)
     lines = {"train": [], "query": [], "gallery": []}
     for s in range(1, cfg.subjects + 1):
         plan = ccvid_outfit_plan(cfg.seed, s, cfg.sessions)

@@ -24,6 +24,7 @@ FOCAL = 380.0
 # Stream tags keep the random streams of different purposes apart.
 STREAM_SUBJECT, STREAM_WALK, STREAM_VIEW, STREAM_BACKGROUND, STREAM_EXTRA = 0, 1, 2, 3, 4
 STREAM_POSE_ERROR = 5          # the keypoint error model's own draws
+STREAM_ORACLE = 6              # oracle clothing augmentation: who is re-dressed, in what
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
@@ -91,6 +92,14 @@ class WalkRenderer:
         self.points = walk_kinematics(profile.identity, walk, n_frames, FPS, rng)
         self.parts = [rd.build_body(self.points, i, profile.identity, look)
                       for i in range(n_frames)]
+
+    def dressed(self, look: ap.Appearance) -> "WalkRenderer":
+        """The same walk (the same joint positions in every frame) in other clothes."""
+        other = object.__new__(WalkRenderer)
+        other.profile, other.points = self.profile, self.points
+        other.parts = [rd.build_body(self.points, i, self.profile.identity, look)
+                       for i in range(len(self.parts))]
+        return other
 
     def render(self, cam: Camera, background: np.ndarray | None,
                rng: np.random.Generator) -> RenderedView:

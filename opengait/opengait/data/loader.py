@@ -7,6 +7,7 @@ import torch
 from opengait.data.dataset import GaitDataset
 from opengait.data.frame_sampling import sample_frames
 from opengait.data.samplers import InferenceSampler, SampleRequest, TripletSampler
+from opengait.config import ConfigError
 from opengait.data.transforms import build_transform
 
 
@@ -60,7 +61,12 @@ def _worker_init(_):
 def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, rank: int = 0,
                     start_iter: int = 0) -> torch.utils.data.DataLoader:
     sampler_cfg = trainer_cfg["sampler"]
-    augmented = {i for i, seq in enumerate(dataset.sequences) if seq.type.startswith("aug")}
+    listed = set(dataset.partition.get("AUGMENTED_SET") or [])          # DLCR's sequences
+    augmented = {i for i, seq in enumerate(dataset.sequences) if seq.key in listed}
+    if sampler_cfg.get("augmented_share") is not None and not augmented:
+        raise ConfigError("trainer_cfg.sampler.augmented_share is set but the partition lists no "
+                          "AUGMENTED_SET sequences of the training ids (make it with "
+                          "datasets_preprocess/ccvid_aug/make_probe_gallery.py)")
     sampler = TripletSampler(dataset.indices_by_label(), sampler_cfg["batch_size"], sampler_cfg,
                              seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter,
                              augmented=augmented)

@@ -28,8 +28,10 @@ class TripletSampler(torch.utils.data.Sampler):
 
     With several processes each rank draws its own batches (rank is part of the seed). With
     ``sampler_cfg["augmented_share"]`` (e.g. 0.25) and a set of ``augmented`` sequence indices
-    (DLCR's repainted copies), that share of each id's K sequences comes from its augmented
-    sequences and the rest from the real ones (ids without augmented sequences are unchanged).
+    (DLCR's repainted copies, the partition's AUGMENTED_SET), that share of each id's K sequences
+    comes from its augmented sequences in expectation (K x share rounded up or down at random,
+    so 3 x 0.25 gives one augmented sequence in 75% of the ids' draws, none in the rest) and
+    the rest from the real ones (ids without augmented sequences are unchanged).
     ``batch_shuffle`` shuffles the order of the P x K sequences in the batch, as OpenGait's does.
     """
 
@@ -67,7 +69,10 @@ class TripletSampler(torch.utils.data.Sampler):
         count = batch_frame_count(self.sampler_cfg, rng)
         requests = []
         for label in labels:
-            k_aug = int(round(self.k * self.share)) if label in self.augmented_groups else 0
+            k_aug = 0
+            if label in self.augmented_groups:     # K x share in expectation, not rounded per id
+                whole, part = divmod(self.k * self.share, 1.0)
+                k_aug = int(whole) + int(rng.random() < part)
             picks = []
             for group, k in ((self.groups[label], self.k - k_aug), (self.augmented_groups.get(label), k_aug)):
                 if k > 0:
