@@ -1,28 +1,38 @@
-"""The clothing-change study: which parts of HybridGait make it robust to bags and coats?
+"""The clothing-change study: which parts of HybridGait help, and does clothing augmentation help?
 
-On a synthetic CASIA-B-layout set (generated here, or reused) every model of the ablation is
-trained with the same budget (iterations, batch, frames, learning-rate schedule) and the same
-seeds, then evaluated with the CASIA-B protocol (NM / BG / CL rank-1, identical view excluded):
+Two arms, both paired: within a seed every model sees the same synthetic population (the
+seed is the data seed: each seed draws its own people), the same train/test split and the same
+training seed (sampler, augmentation, initialisation):
 
-    GaitBase                    silhouettes only
-    SkeletonGait++              silhouettes + skeleton maps
-    HybridGait                  + keypoint branch, cross-attention fusion, ΔJoint, UL weighting
-    HybridGait w/o cross-attn   the attention gate instead of cross-attention
-    HybridGait w/o ΔJoint       keypoints without temporal differences
-    HybridGait w/o UL           no upper/lower-body weighting
-    HybridGait w/o pose branch  no keypoint branch (so no fusion and no ΔJoint)
-    Pose only                   the keypoint branch alone
+- **casia_b**: on a synthetic CASIA-B-layout set with realistic keypoint error
+  (``--keypoint-noise estimator``, calibrated against yolo11n-pose), eight models trained with
+  one budget and evaluated with the CASIA-B protocol (NM / BG / CL rank-1):
 
-Results: <results>/clothing_study.md (table, command, commit, machine, wall time per run),
-clothing_study.png (grouped bars with error bars) and clothing_study.json (every number).
-Runs live in <work>/runs/; a re-run reuses finished runs (their eval JSON) unless --overwrite.
+      GaitBase, SkeletonGait++, HybridGait, HybridGait w/o cross-attn (the attention gate instead),
+      w/o ΔJoint, w/o UL, w/o pose branch, Pose only
 
-    python benchmarks/run_clothing_study.py            # 8 models x 3 seeds, about an hour on 2 CPU cores
-    python benchmarks/run_clothing_study.py --quick    # 8 models x 1 seed, short training, < 10 minutes
+- **ccvid_aug**: on the synthetic CCVID layout (clothes-changing protocol), HybridGait and
+  SkeletonGait++ trained with and without oracle clothing augmentation at DLCR's setting (25%
+  of the training tracklets x 10 outfits of other identities, the same walk re-rendered by the
+  generator = perfect inpainting, through the real ccvid_aug scripts; a quarter of each
+  identity's K sequences per batch drawn from the augmented ones); general and CC rank-1 / mAP.
+
+Reported: per model mean ± std over seeds, and the paired differences (each ablation -
+HybridGait, HybridGait - SkeletonGait++, HybridGait - GaitBase; with - without augmentation)
+with 95% t-intervals over seeds; an interval containing 0 is "no difference". Every finished
+run leaves a small JSON (settings, seeds, metrics, loss curve, seconds) in
+<results>/clothing_study_runs/<arm>/, which the study reuses -- so it resumes on a fresh clone,
+and the report is rebuilt from those files. Data and run folders live in --work (not kept).
+
+    python benchmarks/run_clothing_study.py                    # the full study (hours on 2 CPU cores; resumable)
+    python benchmarks/run_clothing_study.py --jobs 2           # two runs at a time, one thread each
+    python benchmarks/run_clothing_study.py --report-only      # rebuild the report from the run files
+    python benchmarks/run_clothing_study.py --quick            # a smoke check (< 10 minutes)
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -30,18 +40,19 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from datasets_preprocess.common.atomic_files import atomic_path, atomic_write_text
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 
 REPO = Path(__file__).resolve().parents[1]
-MAIN = REPO / "opengait/opengait/main.py"
+PY = sys.executable
 CONDITIONS = ("NM", "BG", "CL")
+CC_METRICS = ("test/ccvid_general/rank1", "test/ccvid_general/mAP", "test/ccvid_cc/rank1", "test/ccvid_cc/mAP")
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,11 @@ class Variant:
 
 
 HYBRID = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
-VARIANTS = {v.name: v for v in (
+HYBRID_CCVID = "opengait_ccvid/configs/hybridgait_ccvid_synthetic.yaml"
+# SkeletonGait++ on CCVID: HybridGait with its keypoint branch off, the attention gate and no UL,
+# which is exactly SkeletonGait++ (tests/test_hybridgait.py loads its weights and gets its output).
+SGPP_SWITCHES = ("model_cfg.pose_branch=false", "model_cfg.fusion=attention_gate", "model_cfg.ul_weighting=false")
+CASIA_VARIANTS = {v.name: v for v in (
     Variant("GaitBase", "opengait/configs/gaitbase/gaitbase_synthetic.yaml"),
     Variant("SkeletonGait++", "opengait/configs/skeletongait/skeletongait++_synthetic.yaml"),
     Variant("HybridGait", HYBRID),
@@ -62,223 +77,418 @@ VARIANTS = {v.name: v for v in (
     Variant("HybridGait w/o pose branch", HYBRID, ("model_cfg.pose_branch=false",)),
     Variant("Pose only", HYBRID, ("model_cfg.visual_branch=false",)),
 )}
-FULL = dict(subjects=24, views="000,036,072,108,144,180", frames=30, iterations=300, seeds="0,1,2")
-QUICK = dict(subjects=12, views="000,090,180", frames=24, iterations=80, seeds="0")
+CCVID_VARIANTS = {v.name: v for v in (
+    Variant("HybridGait", HYBRID_CCVID),
+    Variant("HybridGait + oracle aug", HYBRID_CCVID, ("AUG",)),
+    Variant("SkeletonGait++", HYBRID_CCVID, SGPP_SWITCHES),
+    Variant("SkeletonGait++ + oracle aug", HYBRID_CCVID, SGPP_SWITCHES + ("AUG",)),
+)}
+# Paired comparisons: (label, model a, model b) -> a - b.
+CASIA_PAIRS = [(f"{v} - HybridGait", v, "HybridGait") for v in CASIA_VARIANTS
+               if v.startswith("HybridGait w/o") or v == "Pose only"] + [
+    ("HybridGait - SkeletonGait++", "HybridGait", "SkeletonGait++"),
+    ("HybridGait - GaitBase", "HybridGait", "GaitBase")]
+CCVID_PAIRS = [("HybridGait: oracle aug - none", "HybridGait + oracle aug", "HybridGait"),
+               ("SkeletonGait++: oracle aug - none", "SkeletonGait++ + oracle aug", "SkeletonGait++"),
+               ("HybridGait - SkeletonGait++ (no aug)", "HybridGait", "SkeletonGait++")]
+
+FULL = dict(subjects=24, views="000,036,072,108,144,180", frames=30, iterations=1200, seeds="0,1,2,3,4",
+            ccvid_subjects=30, ccvid_frames=30, ccvid_iterations=1200, arms="casia_b,ccvid_aug")
+QUICK = dict(subjects=12, views="000,090,180", frames=24, iterations=80, seeds="0,1",
+             ccvid_subjects=12, ccvid_frames=16, ccvid_iterations=60, arms="casia_b,ccvid_aug")
+KEYPOINT_NOISE = "estimator"
+AUGMENT = {"fraction": 0.25, "variants": 10, "share": 0.25}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced study for a smoke check (< 10 minutes)")
-    p.add_argument("--models", default=",".join(VARIANTS),
-                   help="comma-separated subset of: " + ", ".join(VARIANTS))
-    p.add_argument("--subjects", type=int, help=f"synthetic identities (default {FULL['subjects']}; "
-                   f"quick {QUICK['subjects']}); 60%% train, 40%% test as CASIA-B's 74/124")
-    p.add_argument("--views", help=f"view angles (default {FULL['views']}; quick {QUICK['views']})")
-    p.add_argument("--frames", type=int, help=f"frames per sequence (default {FULL['frames']})")
-    p.add_argument("--iterations", type=int,
-                   help=f"training iterations per run (default {FULL['iterations']}; quick {QUICK['iterations']})")
-    p.add_argument("--seeds", help=f"comma-separated training seeds (default {FULL['seeds']}; quick {QUICK['seeds']})")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (default 0)")
-    p.add_argument("--keypoint-noise", type=float, default=0.055,
-                   help="error of the synthetic keypoints in body heights (default 0.055: about a real "
-                        "pose estimator's PCK@0.1 on these frames; 0 = exact ground truth)")
-    p.add_argument("--work", default=None,
-                   help="data and runs (default output/clothing_study, quick: output/clothing_study_quick)")
-    p.add_argument("--results", default=None,
-                   help="folder of the .md/.png/.json (default benchmarks/results; quick: <work>)")
-    p.add_argument("--overwrite", action="store_true", help="retrain runs that are already finished")
+    p.add_argument("--arms", help="comma-separated: casia_b, ccvid_aug (default both)")
+    p.add_argument("--models", help="casia_b arm: comma-separated subset of: " + ", ".join(CASIA_VARIANTS))
+    p.add_argument("--seeds", help=f"comma-separated seeds, each a data seed and a training seed "
+                                   f"(default {FULL['seeds']}; quick {QUICK['seeds']})")
+    p.add_argument("--subjects", type=int, help=f"casia_b identities (default {FULL['subjects']}); 60%% train")
+    p.add_argument("--views", help=f"casia_b view angles (default {FULL['views']})")
+    p.add_argument("--frames", type=int, help=f"casia_b frames per sequence (default {FULL['frames']})")
+    p.add_argument("--iterations", type=int, help=f"casia_b training iterations (default {FULL['iterations']})")
+    p.add_argument("--ccvid-subjects", type=int, help=f"ccvid identities (default {FULL['ccvid_subjects']}); half train")
+    p.add_argument("--ccvid-frames", type=int, help=f"ccvid frames per tracklet (default {FULL['ccvid_frames']})")
+    p.add_argument("--ccvid-iterations", type=int, help=f"ccvid training iterations (default {FULL['ccvid_iterations']})")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time; each gets cores/jobs threads (default 1)")
+    p.add_argument("--work", help="data and run folders (default output/clothing_study, quick: output/clothing_study_quick)")
+    p.add_argument("--results", help="report and run files (default benchmarks/results; quick: <work>)")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the report from the run files")
+    p.add_argument("--overwrite", action="store_true", help="retrain runs whose result file exists")
     args = p.parse_args(argv)
     preset = QUICK if args.quick else FULL
     for key, value in preset.items():
-        if getattr(args, key) is None:
+        if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.work = Path(args.work or ("output/clothing_study_quick" if args.quick else "output/clothing_study"))
     args.results = Path(args.results or (args.work if args.quick else "benchmarks/results"))
-    unknown = [m for m in args.models.split(",") if m not in VARIANTS]
+    args.models = args.models or (",".join(["SkeletonGait++", "HybridGait", "HybridGait w/o UL"]) if args.quick
+                                  else ",".join(CASIA_VARIANTS))
+    unknown = [m for m in args.models.split(",") if m not in CASIA_VARIANTS]
     if unknown:
-        p.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+        p.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(CASIA_VARIANTS)})")
+    bad_arms = [a for a in args.arms.split(",") if a not in ("casia_b", "ccvid_aug")]
+    if bad_arms:
+        p.error(f"--arms: unknown {', '.join(bad_arms)} (known: casia_b, ccvid_aug)")
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
+    if args.jobs < 1 or min(args.iterations, args.ccvid_iterations) < 4:
+        p.error("--jobs must be >= 1 and the iterations >= 4")
     return args
 
 
-def run(cmd: list, what: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=True, text=True)
+def run(cmd: list, what: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise UserInputError(f"{what} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return result
 
 
-def prepare_data(args: argparse.Namespace) -> Path:
-    """Generate and preprocess the synthetic set (each step skips work already done)."""
-    raw, work = args.work / "synthetic_casia_b", args.work / "casia_b_work"
-    py = sys.executable
-    steps = [
-        ("generate", [py, "datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "casia_b",
-                      "--out", raw, "--subjects", args.subjects, "--views", args.views,
-                      "--frames", args.frames, "--seed", args.data_seed, "--keypoint-noise", args.keypoint_noise]),
-        ("poses and GEIs", [py, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
-                            raw / "silhouettes", "--pose-from", raw / "poses", "--out", work]),
-        ("silhouettes", [py, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-                         raw / "silhouettes", "--out", work]),
-    ]
-    for what, cmd in steps:
-        start = time.time()
-        try:
-            out = run(cmd, what).stdout.strip().splitlines()
-        except UserInputError as e:
-            if "other options" in str(e):
-                raise UserInputError(f"{e}\n{args.work} holds data made with other settings: give another "
-                                     "--work for these settings (finished runs there are reused)") from None
-            raise
-        print(f"[data] {what}: {out[-1] if out else 'done'} ({time.time() - start:.0f} s)", flush=True)
+# --- data -----------------------------------------------------------------------------------
+
+def casia_data(args, seed: int) -> Path:
+    """Generate and preprocess the CASIA-B-layout population of one seed (steps skip done work)."""
+    raw, work = args.work / "data" / f"casia_b_seed{seed}", args.work / "data" / f"casia_b_seed{seed}_work"
+    run([PY, "datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "casia_b", "--out", raw,
+         "--subjects", args.subjects, "--views", args.views, "--frames", args.frames, "--seed", seed,
+         "--keypoint-noise", KEYPOINT_NOISE], f"generating casia_b seed {seed}")
+    run([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+         "--pose-from", raw / "poses", "--out", work], f"poses of casia_b seed {seed}")
+    run([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+         "--out", work], f"preprocessing casia_b seed {seed}")
     return work
 
 
-def run_name(variant: str, seed: int) -> str:
-    slug = "".join(c if c.isalnum() else "_" for c in variant.replace("+", "p").replace("Δ", "delta"))
-    return f"{slug.strip('_')}_seed{seed}"
+def ccvid_data(args, seed: int) -> Path:
+    """The CCVID-layout population of one seed, its oracle augmentation, through the real scripts."""
+    raw, work = args.work / "data" / f"ccvid_seed{seed}", args.work / "data" / f"ccvid_seed{seed}_work"
+    aug = args.work / "data" / f"ccvid_seed{seed}_aug"
+    steps = [
+        ([PY, "datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", raw,
+          "--subjects", args.ccvid_subjects, "--frames", args.ccvid_frames, "--seed", seed,
+          "--keypoint-noise", KEYPOINT_NOISE, "--augment-fraction", AUGMENT["fraction"],
+          "--augment-variants", AUGMENT["variants"]], "generating"),
+        ([PY, "datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", work], "indexing"),
+        ([PY, "datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out", work,
+          "--sils-from", raw / "masks", "--pose-from", raw / "poses"], "preprocessing"),
+        ([PY, "datasets_preprocess/ccvid/make_probe_gallery.py", "--out", work], "the partition"),
+        ([PY, "datasets_preprocess/ccvid_aug/crop_augmented_k5.py", "--inpainted", raw / "oracle_inpainted",
+          "--out", aug, "--k", AUGMENT["variants"]], "cropping the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/rearrange_to_grew.py", "--aug", aug, "--work", work,
+          "--sils-from", raw / "oracle_masks", "--pose-from", raw / "poses"], "preprocessing the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/make_probe_gallery.py", "--aug", aug, "--work", work],
+         "the augmented partition"),
+    ]
+    for cmd, what in steps:
+        run(cmd, f"ccvid seed {seed}: {what}")
+    return work
 
 
-def train_and_test(variant: Variant, seed: int, data: Path, args: argparse.Namespace) -> dict:
-    """One training run and its CASIA-B evaluation; reuses a finished run unless --overwrite."""
-    name = run_name(variant.name, seed)
+# --- runs -----------------------------------------------------------------------------------
+
+def slug(name: str) -> str:
+    text = name.replace("+", "p").replace("Δ", "delta")
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def run_settings(args, arm: str, variant: Variant, seed: int) -> dict:
+    """Everything that decides a run's result (its file is reused only when these match)."""
+    common = {"arm": arm, "model": variant.name, "config": variant.config,
+              "overrides": list(variant.overrides), "data_seed": seed, "train_seed": seed,
+              "keypoint_noise": KEYPOINT_NOISE}
+    if arm == "casia_b":
+        return {**common, "subjects": args.subjects, "views": args.views, "frames": args.frames,
+                "iterations": args.iterations}
+    return {**common, "subjects": args.ccvid_subjects, "frames": args.ccvid_frames,
+            "iterations": args.ccvid_iterations, "augmentation": AUGMENT}
+
+
+def settings_hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def result_path(args, arm: str, variant: Variant, seed: int) -> Path:
+    return args.results / "clothing_study_runs" / arm / f"{slug(variant.name)}_seed{seed}.json"
+
+
+def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, threads: int) -> dict:
+    settings = run_settings(args, arm, variant, seed)
+    path = result_path(args, arm, variant, seed)
+    if path.exists() and not args.overwrite:
+        record = json.loads(path.read_text())
+        if record.get("settings_hash") == settings_hash(settings):
+            return {**record, "reused": True}
+    name = f"{arm}_{slug(variant.name)}_seed{seed}"
     runs = args.work / "runs"
-    sets = [f"data_cfg.dataset_root={data / 'pretreated'}", f"data_cfg.dataset_partition={data / 'casia_b.json'}",
-            "data_cfg.dataset_name=clothing_study", f"trainer_cfg.seed={seed}",
-            f"trainer_cfg.total_iter={args.iterations}", f"trainer_cfg.save_iter={args.iterations}",
-            f"trainer_cfg.log_iter={max(1, args.iterations // 4)}", "trainer_cfg.image_log_iter=0",
-            f"scheduler_cfg.milestones=[{int(args.iterations * 2 / 3)}, {int(args.iterations * 0.9)}]",
-            f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}", *variant.overrides]
+    iterations = settings["iterations"]
+    partition = data / ("casia_b.json" if arm == "casia_b" else "ccvid.json")
+    sets = [f"data_cfg.dataset_root={data / 'pretreated'}", f"data_cfg.dataset_partition={partition}",
+            f"data_cfg.dataset_name=clothing_study_{arm}", "data_cfg.num_workers=0",
+            f"trainer_cfg.seed={seed}", f"trainer_cfg.total_iter={iterations}",
+            f"trainer_cfg.save_iter={iterations}", f"trainer_cfg.log_iter={max(1, iterations // 40)}",
+            "trainer_cfg.image_log_iter=0",
+            f"scheduler_cfg.milestones=[{int(iterations * 2 / 3)}, {int(iterations * 0.9)}]",
+            f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}"]
+    for o in variant.overrides:
+        if o == "AUG":
+            sets += [f"data_cfg.dataset_partition={data / 'ccvid_aug.json'}",
+                     f"trainer_cfg.sampler.augmented_share={AUGMENT['share']}"]
+        else:
+            sets.append(o)
+    main = "opengait/opengait/main.py" if arm == "casia_b" else "opengait_ccvid/main.py"
     from opengait.config import load_config
     cfg = load_config(REPO / variant.config, sets)
     run_dir = runs / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / name
-    result_file = run_dir / "eval" / f"{args.iterations:05d}.json"
-    if result_file.exists() and not args.overwrite:
-        record = json.loads(result_file.read_text())
-        return {"results": record["results"], "seconds": record.get("study_seconds"), "reused": True}
-    if args.overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)                    # a run killed halfway starts again
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    base = [PY, main, "--cfgs", REPO / variant.config, "--output_root", runs, *[a for s in sets for a in ("--set", s)]]
     start = time.time()
-    base = [sys.executable, MAIN, "--cfgs", REPO / variant.config, "--output_root", runs,
-            *[a for s in sets for a in ("--set", s)]]
-    run([*base, "--phase", "train"], f"training {variant.name} (seed {seed})")
-    run([*base, "--phase", "test"], f"testing {variant.name} (seed {seed})")
+    run([*base, "--phase", "train"], f"training {arm} {variant.name} (seed {seed})", env)
+    run([*base, "--phase", "test"], f"testing {arm} {variant.name} (seed {seed})", env)
     seconds = time.time() - start
-    record = json.loads(result_file.read_text())
-    record["study_seconds"] = seconds
-    atomic_write_text(result_file, json.dumps(record, indent=1) + "\n")
-    return {"results": record["results"], "seconds": seconds, "reused": False}
+    evaluation = json.loads((run_dir / "eval" / f"{iterations:05d}.json").read_text())
+    record = {"settings": settings, "settings_hash": settings_hash(settings),
+              "metrics": {k: round(float(v), 6) for k, v in evaluation["results"].items()},
+              "coverage": evaluation.get("coverage", {}), "loss_curve": loss_curve(run_dir / "summary"),
+              "seconds": round(seconds, 1), "commit": git_commit(),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {threads} thread(s)"}
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return {**record, "reused": False}
 
 
-def summarize(runs: dict[str, list[dict]]) -> dict:
-    table = {}
-    for variant, rows in runs.items():
-        entry = {}
-        for cond in CONDITIONS:
-            values = np.array([100 * r["results"][cond] for r in rows])
-            entry[cond] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                           "per_seed": values.round(2).tolist()}
-        seconds = [r["seconds"] for r in rows if r["seconds"] is not None]
-        entry["mean_seconds_per_run"] = float(np.mean(seconds)) if seconds else None
-        table[variant] = entry
-    return table
+def loss_curve(summary: Path) -> dict:
+    import logging
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+    acc = EventAccumulator(str(summary), size_guidance={"scalars": 0})
+    acc.Reload()
+    parts = [t for t in ("scalar/triplet/loss", "scalar/softmax/loss") if t in acc.Tags()["scalars"]]
+    steps = sorted({e.step for e in acc.Scalars(parts[0])})
+    values = {t: {e.step: e.value for e in acc.Scalars(t)} for t in parts}
+    return {"iteration": steps, "loss": [round(sum(values[t].get(s, 0.0) for t in parts), 5) for s in steps]}
 
 
 def git_commit() -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
-    return (result.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
+    return result.stdout.strip() or "unknown"
 
 
-def write_markdown(path: Path, table: dict, args: argparse.Namespace, argv: list[str], wall: float,
-                   commit: str) -> None:
-    seeds = args.seeds.split(",")
-    run_minutes = sum((e["mean_seconds_per_run"] or 0) * len(seeds) for e in table.values()) / 60
-    lines = ["# Clothing-change study (synthetic CASIA-B layout)", "", "```",
-             " ".join(["python benchmarks/run_clothing_study.py", *argv]), "```", "",
-             f"Commit {commit}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
-             f"this invocation {wall / 60:.1f} min; the runs took {run_minutes:.1f} min of training and "
-             "evaluation in all (reused runs keep the time of the invocation that trained them).", "",
-             f"Data: {args.subjects} synthetic subjects (60% train / 40% test), views {args.views}, "
-             f"{args.frames} frames per sequence, types nm-01..06, bg-01/02, cl-01/02, data seed "
-             f"{args.data_seed}, keypoint noise {args.keypoint_noise} body heights (exact synthetic keypoints "
-             "would be far more accurate than a pose estimator's; 0.055 gives about the PCK@0.1 that "
-             f"yolo11n-pose reaches on these frames). Training: {args.iterations} iterations per run, each model's "
-             "`*_synthetic.yaml` batch (4 ids x 3 sequences x 12 frames), SGD 0.1, steps at 2/3 and 9/10 of "
-             f"the run; seeds {', '.join(seeds)}. Evaluation: CASIA-B protocol, gallery nm-01..04, rank-1 "
-             "averaged over view pairs with the identical view excluded.", "",
-             f"Rank-1 (%), mean ± std over {len(seeds)} seed(s):", "",
-             "| model | NM | BG | CL | mean | s / run |", "| --- | --- | --- | --- | --- | --- |"]
-    for variant, entry in table.items():
-        cells = [f"{entry[c]['mean']:.1f} ± {entry[c]['std']:.1f}" for c in CONDITIONS]
-        mean = np.mean([entry[c]["mean"] for c in CONDITIONS])
-        secs = entry["mean_seconds_per_run"]
-        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {mean:.1f} | "
-                     + (f"{secs:.0f}" if secs else "—") + " |")
-    lines += ["", "Per-seed values are in clothing_study.json. Wall time per run includes training and "
-              "evaluation on 2 CPU cores; a GPU is much faster.", ""]
+# --- statistics and report -----------------------------------------------------------------
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% t-interval (Student's t over seeds); (mean, nan, nan) for one value."""
+    x = np.asarray(values, float)
+    if len(x) < 2:
+        return float(x.mean()), float("nan"), float("nan")
+    from scipy.stats import t as student
+    half = student.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def verdict(lo: float, hi: float) -> str:
+    if not np.isfinite(lo):
+        return "one seed: no interval"
+    if lo > 0:
+        return "better"
+    if hi < 0:
+        return "worse"
+    return "no difference"
+
+
+def collect(args, arm: str, variants: dict) -> dict[str, dict[int, dict]]:
+    """{model: {seed: record}} from the run files that match the current settings."""
+    out = {}
+    for name, variant in variants.items():
+        for seed in args.seed_list:
+            path = result_path(args, arm, variant, seed)
+            if path.exists():
+                record = json.loads(path.read_text())
+                if record.get("settings_hash") == settings_hash(run_settings(args, arm, variant, seed)):
+                    out.setdefault(name, {})[seed] = record
+    return out
+
+
+def casia_value(record: dict, cond: str) -> float:
+    m = record["metrics"]
+    return 100 * (np.mean([m[c] for c in CONDITIONS]) if cond == "mean" else m[cond])
+
+
+def paired_rows(runs: dict, pairs, columns, value) -> list[dict]:
+    rows = []
+    for label, a, b in pairs:
+        seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+        if not seeds:
+            continue
+        row = {"comparison": label, "seeds": seeds}
+        for col in columns:
+            diffs = [value(runs[a][s], col) - value(runs[b][s], col) for s in seeds]
+            mean, lo, hi = t_interval(diffs)
+            row[col] = {"mean": round(mean, 2), "ci95": [round(lo, 2), round(hi, 2)], "per_seed": diffs,
+                        "verdict": verdict(lo, hi)}
+        rows.append(row)
+    return rows
+
+
+def cell(d: dict) -> str:
+    lo, hi = d["ci95"]
+    interval = "" if not np.isfinite(lo) else f" [{lo:+.1f}, {hi:+.1f}]"
+    mark = {"better": " ▲", "worse": " ▼"}.get(d["verdict"], "")
+    return f"{d['mean']:+.1f}{interval}{mark}"
+
+
+def report(args, argv: list[str]) -> dict:
+    casia = collect(args, "casia_b", CASIA_VARIANTS) if "casia_b" in args.arms else {}
+    ccvid = collect(args, "ccvid_aug", CCVID_VARIANTS) if "ccvid_aug" in args.arms else {}
+    casia_cols = (*CONDITIONS, "mean")
+    table = {m: {c: dict(zip(("mean", "lo", "hi"), t_interval([casia_value(r, c) for r in runs.values()])),
+                     std=float(np.std([casia_value(r, c) for r in runs.values()], ddof=1)) if len(runs) > 1 else 0.0)
+                 for c in casia_cols} | {"seeds": sorted(runs)} for m, runs in casia.items()}
+    cc_table = {m: {k: float(np.mean([100 * r["metrics"][k] for r in runs.values()])) for k in CC_METRICS}
+                | {"seeds": sorted(runs)} for m, runs in ccvid.items()}
+    casia_pairs = paired_rows(casia, CASIA_PAIRS, casia_cols, casia_value)
+    cc_pairs = paired_rows(ccvid, CCVID_PAIRS, CC_METRICS, lambda r, k: 100 * r["metrics"][k])
+    seconds = sum(r["seconds"] for runs in (*casia.values(), *ccvid.values()) for r in runs.values())
+    payload = {"command": " ".join(["python benchmarks/run_clothing_study.py", *argv]),
+               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "keypoint_noise": KEYPOINT_NOISE, "augmentation": AUGMENT, "interval": "95% Student-t over seeds",
+               "casia_b": {"table": table, "paired": casia_pairs},
+               "ccvid_aug": {"table": cc_table, "paired": cc_pairs}, "run_seconds": round(seconds)}
+    args.results.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.results / "clothing_study.json", json.dumps(payload, indent=1) + "\n")
+    write_markdown(args.results / "clothing_study.md", payload, args, casia, ccvid)
+    write_figure(args.results / "clothing_study.png", table, casia, ccvid)
+    return payload
+
+
+def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) -> None:
+    hours = payload["run_seconds"] / 3600
+    lines = ["# Clothing-change study (synthetic data, paired design)", "", "```", payload["command"], "```", "",
+             f"Run files: `{args.results / 'clothing_study_runs'}` (one JSON per run: settings, seeds, metrics, "
+             f"loss curve, commit); the runs took {hours:.1f} h of training and evaluation in all "
+             f"({platform.machine()}, {os.cpu_count()} CPU cores, no GPU).", "",
+             f"Design: seeds {', '.join(map(str, args.seed_list))}; seed s draws its own synthetic population "
+             "(data seed s) and trains every model with training seed s, so differences are paired within a "
+             "seed. Intervals: 95% Student-t over seeds of the paired differences; an interval that contains "
+             "0 is reported as no difference. Keypoints carry the calibrated estimator error model "
+             "(`--keypoint-noise estimator`: drift, bias, left/right swaps, joints lost or misplaced under "
+             "coats and bags; benchmarks/results/synthetic_realism.md compares it with yolo11n-pose).", ""]
+    if casia:
+        lines += [f"## CASIA-B layout: {args.subjects} subjects (60% train), views {args.views}, {args.frames} "
+                  f"frames, {args.iterations} iterations per run (batch 4 x 3 x 12 frames, SGD 0.1, steps at "
+                  "2/3 and 9/10; HybridGait clips the gradient norm at 5)", "",
+                  "Rank-1 (%), identical view excluded, mean ± std over seeds:", "",
+                  "| model | seeds | NM | BG | CL | mean |", "| --- | --- | --- | --- | --- | --- |"]
+        for m, e in payload["casia_b"]["table"].items():
+            lines.append(f"| {m} | {len(e['seeds'])} | " + " | ".join(
+                f"{e[c]['mean']:.1f} ± {e[c]['std']:.1f}" for c in (*CONDITIONS, "mean")) + " |")
+        lines += ["", "Paired differences in rank-1 points, mean [95% interval] (▲ / ▼: the interval excludes 0):", "",
+                  "| comparison | seeds | NM | BG | CL | mean |", "| --- | --- | --- | --- | --- | --- |"]
+        for row in payload["casia_b"]["paired"]:
+            lines.append(f"| {row['comparison']} | {len(row['seeds'])} | " + " | ".join(
+                cell(row[c]) for c in (*CONDITIONS, "mean")) + " |")
+    if ccvid:
+        lines += ["", f"## CCVID layout with clothing augmentation: {args.ccvid_subjects} subjects (half train), "
+                  f"{args.ccvid_frames} frames per tracklet, {args.ccvid_iterations} iterations per run", "",
+                  f"Oracle augmentation: {int(100 * AUGMENT['fraction'])}% of the training tracklets re-rendered "
+                  f"in {AUGMENT['variants']} outfits of other training identities (the same walk, camera and "
+                  "background: perfect inpainting), through crop_augmented_k5.py (k = 10, all variants kept), "
+                  f"ccvid_aug/rearrange_to_grew.py and make_probe_gallery.py; augmented_share {AUGMENT['share']}. "
+                  "SkeletonGait++ is HybridGait with its keypoint branch off, the attention gate and no UL "
+                  "(identical to SkeletonGait++).", "",
+                  "| model | seeds | general R1 | general mAP | CC R1 | CC mAP |", "| --- | --- | --- | --- | --- | --- |"]
+        for m, e in payload["ccvid_aug"]["table"].items():
+            lines.append(f"| {m} | {len(e['seeds'])} | " + " | ".join(f"{e[k]:.1f}" for k in CC_METRICS) + " |")
+        lines += ["", "| comparison | seeds | general R1 | general mAP | CC R1 | CC mAP |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for row in payload["ccvid_aug"]["paired"]:
+            lines.append(f"| {row['comparison']} | {len(row['seeds'])} | " + " | ".join(cell(row[k]) for k in CC_METRICS) + " |")
+    lines += ["", "Training loss of every run: clothing_study.png (one panel per model, one line per seed).", ""]
     atomic_write_text(path, "\n".join(lines))
 
 
-def write_plot(path: Path, table: dict, title: str) -> None:
+def write_figure(path: Path, table: dict, casia: dict, ccvid: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = list(table)
-    x = np.arange(len(names))
-    width = 0.26
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.25 * len(names)), 4.2))
-    for i, cond in enumerate(CONDITIONS):
-        means = [table[n][cond]["mean"] for n in names]
-        stds = [table[n][cond]["std"] for n in names]
-        ax.bar(x + (i - 1) * width, means, width, yerr=stds, capsize=3, label=cond)
-    ax.set_xticks(x, [n.replace(" w/o ", "\nw/o ") for n in names], fontsize=8)
-    ax.set_ylabel("rank-1 (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title, fontsize=10)
-    ax.legend(ncol=3, fontsize=8, loc="lower right")
-    ax.grid(axis="y", alpha=0.3)
+    panels = [("casia_b", m, runs) for m, runs in casia.items()] + [("ccvid", m, runs) for m, runs in ccvid.items()]
+    if not panels:
+        return
+    cols = 4
+    rows = 1 + (len(panels) + cols - 1) // cols
+    fig = plt.figure(figsize=(3.2 * cols, 2.4 * rows))
+    if table:
+        ax = fig.add_subplot(rows, 1, 1)
+        names = list(table)
+        x = np.arange(len(names))
+        for i, cond in enumerate(CONDITIONS):
+            ax.bar(x + (i - 1) * 0.26, [table[n][cond]["mean"] for n in names], 0.26,
+                   yerr=[table[n][cond]["std"] for n in names], capsize=2, label=cond)
+        ax.set_xticks(x, [n.replace(" w/o ", "\nw/o ") for n in names], fontsize=7)
+        ax.set_ylabel("rank-1 (%)")
+        ax.set_ylim(0, 105)
+        ax.legend(ncol=3, fontsize=7)
+        ax.set_title("CASIA-B layout: rank-1, mean ± std over seeds", fontsize=9)
+    for i, (arm, model, runs) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, cols + i + 1)
+        for seed, r in sorted(runs.items()):
+            ax.plot(r["loss_curve"]["iteration"], r["loss_curve"]["loss"], lw=0.8, label=f"seed {seed}")
+        ax.set_title(f"{arm}: {model}", fontsize=7)
+        ax.tick_params(labelsize=6)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     setup_logging()
-    start = time.time()
-    commit = git_commit()  # before any result file of ours is rewritten
-    args.work.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(args)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    models = args.models.split(",")
-    jobs = [(VARIANTS[m], s) for m in models for s in seeds]
-    runs: dict[str, list[dict]] = {m: [] for m in models}
-    counts = {"trained": 0, "reused": 0}
-    bar = tqdm(jobs, desc="study", unit="run")
-    for variant, seed in bar:
-        bar.set_postfix_str(f"{variant.name} seed {seed}")
-        row = train_and_test(variant, seed, data, args)
-        runs[variant.name].append(row)
-        counts["reused" if row["reused"] else "trained"] += 1
-        r = row["results"]
-        tqdm.write(f"{variant.name} seed {seed}: NM {100 * r['NM']:.1f} BG {100 * r['BG']:.1f} "
-                   f"CL {100 * r['CL']:.1f}" + (" (reused)" if row["reused"] else f" ({row['seconds']:.0f} s)"))
-    table = summarize(runs)
-    wall = time.time() - start
-    args.results.mkdir(parents=True, exist_ok=True)
-    payload = {"command": ["python", "benchmarks/run_clothing_study.py", *argv], "commit": commit,
-               "machine": {"arch": platform.machine(), "cpu_cores": os.cpu_count()},
-               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "wall_seconds": wall, "table": table,
-               "runs": {m: [{"seed": s, **row} for s, row in zip(seeds, rows)] for m, rows in runs.items()}}
-    atomic_write_text(args.results / "clothing_study.json", json.dumps(payload, indent=1) + "\n")
-    write_markdown(args.results / "clothing_study.md", table, args, argv, wall, commit)
-    write_plot(args.results / "clothing_study.png", table,
-               f"Synthetic CASIA-B, rank-1, mean ± std over {len(seeds)} seed(s), {args.iterations} iterations")
-    print(f"clothing study: {len(models)} models x {len(seeds)} seeds, {counts['trained']} runs trained, "
-          f"{counts['reused']} reused, in {wall / 60:.1f} min -> {args.results / 'clothing_study.md'}")
+    if not args.report_only:
+        start = time.time()
+        cores = os.cpu_count() or 1
+        threads = max(1, cores // args.jobs)
+        tasks = []
+        for seed in args.seed_list:
+            if "casia_b" in args.arms:
+                tasks += [("casia_b", CASIA_VARIANTS[m], seed) for m in args.models.split(",")]
+            if "ccvid_aug" in args.arms:
+                tasks += [("ccvid_aug", v, seed) for v in CCVID_VARIANTS.values()]
+        todo = [t for t in tasks if args.overwrite or not _finished(args, *t)]
+        print(f"clothing study: {len(tasks)} runs, {len(tasks) - len(todo)} finished already; "
+              f"{args.jobs} at a time with {threads} thread(s) each", flush=True)
+        data: dict[tuple[str, int], Path] = {}
+
+        def do(task):
+            arm, variant, seed = task
+            record = train_and_test(args, arm, variant, seed, data[(arm, seed)], threads)
+            summary = ", ".join(f"{k.split('/')[-2] + ' ' if '/' in k else ''}{k.split('/')[-1]} {100 * v:.1f}"
+                                for k, v in record["metrics"].items() if k in (*CONDITIONS, *CC_METRICS))
+            print(f"[{arm}] {variant.name} seed {seed}: {summary} ({record['seconds']:.0f} s)", flush=True)
+            return record
+        for seed in args.seed_list:                       # seed by seed: results arrive in a useful order
+            batch = [t for t in todo if t[2] == seed]
+            for arm in sorted({t[0] for t in batch}):
+                data[(arm, seed)] = (casia_data if arm == "casia_b" else ccvid_data)(args, seed)
+            with ThreadPoolExecutor(args.jobs) as pool:
+                list(pool.map(do, batch))
+        print(f"clothing study: {len(todo)} runs trained in {(time.time() - start) / 60:.1f} min", flush=True)
+    payload = report(args, argv)
+    print(f"clothing study report ({payload['run_seconds'] / 3600:.1f} h of runs) -> {args.results / 'clothing_study.md'}")
     return 0
+
+
+def _finished(args, arm: str, variant: Variant, seed: int) -> bool:
+    path = result_path(args, arm, variant, seed)
+    if not path.exists():
+        return False
+    return json.loads(path.read_text()).get("settings_hash") == settings_hash(run_settings(args, arm, variant, seed))
 
 
 if __name__ == "__main__":

@@ -1,42 +1,73 @@
-"""The clothing-study script end to end at toy size: structure of its outputs, not accuracy."""
+"""The clothing-study script at toy size (structure of its outputs, reuse of run files) and its
+statistics against hand-computed values."""
 from __future__ import annotations
 
 import json
+import sys
 
 import cv2
+import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import REPO_ROOT, run_script
 
 STUDY = "benchmarks/run_clothing_study.py"
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+
+def test_t_interval_and_verdicts_by_hand():
+    import run_clothing_study as study
+    # Differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.3027 -> half-width 4.3027 / sqrt(3) = 2.4841.
+    mean, lo, hi = study.t_interval([1.0, 2.0, 3.0])
+    assert mean == pytest.approx(2.0) and lo == pytest.approx(2 - 2.4841, abs=1e-3) and hi == pytest.approx(2 + 2.4841, abs=1e-3)
+    assert study.verdict(lo, hi) == "no difference"
+    mean, lo, hi = study.t_interval([5.0, 6.0, 5.5, 6.5, 5.0])
+    assert lo > 0 and study.verdict(lo, hi) == "better"
+    assert study.verdict(-3.0, -0.5) == "worse" and study.verdict(*study.t_interval([1.0])[1:]) == "one seed: no interval"
+
+
+def test_paired_rows_use_the_same_seeds():
+    import run_clothing_study as study
+    runs = {"A": {0: {"v": 10.0}, 1: {"v": 12.0}, 2: {"v": 11.0}},
+            "B": {0: {"v": 9.0}, 1: {"v": 9.0}}}                       # seed 2 of B is missing
+    rows = study.paired_rows(runs, [("A - B", "A", "B")], ["x"], lambda r, _: r["v"])
+    assert rows[0]["seeds"] == [0, 1] and rows[0]["x"]["per_seed"] == [1.0, 3.0]
+    assert rows[0]["x"]["mean"] == 2.0
 
 
 @pytest.mark.slow
-def test_tiny_study_writes_table_plot_json_and_reuses_runs(tmp_path):
-    args = ["--models", "GaitBase,HybridGait w/o UL", "--subjects", "8", "--views", "090,180",
-            "--frames", "10", "--iterations", "3", "--seeds", "0,1", "--work", tmp_path / "work",
-            "--results", tmp_path / "results"]
+def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
+    args = ["--arms", "casia_b", "--models", "GaitBase,HybridGait w/o UL", "--subjects", "8",
+            "--views", "090,180", "--frames", "10", "--iterations", "4", "--seeds", "0,1",
+            "--work", tmp_path / "work", "--results", tmp_path / "results"]
     first = run_script(STUDY, *args, timeout=1200)
-    assert "2 models x 2 seeds, 4 runs trained, 0 reused" in first.stdout
+    assert "4 runs, 0 finished already" in first.stdout
+    runs = sorted((tmp_path / "results" / "clothing_study_runs" / "casia_b").glob("*.json"))
+    assert [p.name for p in runs] == ["GaitBase_seed0.json", "GaitBase_seed1.json",
+                                      "HybridGait_w_o_UL_seed0.json", "HybridGait_w_o_UL_seed1.json"]
+    record = json.loads(runs[0].read_text())
+    assert record["settings"]["data_seed"] == 0 and set(record["metrics"]) == {"NM", "BG", "CL"}
+    assert record["loss_curve"]["iteration"] == [1, 2, 3, 4] and len(record["loss_curve"]["loss"]) == 4
     payload = json.loads((tmp_path / "results" / "clothing_study.json").read_text())
-    assert list(payload["table"]) == ["GaitBase", "HybridGait w/o UL"]
-    for entry in payload["table"].values():
-        for cond in ("NM", "BG", "CL"):
-            values = entry[cond]["per_seed"]
-            assert len(values) == 2 and all(0 <= v <= 100 for v in values)
-            assert entry[cond]["mean"] == pytest.approx(sum(values) / 2, abs=0.01)
-        assert entry["mean_seconds_per_run"] > 0
-    assert [r["seed"] for r in payload["runs"]["GaitBase"]] == [0, 1]
-    table = (tmp_path / "results" / "clothing_study.md").read_text()
-    assert "| GaitBase |" in table and "| HybridGait w/o UL |" in table and "run_clothing_study.py" in table
+    table = payload["casia_b"]["table"]
+    assert list(table) == ["GaitBase", "HybridGait w/o UL"] and table["GaitBase"]["seeds"] == [0, 1]
+    values = [100 * json.loads(p.read_text())["metrics"]["CL"] for p in runs[:2]]
+    assert table["GaitBase"]["CL"]["mean"] == pytest.approx(np.mean(values))
+    md = (tmp_path / "results" / "clothing_study.md").read_text()
+    assert "| GaitBase | 2 |" in md and "Paired differences" in md
     image = cv2.imread(str(tmp_path / "results" / "clothing_study.png"))
-    assert image is not None and image.shape[0] > 200 and image.shape[1] > 400
-    # The UL switch reached the model: its saved config has ul_weighting off.
-    configs = list((tmp_path / "work" / "runs").rglob("config.yaml"))
-    assert any("ul_weighting: false" in c.read_text() for c in configs)
+    assert image is not None and image.shape[1] > 600
+    # Two seeds of different populations: the data differ.
+    gen = [json.loads((tmp_path / "work" / "data" / f"casia_b_seed{s}" / "generation.json").read_text())
+           for s in (0, 1)]
+    assert gen[0]["config"]["seed"] == 0 and gen[1]["config"]["seed"] == 1
+    # The UL switch reached the model.
+    assert any("ul_weighting: false" in c.read_text() for c in (tmp_path / "work" / "runs").rglob("config.yaml"))
     again = run_script(STUDY, *args, timeout=600)
-    assert "0 runs trained, 4 reused" in again.stdout
-    assert json.loads((tmp_path / "results" / "clothing_study.json").read_text())["table"] == payload["table"]
+    assert "4 runs, 4 finished already" in again.stdout
+    rebuilt = run_script(STUDY, *args, "--report-only", timeout=600)
+    assert json.loads((tmp_path / "results" / "clothing_study.json").read_text())["casia_b"] == payload["casia_b"]
+    assert "report" in rebuilt.stdout
 
 
 def test_unknown_model_is_refused():
