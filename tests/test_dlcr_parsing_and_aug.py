@@ -64,7 +64,10 @@ def test_input_affine_keeps_aspect_and_centres():
 def test_label_table():
     assert clothes_label_ids("lip", "upper") == [5, 6, 7, 10, 11]
     assert clothes_label_ids("lip", "lower") == [6, 9, 10, 12]
-    assert clothes_label_ids("atr", "full") == [4, 5, 6, 7, 8, 17]
+    # DLCR's full mask: everything but background, hat, hair, face, arms and legs (LIP ids:
+    # 0 background, 1 hat, 2 hair, 13 face, 14/15 arms, 16/17 legs are kept).
+    assert clothes_label_ids("lip", "full") == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 19]
+    assert clothes_label_ids("atr", "full") == [3, 4, 5, 6, 7, 8, 9, 10, 16, 17]
     assert clothes_label_ids("pascal", "lower") == [5, 6]
 
 

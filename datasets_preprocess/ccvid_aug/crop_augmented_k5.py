@@ -1,7 +1,9 @@
 """ccvid_aug step 1: turn DLCR's repainted frames into person-crop tracklets, k variants each.
 
 Reads the stage-4 records (dlcr/sd_inpaint/inpaint_clothes.py) and, for every augmented source
-tracklet, keeps k of its variants (default 5, a seeded choice, the same for all frames) and
+tracklet, keeps k of its variants (default 10: all of stage 4's ten, the project's setting --
+25% of the training tracklets x 10 outfits all reach training; DLCR's own script, whose name
+this one keeps, kept 5; a seeded choice, the same for all frames) and
 writes each as a CCVID-style tracklet <out>/<session>/<pid>_<clip>_aug<v>/<frame>.jpg with
 <out>/augmented_index.csv (source tracklet, variant, target outfit, prompt). CCVID frames are
 person crops already (--crop none, the default); --crop pose crops full frames to the source
@@ -33,14 +35,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inpainted", required=True, help="stage-4 output root (with inpaint.jsonl)")
     p.add_argument("--records", help="stage-4 JSONL (default <inpainted>/inpaint.jsonl)")
     p.add_argument("--out", required=True, help="root of the augmented CCVID-style tracklets")
-    p.add_argument("--k", type=int, default=5, help="variants kept per source tracklet (default 5)")
-    p.add_argument("--crop", choices=("none", "pose"), default="none")
+    p.add_argument("--k", type=int, default=10,
+                   help="variants kept per source tracklet (default 10: all of stage 4's; DLCR's script kept 5)")
+    p.add_argument("--crop", choices=("none", "pose"), default="none",
+                   help="none: the frames are person crops already (CCVID); pose: crop full frames to the "
+                        "source frame's keypoint box")
     p.add_argument("--pose-from", help="pose JSON per source tracklet (for --crop pose)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of variants (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="rewrite tracklets that exist")
     args = p.parse_args(argv)
     if args.crop == "pose" and not args.pose_from:
         p.error("--crop pose needs --pose-from")
+    if args.k < 1:
+        p.error("--k must be >= 1")
     return args
 
 

@@ -28,11 +28,21 @@ from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resol
                                       stage_defaults, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants
 
-DEFAULTS = stage_defaults("sd_inpaint")
+PRESETS = {"dlcr": "sd_inpaint", "8gb": "sd_inpaint_8gb"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=PRESETS, default="dlcr")
+    preset = pre.parse_known_args(argv)[0].preset
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    try:
+        DEFAULTS = stage_defaults(PRESETS[preset])
+    except UserInputError as e:
+        p.error(str(e))
+    p.add_argument("--preset", choices=PRESETS, default="dlcr",
+                   help="defaults from configs/dlcr.yaml: dlcr (DLCR's setting: 768x256, 50 steps, "
+                        "guidance 7.5) or 8gb (512x256, 30 steps); flags below win")
     p.add_argument("--src", required=True, help="CCVID root")
     p.add_argument("--masks", required=True, help="stage 3 mask root (<relative image path>.png)")
     p.add_argument("--prompts", required=True, help="stage 2 JSONL")
@@ -41,11 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=int(DEFAULTS.get("n", 10)), help="variants per tracklet (default 10)")
     p.add_argument("--fraction", type=float, default=float(DEFAULTS.get("fraction", 0.25)),
                    help="share of training tracklets to augment (default 0.25)")
-    p.add_argument("--steps", type=int, default=int(DEFAULTS.get("steps", 30)))
-    p.add_argument("--guidance", type=float, default=float(DEFAULTS.get("guidance", 7.5)))
-    p.add_argument("--size", type=int, nargs=2, default=list(DEFAULTS.get("size", [512, 256])),
-                   metavar=("H", "W"), help="inpainting size, multiples of 8 (default 512 256)")
-    p.add_argument("--negative-prompt", default=DEFAULTS.get("negative_prompt"))
+    p.add_argument("--steps", type=int, default=int(DEFAULTS.get("steps", 50)),
+                   help=f"diffusion steps (default {DEFAULTS.get('steps', 50)})")
+    p.add_argument("--guidance", type=float, default=float(DEFAULTS.get("guidance", 7.5)),
+                   help=f"classifier-free guidance scale (default {DEFAULTS.get('guidance', 7.5)})")
+    size = list(DEFAULTS.get("size", [768, 256]))
+    p.add_argument("--size", type=int, nargs=2, default=size, metavar=("H", "W"),
+                   help=f"inpainting size, multiples of 8 (default {size[0]} {size[1]})")
+    p.add_argument("--negative-prompt", default=DEFAULTS.get("negative_prompt"),
+                   help="what the repainted clothes should not look like")
     p.add_argument("--no-attention-slicing", action="store_true",
                    help="faster, more memory (slicing is on by default for 8 GB GPUs)")
     p.add_argument("--cpu-offload", action="store_true",
