@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -57,15 +58,29 @@ class FrameDetections:
 
 
 def load_yolo(weights: str | Path, task: str):
-    """``ultralytics.YOLO(weights)`` with a clear error, checking the model's task."""
+    """``ultralytics.YOLO(weights)`` with a clear error, checking the model's task.
+
+    Checkpoints load in ultralytics' safe mode (``ULTRALYTICS_SAFE_LOAD``: ``weights_only=True``
+    plus an allow-list of its own classes), so a crafted ``.pt`` cannot run code; it is refused
+    with one line. If ultralytics was imported before the flag could be set, the file is first
+    checked with its restricted loader (``torch_safe_load(..., safe_only=True)``)."""
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"      # read when ultralytics is first imported
     try:
         from ultralytics import YOLO
+        from ultralytics.nn.tasks import torch_safe_load
+        from ultralytics.utils import SAFE_LOAD
     except ImportError as e:  # pragma: no cover - ultralytics is a requirement
         raise ModelLoadError(f"ultralytics is not installed ({e})") from None
     weights = str(weights)
     looks_like_path = any(sep in weights for sep in ("/", "\\")) and not weights.endswith(".yaml")
     if looks_like_path and not Path(weights).exists():
         raise ModelLoadError(f"{weights}: model weights not found")
+    if not SAFE_LOAD and weights.endswith(".pt") and Path(weights).exists():
+        try:
+            torch_safe_load(weights, safe_only=True)
+        except Exception as e:
+            raise ModelLoadError(f"{weights}: refused, not a plain ultralytics checkpoint "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
     try:
         model = YOLO(weights)
     except Exception as e:  # ultralytics raises many types (download, parse, ...)

@@ -109,7 +109,9 @@ def current_share(shard: str):
 
 
 def load_pretrained(loader: Callable[[str], Any], ckpt: str | None, what: str) -> Any:
-    """``loader(ckpt)`` (a ``from_pretrained``) with a clear error for a missing checkpoint."""
+    """``loader(ckpt)`` (a ``from_pretrained``) with a clear error for a missing checkpoint.
+    The stages' loaders ask for safetensors weights (``use_safetensors=True``: no pickle) and
+    never pass ``trust_remote_code`` (no code from a model folder runs)."""
     if not ckpt:
         raise UserInputError(f"no --ckpt given for the {what}")
     looks_local = ckpt.startswith((".", "/", "~")) or Path(ckpt).exists()

@@ -62,7 +62,7 @@ class GarmentSummarizer:
                  system_prompt: str):
         from transformers import pipeline
         self.pipe = load_pretrained(lambda c: pipeline("text-generation", model=c, dtype=dtype,
-                                                       device=device), ckpt, "instruct LLM")
+                                                       device=device, model_kwargs={"use_safetensors": True}), ckpt, "instruct LLM")
         tokenizer = self.pipe.tokenizer
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:

@@ -17,7 +17,7 @@ class ClothesDescriber:
     def __init__(self, ckpt: str, device: torch.device, dtype: torch.dtype, max_new_tokens: int = 96):
         self.processor = load_pretrained(AutoProcessor.from_pretrained, ckpt, "LLaVA processor")
         self.model = load_pretrained(
-            lambda c: AutoModelForImageTextToText.from_pretrained(c, dtype=dtype), ckpt, "LLaVA model"
+            lambda c: AutoModelForImageTextToText.from_pretrained(c, dtype=dtype, use_safetensors=True), ckpt, "LLaVA model"
         ).to(device).eval()
         tokenizer = getattr(self.processor, "tokenizer", None)
         if tokenizer is not None:

@@ -84,7 +84,7 @@ class SegformerClothesParser:
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
         from dlcr.common.stage_runner import load_pretrained
         self.processor = load_pretrained(AutoImageProcessor.from_pretrained, ckpt, "SegFormer processor")
-        self.model = load_pretrained(lambda c: AutoModelForSemanticSegmentation.from_pretrained(c, dtype=dtype),
+        self.model = load_pretrained(lambda c: AutoModelForSemanticSegmentation.from_pretrained(c, dtype=dtype, use_safetensors=True),
                                      ckpt, "SegFormer model").to(device).eval()
         id2label = self.model.config.id2label
         self.labels = [id2label[i] if i in id2label else id2label.get(str(i), "") for i in range(len(id2label))]

@@ -64,7 +64,7 @@ class ClothesInpainter:
                  cpu_offload: bool):
         from diffusers import StableDiffusionInpaintPipeline
         self.pipe = load_pretrained(lambda c: StableDiffusionInpaintPipeline.from_pretrained(
-            c, dtype=dtype, safety_checker=None, requires_safety_checker=False), ckpt, "inpainting pipeline")
+            c, dtype=dtype, safety_checker=None, requires_safety_checker=False, use_safetensors=True), ckpt, "inpainting pipeline")
         if attention_slicing:
             self.pipe.enable_attention_slicing()
         if cpu_offload and device.type == "cuda":
