@@ -63,6 +63,9 @@ class Variant:
 
 
 HYBRID = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
+# The real DLCR stage 4 with the tiny random inpainting model of dlcr/make_tiny_models.py, run for
+# the first seed only to show the path end to end: its "new clothes" are noise (dlcr_data).
+DLCR_VARIANT = "HybridGait + DLCR aug (tiny random SD)"
 HYBRID_CCVID = "opengait_ccvid/configs/hybridgait_ccvid_synthetic.yaml"
 # SkeletonGait++ on CCVID: HybridGait with its keypoint branch off, the attention gate and no UL,
 # which is exactly SkeletonGait++ (tests/test_hybridgait.py loads its weights and gets its output).
@@ -82,6 +85,7 @@ CCVID_VARIANTS = {v.name: v for v in (
     Variant("HybridGait + oracle aug", HYBRID_CCVID, ("AUG",)),
     Variant("SkeletonGait++", HYBRID_CCVID, SGPP_SWITCHES),
     Variant("SkeletonGait++ + oracle aug", HYBRID_CCVID, SGPP_SWITCHES + ("AUG",)),
+    Variant(DLCR_VARIANT, HYBRID_CCVID, ("DLCR",)),
 )}
 # Paired comparisons: (label, model a, model b) -> a - b.
 CASIA_PAIRS = [(f"{v} - HybridGait", v, "HybridGait") for v in CASIA_VARIANTS
@@ -90,7 +94,8 @@ CASIA_PAIRS = [(f"{v} - HybridGait", v, "HybridGait") for v in CASIA_VARIANTS
     ("HybridGait - GaitBase", "HybridGait", "GaitBase")]
 CCVID_PAIRS = [("HybridGait: oracle aug - none", "HybridGait + oracle aug", "HybridGait"),
                ("SkeletonGait++: oracle aug - none", "SkeletonGait++ + oracle aug", "SkeletonGait++"),
-               ("HybridGait - SkeletonGait++ (no aug)", "HybridGait", "SkeletonGait++")]
+               ("HybridGait - SkeletonGait++ (no aug)", "HybridGait", "SkeletonGait++"),
+               ("HybridGait: DLCR tiny random SD aug - none", DLCR_VARIANT, "HybridGait")]
 
 FULL = dict(subjects=24, views="000,036,072,108,144,180", frames=30, iterations=1200, seeds="0,1,2,3,4",
             ccvid_subjects=30, ccvid_frames=30, ccvid_iterations=1200, arms="casia_b,ccvid_aug")
@@ -117,6 +122,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="runs at a time; each gets cores/jobs threads (default 1)")
     p.add_argument("--work", help="data and run folders (default output/clothing_study, quick: output/clothing_study_quick)")
     p.add_argument("--results", help="report and run files (default benchmarks/results; quick: <work>)")
+    p.add_argument("--no-dlcr", action="store_true",
+                   help="skip the one-seed run through the real DLCR stage 4 with a tiny random model")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from the run files")
     p.add_argument("--overwrite", action="store_true", help="retrain runs whose result file exists")
     args = p.parse_args(argv)
@@ -191,6 +198,40 @@ def ccvid_data(args, seed: int) -> Path:
     return work
 
 
+def dlcr_data(args, seed: int) -> Path:
+    """The same CCVID population augmented through the real DLCR stage 4 (Stable Diffusion
+    inpainting pipeline) with the tiny random model of dlcr/make_tiny_models.py.
+
+    Stages 1-3 are replaced by the generator's ground truth, as a perfect LLaVA/LLaMA/SCHP would
+    give them: the outfit prompts (outfit_prompts.jsonl) and the garment masks
+    (oracle_clothes_masks/; a random parser's masks cover the whole frame, and grabcut then finds
+    no person). What stage 4 paints inside the garments is noise. A separate working folder:
+    the base preprocessing is deterministic, so its non-augmented sequences are the ones the
+    other CCVID runs of this seed train on."""
+    raw, work = args.work / "data" / f"ccvid_seed{seed}", args.work / "data" / f"ccvid_seed{seed}_dlcr_work"
+    dlcr, tiny = args.work / "data" / f"ccvid_seed{seed}_dlcr", args.work / "tiny_models"
+    steps = [
+        ([PY, "datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", work], "indexing"),
+        ([PY, "datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out", work,
+          "--sils-from", raw / "masks", "--pose-from", raw / "poses"], "preprocessing"),
+        ([PY, "datasets_preprocess/ccvid/make_probe_gallery.py", "--out", work], "the partition"),
+        ([PY, "dlcr/make_tiny_models.py", "--out", tiny], "tiny DLCR models"),
+        ([PY, "dlcr/sd_inpaint/inpaint_clothes.py", "--src", raw, "--masks", raw / "oracle_clothes_masks",
+          "--prompts", raw / "outfit_prompts.jsonl", "--ckpt", tiny / "sd_inpaint", "--size", 64, 32,
+          "--steps", 2, "--batch-size", 8, "--n", AUGMENT["variants"], "--fraction", AUGMENT["fraction"],
+          "--seed", seed, "--out", dlcr / "inpainted"], "DLCR stage 4"),
+        ([PY, "datasets_preprocess/ccvid_aug/crop_augmented_k5.py", "--inpainted", dlcr / "inpainted",
+          "--out", dlcr / "aug", "--k", AUGMENT["variants"]], "cropping the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/rearrange_to_grew.py", "--aug", dlcr / "aug", "--work", work,
+          "--segmenter", "grabcut", "--pose-from", raw / "poses"], "preprocessing the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/make_probe_gallery.py", "--aug", dlcr / "aug", "--work", work],
+         "the augmented partition"),
+    ]
+    for cmd, what in steps:
+        run(cmd, f"ccvid seed {seed}, DLCR stage 4 with a tiny model: {what}")
+    return work
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 def slug(name: str) -> str:
@@ -237,7 +278,7 @@ def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, thre
             f"scheduler_cfg.milestones=[{int(iterations * 2 / 3)}, {int(iterations * 0.9)}]",
             f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}"]
     for o in variant.overrides:
-        if o == "AUG":
+        if o in ("AUG", "DLCR"):
             sets += [f"data_cfg.dataset_partition={data / 'ccvid_aug.json'}",
                      f"trainer_cfg.sampler.augmented_share={AUGMENT['share']}"]
         else:
@@ -403,6 +444,11 @@ def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) ->
                   f"ccvid_aug/rearrange_to_grew.py and make_probe_gallery.py; augmented_share {AUGMENT['share']}. "
                   "SkeletonGait++ is HybridGait with its keypoint branch off, the attention gate and no UL "
                   "(identical to SkeletonGait++).", "",
+                  f"{DLCR_VARIANT} (first seed only): the real DLCR stage 4 (diffusers' inpainting pipeline, "
+                  "inpaint_clothes.py) with the tiny random model of dlcr/make_tiny_models.py, on the generator's "
+                  "ground-truth garment masks and outfit prompts (a perfect stage 1-3), silhouettes of the "
+                  "repainted frames by grabcut. It shows the path end to end; the repainted garments are noise, "
+                  "so its numbers say nothing about what DLCR gains.", "",
                   "| model | seeds | general R1 | general mAP | CC R1 | CC mAP |", "| --- | --- | --- | --- | --- | --- |"]
         for m, e in payload["ccvid_aug"]["table"].items():
             lines.append(f"| {m} | {len(e['seeds'])} | " + " | ".join(f"{e[k]:.1f}" for k in CC_METRICS) + " |")
@@ -459,7 +505,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             if "casia_b" in args.arms:
                 tasks += [("casia_b", CASIA_VARIANTS[m], seed) for m in args.models.split(",")]
             if "ccvid_aug" in args.arms:
-                tasks += [("ccvid_aug", v, seed) for v in CCVID_VARIANTS.values()]
+                tasks += [("ccvid_aug", v, seed) for v in CCVID_VARIANTS.values()
+                          if v.name != DLCR_VARIANT or (seed == args.seed_list[0] and not args.no_dlcr)]
         todo = [t for t in tasks if args.overwrite or not _finished(args, *t)]
         print(f"clothing study: {len(tasks)} runs, {len(tasks) - len(todo)} finished already; "
               f"{args.jobs} at a time with {threads} thread(s) each", flush=True)
@@ -467,7 +514,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
         def do(task):
             arm, variant, seed = task
-            record = train_and_test(args, arm, variant, seed, data[(arm, seed)], threads)
+            source = data[("dlcr", seed)] if variant.name == DLCR_VARIANT else data[(arm, seed)]
+            record = train_and_test(args, arm, variant, seed, source, threads)
             summary = ", ".join(f"{k.split('/')[-2] + ' ' if '/' in k else ''}{k.split('/')[-1]} {100 * v:.1f}"
                                 for k, v in record["metrics"].items() if k in (*CONDITIONS, *CC_METRICS))
             print(f"[{arm}] {variant.name} seed {seed}: {summary} ({record['seconds']:.0f} s)", flush=True)
@@ -476,6 +524,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             batch = [t for t in todo if t[2] == seed]
             for arm in sorted({t[0] for t in batch}):
                 data[(arm, seed)] = (casia_data if arm == "casia_b" else ccvid_data)(args, seed)
+            if any(t[1].name == DLCR_VARIANT for t in batch):
+                data[("dlcr", seed)] = dlcr_data(args, seed)
             with ThreadPoolExecutor(args.jobs) as pool:
                 list(pool.map(do, batch))
         print(f"clothing study: {len(todo)} runs trained in {(time.time() - start) / 60:.1f} min", flush=True)

@@ -73,3 +73,33 @@ def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
 def test_unknown_model_is_refused():
     bad = run_script(STUDY, "--models", "GaitBase,NoSuchNet", check=False)
     assert bad.returncode == 2 and "unknown NoSuchNet" in bad.stderr
+
+
+@pytest.mark.slow
+def test_tiny_ccvid_arm_trains_with_oracle_and_dlcr_augmentation(tmp_path):
+    args = ["--arms", "ccvid_aug", "--ccvid-subjects", "8", "--ccvid-frames", "8", "--ccvid-iterations", "4",
+            "--seeds", "0", "--work", tmp_path / "work", "--results", tmp_path / "results"]
+    first = run_script(STUDY, *args, timeout=1500)
+    assert "5 runs, 0 finished already" in first.stdout
+    runs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "results" / "clothing_study_runs" / "ccvid_aug").glob("*.json")}
+    assert set(runs) == {"HybridGait_seed0", "HybridGait_p_oracle_aug_seed0", "SkeletonGaitpp_seed0",
+                         "SkeletonGaitpp_p_oracle_aug_seed0", "HybridGait_p_DLCR_aug__tiny_random_SD_seed0"}
+    for record in runs.values():
+        assert set(record["metrics"]) >= {"test/ccvid_cc/rank1", "test/ccvid_general/mAP"}
+    data = tmp_path / "work" / "data"
+    # Both augmentation sources reached training: AUGMENTED_SET in the partitions the runs used,
+    # augmented sequences in the pretreated roots, and the sampler share in the saved configs.
+    for work in ("ccvid_seed0_work", "ccvid_seed0_dlcr_work"):
+        partition = json.loads((data / work / "ccvid_aug.json").read_text())
+        assert partition["AUGMENTED_SET"], work
+        assert all(s.split("/")[1].startswith("aug") for s in partition["AUGMENTED_SET"])
+    records = [json.loads(line) for line in (data / "ccvid_seed0_dlcr" / "inpainted" / "inpaint.jsonl").open()]
+    assert records and {r["variant"] for r in records} == set(range(10))
+    configs = [c.read_text() for c in (tmp_path / "work" / "runs").rglob("config.yaml")]
+    assert sum("augmented_share: 0.25" in c for c in configs) == 3
+    # The non-augmented sequences of the DLCR working folder are those of the base folder.
+    base = json.loads((data / "ccvid_seed0_work" / "ccvid.json").read_text())
+    again = json.loads((data / "ccvid_seed0_dlcr_work" / "ccvid.json").read_text())
+    assert base == again
+    md = (tmp_path / "results" / "clothing_study.md").read_text()
+    assert "HybridGait: oracle aug - none" in md and "DLCR tiny random SD" in md

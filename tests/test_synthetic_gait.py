@@ -227,6 +227,20 @@ def test_ccvid_layout(tmp_path):
     crop = cv2.imread(str(root / splits["query"][0].group(1) / "00005.jpg"))
     assert crop is not None and crop.shape[0] > crop.shape[1] > 20  # a standing person crop
     assert record["counts"]["tracklets"] == 4 * 3 * 4
+    # Ground-truth garment masks (stage-3 layout) for the training tracklets only: inside the
+    # person, most of the body (torso and legs), not the head (the top rows of the person).
+    clothed = sorted((root / "oracle_clothes_masks").rglob("*.png"))
+    assert {p.parent.relative_to(root / "oracle_clothes_masks").as_posix() for p in clothed} == \
+        {m.group(1) for m in splits["train"]}
+    for path in clothed[::7]:
+        garment = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
+        person = cv2.imread(str(root / "masks" / path.relative_to(root / "oracle_clothes_masks")),
+                            cv2.IMREAD_GRAYSCALE) > 0
+        assert garment.shape == person.shape and not (garment & ~person).any()
+        assert 0.4 < garment.sum() / person.sum() < 0.97
+        rows = np.nonzero(person.any(axis=1))[0]
+        top = rows[0] + (rows[-1] - rows[0]) // 12          # the top of the head
+        assert not garment[:top + 1].any()
 
 
 def test_grew_layout(tmp_path):

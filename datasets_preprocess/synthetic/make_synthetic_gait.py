@@ -39,7 +39,7 @@ DEFAULTS = {  # per layout: subjects, frames, views
 }
 OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
                   "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md",
-                  "oracle_inpainted", "oracle_masks")
+                  "oracle_inpainted", "oracle_masks", "oracle_clothes_masks")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ccvid: oracle clothing augmentation -- re-render that many variants of a chosen "
                         "training tracklet in other training identities' outfits (perfect inpainting) into "
                         "oracle_inpainted/ (DLCR stage 4's layout, read by ccvid_aug/crop_augmented_k5.py) "
-                        "and oracle_masks/ (default 0: none; DLCR makes 10)")
+                        "and oracle_masks/ (default 0: none; DLCR makes 10). The garment masks of the "
+                        "training crops (stage 3's layout) are always written to oracle_clothes_masks/")
     p.add_argument("--sequences-per-subject", type=int, default=4,
                    help="grew: sequences per identity (default 4: test ids get 2 gallery + 2 probe)")
     p.add_argument("--workers", type=int, default=default_workers(),

@@ -13,6 +13,11 @@ ccvid::
     poses/session<k>/<pid>_<cam>.json                        keypoints in crop pixels
     outfit_prompts.jsonl                                     garments and prompt per outfit (DLCR stage-2 format)
     masks/session<k>/<pid>_<cam>/<frame:05d>.png              exact person masks of the crops
+    oracle_clothes_masks/<tracklet>/<frame:05d>.png          training tracklets: garment pixels of the
+                                                             crops (DLCR stage-3 layout: a perfect parser)
+    with --augment-variants, for training tracklets:
+    oracle_inpainted/<tracklet>_aug<v>/<frame:05d>.png       re-dressed walks (DLCR stage-4 layout, inpaint.jsonl)
+    oracle_masks/<tracklet>_aug<v>/<frame:05d>.png           their person masks
 
 grew::
 
@@ -298,7 +303,7 @@ def ccvid_job(job: Job) -> Counter:
                                  ws.background_for_camera(cfg.seed, cam_key), view_rng)
         missing, broken = ws.frame_faults(view_rng, cfg.frames, cfg.missing_frame_rate,
                                           cfg.broken_frame_rate)
-        blobs, masks, numbers, keypoints, boxes = {}, {}, [], [], []
+        blobs, masks, clothes, numbers, keypoints, boxes = {}, {}, {}, [], [], []
         for i, (rgb, mask) in enumerate(zip(rendered.rgb, rendered.masks)):
             ys, xs = np.nonzero(mask)
             if ys.size == 0:
@@ -321,11 +326,14 @@ def ccvid_job(job: Job) -> Counter:
             data = buf.tobytes()
             blobs[f"{i + 1:05d}.jpg"] = data[:len(data) // 3] if broken[i] else data
             masks[f"{i + 1:05d}.png"] = _png_bytes(mask[y0:y1, x0:x1])
+            clothes[f"{i + 1:05d}.png"] = _png_bytes(np.isin(rendered.groups[i][y0:y1, x0:x1], CLOTHED_GROUPS))
         if not blobs:
             stats["tracklets_empty"] += 1
             continue
         atomic_write_files(out / tracklet, blobs, overwrite=True)
         atomic_write_files(out / "masks" / tracklet, masks, overwrite=True)
+        if job.subject <= ccvid_train_count(cfg):
+            atomic_write_files(out / ORACLE_CLOTHES / tracklet, clothes, overwrite=True)
         if cfg.augment_variants and job.subject <= ccvid_train_count(cfg):
             stats.update(ccvid_oracle_variants(job, walker, plan, tracklet, cam_key, angle,
                                                [n for n in numbers if not missing[n - 1]], boxes, numbers))
@@ -349,6 +357,11 @@ def ccvid_train_count(cfg: GenerationConfig) -> int:
 
 
 ORACLE_IMAGES, ORACLE_MASKS, ORACLE_RECORDS = "oracle_inpainted", "oracle_masks", "inpaint.jsonl"
+ORACLE_CLOTHES = "oracle_clothes_masks"
+# The body-part groups a garment covers: torso, upper arms and legs. What a perfect parser's
+# ``full`` clothes set would give for a clothed walker, approximately (short sleeves and shorts
+# are not told apart from skin in the group map; the head, forearms and bag are left out).
+CLOTHED_GROUPS = (rd.TORSO, rd.L_UPPER_ARM, rd.R_UPPER_ARM, rd.L_THIGH, rd.L_SHANK, rd.R_THIGH, rd.R_SHANK)
 
 
 def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit, tracklet: str,

@@ -72,6 +72,7 @@ class RenderedView:
     rgb: list = field(default_factory=list)        # (H, W, 3) uint8 per frame (empty if mask-only)
     masks: list = field(default_factory=list)      # (H, W) bool per frame (exact)
     keypoints: np.ndarray | None = None            # (T, 17, 3) float32, source pixels
+    groups: list = field(default_factory=list)     # (H, W) uint8 body-part group per frame (renderer.py)
 
 
 def camera_for_view(view_deg: float) -> Camera:
@@ -111,6 +112,7 @@ class WalkRenderer:
             if frame.rgb is not None:
                 view.rgb.append(noise(frame.rgb))
             view.masks.append(frame.mask)
+            view.groups.append(frame.groups)
             keypoints.append(rd.joint_visibility(self.points, i, frame, cam, rng))
         view.keypoints = np.stack(keypoints).astype(np.float32)
         return view
