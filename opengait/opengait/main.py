@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 import torch
@@ -46,6 +47,10 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config key, e.g. --set trainer_cfg.total_iter=200")
     p.add_argument("--output_root", default="output", help="root of the run folders (default output)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train: start again although the run folder holds checkpoints; the old folder "
+                        "is moved aside to <run folder>.replaced-<time>, not deleted (default: refuse, "
+                        "and say how to resume)")
     return p.parse_args(argv)
 
 
@@ -69,6 +74,25 @@ def make_accelerator(cfg: dict, section: dict) -> Accelerator:
 
 def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
     return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
+
+
+def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
+    """A training run that does not resume must not write into a folder holding another run's
+    checkpoints (their curves and checkpoints would mix): refuse, or with ``--overwrite`` move
+    the old folder aside."""
+    tcfg = cfg["trainer_cfg"]
+    if tcfg["restore_hint"] not in (0, None, "", "0"):
+        return
+    existing = latest_checkpoint(run_dir, tcfg["save_name"])
+    if existing is None:
+        return
+    if not overwrite:
+        raise ConfigError(f"{run_dir}: holds the checkpoints of an earlier run (newest {existing.name}); "
+                          "resume it with --set trainer_cfg.restore_hint=latest, or start again with "
+                          "--overwrite (the old folder is moved aside), or choose another trainer_cfg.save_name")
+    aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.rename(aside)
+    log.warning("--overwrite: the earlier run moved to %s", aside)
 
 
 def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
@@ -101,6 +125,9 @@ def main(args: argparse.Namespace) -> int:
     if args.phase == "train":
         check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])
+        if accelerator.is_main_process:
+            check_fresh_run(cfg, run_dir, args.overwrite)
+        accelerator.wait_for_everyone()
     else:
         run_dir = run_dir_of(cfg, args.output_root, cfg["evaluator_cfg"]["save_name"]
                              or cfg["trainer_cfg"]["save_name"])

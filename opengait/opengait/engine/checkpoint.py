@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,39 @@ def checkpoint_path(run_dir: Path, save_name: str, iteration: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"{save_name}-{iteration:05d}.pt"
 
 
-def latest_checkpoint(run_dir: Path, save_name: str) -> Path | None:
+def run_checkpoints(run_dir: Path, save_name: str) -> list[Path]:
+    """The run's checkpoint files, newest first."""
     pattern = re.compile(rf"{re.escape(save_name)}-(\d+)\.pt")
     found = [(int(m.group(1)), p) for p in (Path(run_dir) / "checkpoints").glob("*.pt")
              if (m := pattern.fullmatch(p.name))]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(run_dir: Path, save_name: str) -> Path | None:
+    found = run_checkpoints(run_dir, save_name)
+    return found[0] if found else None
+
+
+def damaged_reason(path: Path) -> str | None:
+    """Why a checkpoint file cannot be read back (a cut or corrupted zip archive), or None.
+    Checks the archive's directory and every member's CRC without unpickling anything."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        return f"not a complete checkpoint archive ({e})"
+    return f"member {bad} fails its CRC check" if bad else None
+
+
+def latest_readable_checkpoint(run_dir: Path, save_name: str) -> Path | None:
+    """The newest checkpoint that reads back; damaged newer ones (a disk that filled up, a copy
+    cut short) are named in a warning and passed over."""
+    for path in run_checkpoints(run_dir, save_name):
+        reason = damaged_reason(path)
+        if reason is None:
+            return path
+        log.warning("%s: skipped, %s; trying the one before", path, reason)
+    return None
 
 
 def rng_state() -> dict:
@@ -64,11 +93,11 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, scheduler, sc
 
 def resolve_restore(hint, run_dir: Path, save_name: str) -> Path | None:
     """restore_hint: 0 -> None, an int -> that iteration's file, ``latest`` -> the run's newest
-    checkpoint (None if there is none yet), another string -> that path."""
+    readable checkpoint (None if there is none yet), another string -> that path."""
     if hint in (0, None, "", "0"):
         return None
     if hint == "latest":
-        return latest_checkpoint(run_dir, save_name)
+        return latest_readable_checkpoint(run_dir, save_name)
     if isinstance(hint, int) or (isinstance(hint, str) and hint.isdigit()):
         path = checkpoint_path(run_dir, save_name, int(hint))
     else:
