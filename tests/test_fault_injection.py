@@ -82,3 +82,106 @@ def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path)
                             text=True, timeout=300)
     assert "refused:" in result.stdout and str(evil) in result.stdout, result.stderr[-2000:]
     assert not marker.exists()
+
+
+# --- preprocessing inputs -------------------------------------------------------------------
+
+GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
+
+
+@pytest.fixture(scope="module")
+def casia_small(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("casia_small") / "raw"
+    run_script(GEN, "--out", raw, "--subjects", "2", "--types", "nm-01,bg-01,cl-01", "--views", "090",
+               "--frames", "12", "--missing-frame-rate", "0", "--broken-frame-rate", "0")
+    return raw
+
+
+def copy_tree(src, dst):
+    for p in src.rglob("*"):
+        if p.is_file():
+            target = dst / p.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(p.read_bytes())
+
+
+def test_masks_in_other_encodings_are_read_as_silhouettes(tmp_path):
+    import cv2
+    import numpy as np
+    from datasets_preprocess.common.image_io import read_mask
+    person = np.zeros((48, 24), np.uint8)
+    person[6:42, 6:18] = 255
+    encodings = {
+        "grey.png": person,                                           # as OpenGait reads it
+        "zero_one.png": (person > 0).astype(np.uint8),                # values 0/1
+        "red_on_black.png": np.dstack([0 * person, 0 * person, person]),
+        "palette_like.png": np.dstack([(person > 0) * 40, (person > 0) * 90, 0 * person]).astype(np.uint8),
+        "sixteen_bit.png": (person > 0).astype(np.uint16) * 65535,
+        "grey_as_rgb.png": np.dstack([person, person, person]),
+    }
+    for name, image in encodings.items():
+        cv2.imwrite(str(tmp_path / name), image)
+        mask = read_mask(tmp_path / name)
+        assert mask.dtype == np.uint8 and mask.shape == person.shape, name
+        assert ((mask > 127) == (person > 0)).all(), name
+    # A JPEG-stored grey mask reads exactly as cv2's grey decoder gives it (OpenGait's reading).
+    cv2.imwrite(str(tmp_path / "grey.jpg"), np.dstack([person, person, person]))
+    assert (read_mask(tmp_path / "grey.jpg") == cv2.imread(str(tmp_path / "grey.jpg"), cv2.IMREAD_GRAYSCALE)).all()
+
+
+def test_impossible_joints_become_missing_by_hand():
+    import numpy as np
+    from datasets_preprocess.common.sequence_builder import usable_joints
+    pose = np.tile(np.array([[10.0, 20.0, 0.9]], np.float32), (17, 1))
+    pose[1] = [np.nan, 5.0, 0.9]
+    pose[2] = [5.0, np.inf, 0.9]
+    pose[3] = [5.0, 5.0, -0.5]
+    pose[4] = [1e9, 5.0, 0.9]
+    pose[5] = [-150.0, 5.0, 0.9]     # image 100 x 200 (h x w): -150 > -200, a near miss, kept
+    pose[6] = [5.0, 250.0, 0.9]      # y beyond 2 * 100
+    cleaned, count = usable_joints(pose, (100, 200))
+    assert count == 5
+    assert (cleaned[[1, 2, 3, 4, 6]] == 0).all() and (cleaned[[0, 5]] == pose[[0, 5]]).all()
+    assert np.isfinite(cleaned).all() and np.isnan(pose[1, 0])           # the input is untouched
+    _, count = usable_joints(pose, None)                                  # GREW: no range check
+    assert count == 3
+
+
+def test_non_finite_keypoints_are_counted_and_never_reach_the_pickles(casia_small, tmp_path):
+    import json
+    import numpy as np
+    from datasets_preprocess.common.pretreated_io import read_sequence
+    poses = tmp_path / "poses"
+    copy_tree(casia_small / "poses", poses)
+    path = poses / "001-nm-01-090.json"
+    text = path.read_text()
+    doc = json.loads(text)
+    doc["frames"][2]["keypoints"][0] = [float("nan"), 1.0, 0.9]
+    doc["frames"][3]["keypoints"][5] = [float("inf"), 1.0, 0.9]
+    doc["frames"][4]["keypoints"][7] = [1e12, -1e12, 0.9]
+    path.write_text(json.dumps(doc))                                       # NaN / Infinity tokens
+    work = tmp_path / "work"
+    run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", casia_small / "silhouettes",
+               "--pose-from", poses, "--out", work)
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        casia_small / "silhouettes", "--out", work, "--train-count", "1")
+    assert "3 impossible joints read as missing" in result.stdout
+    report = json.loads((work / "quality_report.json").read_text())
+    assert report["sequences"]["001/nm-01/090"]["invalid_joints"] == 3
+    arrays = read_sequence(work / "pretreated" / "001" / "nm-01" / "090")
+    for array in arrays.values():
+        assert np.isfinite(np.asarray(array, np.float64)).all()
+
+
+def test_a_run_that_drops_everything_fails_and_writes_no_partition(casia_small, tmp_path):
+    work = tmp_path / "work"
+    run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", casia_small / "silhouettes",
+               "--pose-from", casia_small / "poses", "--out", work)
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        casia_small / "silhouettes", "--out", work / "strict", "--no-poses",
+                        "--quality-rule", "min_sil_pixels=1000000", check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [l for l in result.stderr.splitlines() if "all 3 training sequences were dropped" in l]
+    assert len(lines) == 1 and "small_silhouette" in lines[0] and "quality_report.json" in lines[0]
+    assert not (work / "strict" / "casia_b.json").exists()
+    assert "Traceback" not in result.stderr

@@ -32,7 +32,7 @@ from datasets_preprocess.common.pose_estimation import (DEFAULT_POSE_MODEL,
                                                         estimate_walker_poses)
 from datasets_preprocess.common.pose_files import PoseFileError, format_pose_json, read_pose_json
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, run_sequences,
+                                                          load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
 
 log = logging.getLogger("make_pose_gei")
@@ -142,6 +142,7 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=out / "gei", workers=args.workers,
                                    overwrite=args.overwrite, desc="gei", log_stem="gei_quality",
                                    test_ids=test_ids, filter_training=not args.no_quality_filter)
+    require_kept("make_pose_gei", report, out / "gei_quality_report.json")
     log.info("poses: %s", dict(pose_counts))
     print(summary_line("make_pose_gei (GEIs)", counts, report, out / "gei")
           + f"; poses: {dict(pose_counts)}")

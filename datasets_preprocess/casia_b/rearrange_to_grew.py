@@ -21,7 +21,7 @@ from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, load_silh
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, run_sequences,
+                                                          load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
 from datasets_preprocess.common.pretreated_io import write_partition
 
@@ -62,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
                                    desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter)
+    require_kept("rearrange_to_grew", report, out / "quality_report.json")
     test_set = set(test_ids)
     write_partition(out / "casia_b.json", train_ids, test_ids,
                     TEST_SEQUENCES=[key for key in sil_dirs if key.split("/")[0] in test_set])

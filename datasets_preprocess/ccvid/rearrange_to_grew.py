@@ -21,7 +21,7 @@ from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, run_sequences,
+                                                          load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
 from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
 
@@ -70,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=out / "gei", workers=args.workers,
                                    overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter)
+    require_kept("rearrange_to_grew (ccvid)", report, out / "quality_report.json")
     print(summary_line("rearrange_to_grew (ccvid)", counts, report, out / "pretreated"))
     return 0
 

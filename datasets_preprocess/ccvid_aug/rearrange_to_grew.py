@@ -19,7 +19,7 @@ from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, 
 from datasets_preprocess.ccvid_aug.augmented_index import read_augmented_index
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments, load_quality_rules,
-                                                          run_sequences, summary_line)
+                                                          require_kept, run_sequences, summary_line)
 from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
 
 
@@ -64,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
                                    desc="pretreat aug", log_stem="aug_quality",
                                    filter_training=not args.no_quality_filter)
+    require_kept("rearrange_to_grew (ccvid_aug)", report, work / "aug_quality_report.json")
     print(summary_line("rearrange_to_grew (ccvid_aug)", counts, report, work / "pretreated")
           + (f"; {missing} augmented tracklets without a source in the index" if missing else ""))
     return 0

@@ -12,6 +12,8 @@ from datasets_preprocess.common.atomic_files import is_temp_name
 from datasets_preprocess.common.sequence_builder import UNREADABLE_SILHOUETTE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+GREY_TOLERANCE = 16       # max channel spread of a grey mask stored as colour (JPEG chroma noise)
+COLOUR_THRESHOLD = 32     # a coloured mask's person pixels: some channel above this
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 
@@ -56,9 +58,29 @@ def _read_checked(path: Path, flags: int) -> np.ndarray | None:
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray | str:
-    """A grayscale silhouette (uint8), or ``"unreadable_silhouette"`` for an empty/corrupt file."""
-    mask = _read_checked(Path(path), cv2.IMREAD_GRAYSCALE)
-    return UNREADABLE_SILHOUETTE if mask is None else mask
+    """A grayscale silhouette (uint8, person 255), or ``"unreadable_silhouette"`` for an
+    empty/corrupt file.
+
+    An 8-bit grey mask is returned as it is (what OpenGait's pretreatment reads). Other mask
+    encodings are turned into 0/255 rather than read as (nearly) empty: a 0/1 mask, a 16-bit
+    mask, and a coloured one (a label colour per person or a palette PNG: every pixel with a
+    colour brighter than COLOUR_THRESHOLD in some channel is the person; a grey image stored as
+    RGB, channels within GREY_TOLERANCE of each other as JPEG leaves them, is read as grey)."""
+    mask = _read_checked(Path(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        return UNREADABLE_SILHOUETTE
+    if mask.ndim == 3:
+        colour = mask[..., :3]
+        if colour.dtype == np.uint8 and int((colour.max(axis=2) - colour.min(axis=2)).max()) <= GREY_TOLERANCE:
+            mask = _read_checked(Path(path), cv2.IMREAD_GRAYSCALE)  # grey stored as RGB(A): as OpenGait reads it
+        else:
+            level = COLOUR_THRESHOLD if colour.dtype == np.uint8 else 0
+            return np.where(colour.max(axis=2) > level, 255, 0).astype(np.uint8)
+    if mask.dtype != np.uint8:                             # 16-bit (or float) masks
+        return np.where(mask > 0, 255, 0).astype(np.uint8)
+    if mask.max() == 1:                                    # a 0/1 mask
+        return mask * np.uint8(255)
+    return mask
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:

@@ -130,6 +130,26 @@ def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_
     return counts, report
 
 
+def require_kept(name: str, report: dict, log_path: Path) -> None:
+    """Stop (exit 2, no partition written) when every sequence, or every training sequence,
+    was dropped, naming the most frequent reasons: an output with nothing to train on is a
+    mistake upstream (wrong folder, masks in another encoding, quality rules that do not fit
+    the data), not a result."""
+    s = report["summary"]
+    if s.get("sequences_kept", 0) == 0 and s.get("sequences_dropped", 0):
+        what = f"all {s['sequences_dropped']} sequences were dropped"
+    elif s.get("train_sequences_kept", 0) == 0 and s.get("train_sequences_dropped", 0):
+        what = f"all {s['train_sequences_dropped']} training sequences were dropped"
+    else:
+        return
+
+    def top(prefix: str) -> str:
+        items = sorted(((v, k.removeprefix(prefix)) for k, v in s.items() if k.startswith(prefix)), reverse=True)
+        return ", ".join(f"{k} {v}" for v, k in items[:3]) or "none"
+    raise UserInputError(f"{name}: {what} (sequences: {top('sequences_dropped_')}; frames: "
+                         f"{top('frames_dropped_')}); no partition written; per-sequence reasons in {log_path}")
+
+
 def summary_line(name: str, counts: Counter, report: dict, out: Path) -> str:
     s = report["summary"]
     dropped = {k.removeprefix("sequences_dropped_"): v for k, v in s.items()
@@ -141,4 +161,6 @@ def summary_line(name: str, counts: Counter, report: dict, out: Path) -> str:
             f"already done; in total {s.get('sequences_kept', 0)} kept / "
             f"{s.get('sequences_dropped', 0)} dropped {dropped or ''}, frames kept "
             f"{s.get('frames_kept', 0)} of {s.get('frames_in', 0)} (dropped: "
-            f"{frame_drops or 'none'}) -> {out}")
+            f"{frame_drops or 'none'})"
+            + (f", {s['joints_invalid']} impossible joints read as missing" if s.get("joints_invalid") else "")
+            + f" -> {out}")

@@ -76,6 +76,8 @@ class SequenceRecord:
     detail: str | None = None          # the error message for unreadable inputs
     split: str = "train"               # train: quality-filtered | test: never thinned
     frames_without_pose: int = 0       # test frames kept with zero keypoints (no usable pose)
+    invalid_joints: int = 0            # joints read as missing: not finite, negative confidence
+                                       # or far outside the image (see usable_joints)
 
     def drop(self, reason: str) -> "SequenceRecord":
         self.status, self.reason = "dropped", reason
@@ -94,6 +96,23 @@ def frame_checks(mask: np.ndarray, rules: QualityRules) -> tuple[int, int, str |
     if rules.edge_tolerance >= 0 and max(int(fg[0].sum()), int(fg[-1].sum())) > rules.edge_tolerance:
         return area, height, TOUCHES_EDGE
     return area, height, None
+
+
+def usable_joints(pose: np.ndarray, image_hw: tuple[int, int] | None) -> tuple[np.ndarray, int]:
+    """The keypoints with every impossible joint turned into a missing one ``(0, 0, 0)``:
+    a coordinate or confidence that is not finite, a negative confidence, or a point more
+    than one image size outside the image (a broken estimator or file, not an error of a few
+    pixels). ``image_hw`` None skips the range check (GREW: keypoints in the pixels of an
+    original image we do not have). Returns ``(cleaned float32 copy, number of joints cleaned)``."""
+    pose = np.array(pose, np.float32, copy=True)
+    x, y, c = pose[:, 0], pose[:, 1], pose[:, 2]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(pose).all(axis=1) | (c < 0)
+        if image_hw is not None:
+            h, w = image_hw
+            bad |= (x < -w) | (x > 2 * w) | (y < -h) | (y > 2 * h)
+    pose[bad] = 0.0
+    return pose, int(bad.sum())
 
 
 def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
@@ -131,7 +150,9 @@ def build_sequence(key: str, silhouettes: Mapping[int, np.ndarray | str],
             if isinstance(pose, str):  # e.g. a malformed keypoint file
                 dropped[pose] += 1
                 continue
-            confident = int((np.asarray(pose)[:, 2] >= rules.min_joint_conf).sum())
+            pose, invalid = usable_joints(pose, None if prealigned else np.shape(mask)[:2])
+            record.invalid_joints += invalid
+            confident = int((pose[:, 2] >= rules.min_joint_conf).sum())
             if confident < rules.min_confident_joints:
                 dropped[WEAK_POSE] += 1
                 continue
@@ -194,6 +215,8 @@ def _build_test_sequence(key: str, silhouettes: Mapping, poses: Mapping | None,
         if poses is not None:
             pose = poses.get(n)
             if isinstance(pose, np.ndarray) and pose.shape == (NUM_JOINTS, 3):
+                pose, invalid = usable_joints(pose, None if prealigned else np.shape(mask)[:2])
+                record.invalid_joints += invalid
                 kept_poses.append(pose)
             else:
                 kept_poses.append(np.zeros((NUM_JOINTS, 3), np.float32))
@@ -255,6 +278,7 @@ class QualityLog:
             if rec["reason"]:
                 totals[f"sequences_dropped_{rec['reason']}"] += 1
             frames["test_frames_without_pose"] += rec.get("frames_without_pose", 0)
+            frames["joints_invalid"] += rec.get("invalid_joints", 0)
             frames["frames_in"] += rec["frames_in"]
             frames["frames_kept"] += rec["frames_kept"] if rec["status"] == "kept" else 0
             for reason, count in rec["dropped_frames"].items():

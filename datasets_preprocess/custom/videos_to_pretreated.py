@@ -24,7 +24,7 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.parallel import default_workers
-from datasets_preprocess.common.preprocess_runner import load_quality_rules, run_sequences, summary_line
+from datasets_preprocess.common.preprocess_runner import load_quality_rules, require_kept, run_sequences, summary_line
 from datasets_preprocess.common.pretreated_io import write_partition
 from datasets_preprocess.common.video_io import read_video
 from datasets_preprocess.common.video_walkers import WalkerSource, add_walker_source_arguments
@@ -133,6 +133,7 @@ def main(args: argparse.Namespace) -> int:
     train, test = split_ids(rows, args.test_ids, args.test_share, Path(args.index))
     counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
                                    args.workers, args.overwrite, desc="videos", test_ids=test)
+    require_kept("videos_to_pretreated", report, out / "quality_report.json")
     kept = {key.split("/")[0] for key, rec in report["sequences"].items() if rec["status"] == "kept"}
     test_keys = [job.key for job in jobs if job.key.split("/")[0] in set(test)]
     train, test = [i for i in train if i in kept], [i for i in test if i in kept]

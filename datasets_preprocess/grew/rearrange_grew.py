@@ -27,7 +27,7 @@ from datasets_preprocess.common.cli import UserInputError, run_script, setup_log
 from datasets_preprocess.common.image_io import numbered_images, read_mask
 from datasets_preprocess.common.pose_files import PoseFileError, read_grew_pose_txt
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, run_sequences,
+                                                          load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
 from datasets_preprocess.common.pretreated_io import write_partition
 from datasets_preprocess.common.sequence_builder import BAD_POSE_FILE
@@ -108,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers,
                                    overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter, prealigned=True)
+    require_kept("rearrange_grew", report, out / "quality_report.json")
     write_partition(out / "grew.json", train_ids, test_ids,
                     TEST_SEQUENCES=[j.key for j in jobs if j.key.split("/")[1] != "00"])
     print(summary_line("rearrange_grew", counts, report, out / "pretreated")
