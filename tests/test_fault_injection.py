@@ -4,6 +4,7 @@ and never in lost or silently mixed results."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -185,3 +186,66 @@ def test_a_run_that_drops_everything_fails_and_writes_no_partition(casia_small, 
     assert len(lines) == 1 and "small_silhouette" in lines[0] and "quality_report.json" in lines[0]
     assert not (work / "strict" / "casia_b.json").exists()
     assert "Traceback" not in result.stderr
+
+
+# --- training inputs ------------------------------------------------------------------------
+
+def copy_root(pretreated_casia, tmp_path):
+    root = tmp_path / "root"
+    copy_tree(pretreated_casia / "pretreated", root / "pretreated")
+    (root / "casia_b.json").write_bytes((pretreated_casia / "casia_b.json").read_bytes())
+    return root
+
+
+def data_cfg(root, **extra):
+    return {"dataset_root": str(root / "pretreated"), "dataset_partition": str(root / "casia_b.json"),
+            "data_in_use": None, "cache": False, "max_failed_share": 0.5, **extra}
+
+
+def test_a_cut_pickle_stops_training_before_it_starts(pretreated_casia, tmp_path):
+    root = copy_root(pretreated_casia, tmp_path)
+    victim = sorted((root / "pretreated").glob("001/*/*/1_sil.pkl"))[0]
+    victim.write_bytes(victim.read_bytes()[:-100])
+    cfg = gaitbase_config(tmp_path, root)
+    result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = [l for l in result.stderr.splitlines() if str(victim) in l]
+    assert len(line) == 1 and "not a readable pickle" in line[0] and "validate_pretreated.py" in line[0]
+    assert not (tmp_path / "out" / "synthetic" / "GaitBase" / "test_run" / "summary").exists()
+    assert not (tmp_path / "out" / "synthetic" / "GaitBase" / "test_run" / "config.yaml").exists()
+
+
+def test_a_sequence_that_fails_mid_run_is_skipped_and_counted(pretreated_casia, tmp_path, caplog):
+    import numpy as np
+    from datasets_preprocess.common.pretreated_io import PretreatedFormatError, read_pkl
+    from opengait.data.dataset import GaitDataset
+    root = copy_root(pretreated_casia, tmp_path)
+    dataset = GaitDataset(data_cfg(root), train=True)
+    bad = 0
+    pose_file = dataset.sequences[bad].path / "2_pose.pkl"
+    pose = read_pkl(pose_file)
+    pose[0, 0, 0] = np.nan                     # the header stays valid; the values do not
+    pose_file.write_bytes(pickle.dumps(pose, protocol=4))
+    dataset = GaitDataset(data_cfg(root), train=True)            # passes the header check
+    item = dataset[bad]
+    assert item["index"] != bad and dataset.sequences[item["index"]].label == dataset.sequences[bad].label
+    assert dataset.failed == {bad} and "skipped (1 failed so far)" in caplog.text and "NaN" in caplog.text
+    strict = GaitDataset(data_cfg(root, max_failed_share=0.0), train=True)
+    with pytest.raises(PretreatedFormatError, match="more than data_cfg.max_failed_share 0.0"):
+        strict[bad]
+    test_set = GaitDataset(data_cfg(root), train=False)
+    assert len(test_set) > 0                                      # the test split never substitutes
+
+
+def test_the_nan_message_tells_bad_data_from_divergence():
+    import torch
+    from types import SimpleNamespace
+    from opengait.engine.trainer import nonfinite_cause
+    dataset = SimpleNamespace(sequences=[SimpleNamespace(key=f"00{i}/nm-01/090") for i in range(4)])
+    pose = torch.zeros(4, 5, 17, 3)
+    batch = {"inputs": {"2_pose": pose, "1_sil": torch.zeros(4, 5, 8, 8, dtype=torch.uint8)},
+             "indices": torch.tensor([0, 1, 2, 3])}
+    assert "training diverged" in nonfinite_cause(batch, dataset)
+    pose[2, 3, 4, 0] = float("nan")
+    message = nonfinite_cause(batch, dataset)
+    assert "the data is bad" in message and "2_pose of 002/nm-01/090" in message and "001" not in message

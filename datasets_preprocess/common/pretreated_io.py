@@ -29,7 +29,7 @@ import numpy as np
 
 from datasets_preprocess.common.atomic_files import (atomic_write_bytes, atomic_write_files,
                                                      atomic_write_text, is_temp_name)
-from datasets_preprocess.common.safe_pickle import dumps_pickle, load_pickle
+from datasets_preprocess.common.safe_pickle import dumps_pickle, load_pickle, peek_pickle
 
 HEATMAP, SILHOUETTE, POSE = "0_heatmap", "1_sil", "2_pose"
 NUM_JOINTS = 17
@@ -68,8 +68,10 @@ class SequenceRef:
         return f"{self.subject}/{self.type}/{self.view}"
 
 
-def validate_modality(name: str, array: np.ndarray, where: str | os.PathLike) -> None:
-    """Check dtype and shape of one modality array; ``where`` is named in the error."""
+def validate_modality(name: str, array: np.ndarray, where: str | os.PathLike,
+                      values: bool = True) -> None:
+    """Check dtype and shape of one modality array (and, with ``values``, that floats are
+    finite); ``where`` is named in the error."""
     if not isinstance(array, np.ndarray):
         raise PretreatedFormatError(f"{where}: expected a numpy array, got {type(array).__name__}")
     spec = MODALITY_SPECS.get(name)
@@ -85,6 +87,16 @@ def validate_modality(name: str, array: np.ndarray, where: str | os.PathLike) ->
                 f"{where}: shape {array.shape}, expected (T, {', '.join(map(str, tail))})")
     if array.shape[0] < 1:
         raise PretreatedFormatError(f"{where}: has no frames (T = 0)")
+    if values:
+        check_finite(array, where)
+
+
+def check_finite(array: np.ndarray, where: str | os.PathLike) -> None:
+    """Float arrays must hold no NaN or infinity (they would poison training)."""
+    if array.dtype.kind in "fc":
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise PretreatedFormatError(f"{where}: {bad} values are NaN or infinite")
 
 
 def validate_sequence(arrays: Mapping[str, np.ndarray], where: str | os.PathLike) -> int:
@@ -240,18 +252,23 @@ class ModalityLayout:
             raise PretreatedFormatError(f"{ref.path}: files {', '.join(ref.files)} differ from the "
                                         f"root's {', '.join(self.file_names)}")
 
-    def read(self, ref: SequenceRef, validate: bool = True) -> dict[str, np.ndarray]:
-        """The arrays in use of one sequence, keyed by modality name."""
+    def read(self, ref: SequenceRef, validate: bool = True, headers_only: bool = False
+             ) -> dict[str, np.ndarray]:
+        """The arrays in use of one sequence, keyed by modality name. ``headers_only`` skips
+        the large array payloads on disk (:func:`peek_pickle`): shapes, dtypes and frame
+        counts are checked, values are undefined -- a cheap check of many sequences."""
         arrays = {}
         for pos, name in zip(self.positions, self.names):
             path = ref.path / ref.files[pos]
-            array = load_pickle(path)
+            array = peek_pickle(path) if headers_only else load_pickle(path)
             if validate:
                 if self.file_names is not None:
-                    validate_modality(name, array, path)
+                    validate_modality(name, array, path, values=not headers_only)
                 elif identify_modality(array, path) != name:
                     raise PretreatedFormatError(f"{path}: holds {identify_modality(array, path)}, "
                                                 f"but this position holds {name} in the first sequence")
+                elif not headers_only:
+                    check_finite(array, path)
             arrays[name] = array
         if validate:
             validate_frame_counts(arrays, ref.path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,25 @@ class GaitDataset(torch.utils.data.Dataset):
         label_of = {s: i for i, s in enumerate(self.ids)}
         self.sequences = [SequenceInfo(label_of[r.subject], r)
                           for r in refs]
+        self.train = train
+        self.max_failed_share = float(data_cfg.get("max_failed_share") or 0.0)
+        self.failed: set[int] = set()          # sequences that failed to read (this process)
         self.cache: dict[int, dict] | None = None
         if data_cfg.get("cache"):
             self.cache = {i: self._load(i) for i in tqdm(range(len(self)), desc="cache", unit="seq")}
+        else:
+            self.check_headers(root)
+
+    def check_headers(self, root) -> None:
+        """Before training or testing starts, every sequence's files in use are opened and their
+        headers checked (dtype, shape, equal frame counts, a file not cut short) without reading
+        the array payloads: a bad file is a one-line error naming it, not a crash mid-run."""
+        for seq in tqdm(self.sequences, desc="checking files", unit="seq", leave=False):
+            try:
+                self.layout.read(seq.ref, headers_only=True)
+            except (PretreatedFormatError, pickle.UnpicklingError, OSError) as e:
+                raise ConfigError(f"{e} (datasets_preprocess/validate_pretreated.py --root {root} "
+                                  "checks every file)") from None
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -80,8 +97,35 @@ class GaitDataset(torch.utils.data.Dataset):
         return self.layout.read(self.sequences[index].ref)
 
     def __getitem__(self, index: int) -> dict:
-        data = self.cache[index] if self.cache is not None else self._load(index)
-        return {"data": data, "index": index}
+        if self.cache is not None:
+            return {"data": self.cache[index], "index": index}
+        try:
+            return {"data": self._load(index), "index": index}
+        except (PretreatedFormatError, pickle.UnpicklingError, OSError) as e:
+            if not self.train:              # a test sequence is never replaced by another
+                raise
+            return self._substitute(index, e)
+
+    def _substitute(self, index: int, error: Exception) -> dict:
+        """A sequence that passed the header check but fails to read (its values, a file
+        changed since): skipped and counted, with another sequence of the same id in its place;
+        fatal once more than ``data_cfg.max_failed_share`` of the sequences have failed."""
+        self.failed.add(index)
+        limit = self.max_failed_share * len(self.sequences)
+        log.warning("skipped (%d failed so far): %s", len(self.failed), str(error).splitlines()[0])
+        if len(self.failed) > limit:
+            raise PretreatedFormatError(
+                f"{len(self.failed)} of {len(self.sequences)} sequences failed to read, more than "
+                f"data_cfg.max_failed_share {self.max_failed_share}; last: {str(error).splitlines()[0]}")
+        label = self.sequences[index].label
+        for other in self.indices_by_label()[label]:
+            if other not in self.failed:
+                try:
+                    return {"data": self._load(other), "index": other}
+                except (PretreatedFormatError, pickle.UnpicklingError, OSError):
+                    self.failed.add(other)
+        raise PretreatedFormatError(f"every sequence of id {self.sequences[index].subject} failed to read; "
+                                    f"last: {str(error).splitlines()[0]}")
 
     def indices_by_label(self) -> dict[int, list[int]]:
         groups = defaultdict(list)

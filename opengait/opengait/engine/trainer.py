@@ -94,10 +94,9 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         with accelerator.autocast():
             out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
             loss, info = losses(out["training_feat"])
-        if not torch.isfinite(loss):
-            if accelerator.scaler is None:
-                raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()} "
-                                         "(lower optimizer_cfg.lr or check the data)")
+        if not torch.isfinite(loss) and accelerator.scaler is None:
+            raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()}; "
+                                     + nonfinite_cause(batch, dataset))
         grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss, clip)
         skipped += int(was_skipped)
         bar.update()
@@ -132,6 +131,23 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         log.info("attention backend calls in this run: %s", ", ".join(f"{k} {v}" for k, v in sorted(calls.items())))
     summary.close()
     return model
+
+
+def nonfinite_cause(batch: dict, dataset) -> str:
+    """Why a loss became NaN/inf: bad values in the batch (named by modality and sequence),
+    or, with a finite batch, a training that diverged."""
+    bad = {}
+    for name, tensor in batch["inputs"].items():
+        if tensor.is_floating_point():
+            rows = (~torch.isfinite(tensor.reshape(len(tensor), -1))).any(1)
+            if rows.any():
+                bad[name] = [dataset.sequences[int(i)].key for i in batch["indices"][rows.cpu()]]
+    if bad:
+        where = "; ".join(f"{name} of {', '.join(keys[:3])}" for name, keys in bad.items())
+        return (f"the batch holds NaN/inf input values ({where}): the data is bad, not the learning "
+                "rate (datasets_preprocess/validate_pretreated.py finds such files)")
+    return ("the batch's inputs are finite, so the training diverged: lower optimizer_cfg.lr, set "
+            "trainer_cfg.grad_clip or scheduler_cfg.warmup_iters")
 
 
 def apply_gradients(accelerator: Accelerator, model: torch.nn.Module, optimizer, scheduler,
