@@ -249,3 +249,23 @@ def test_the_nan_message_tells_bad_data_from_divergence():
     pose[2, 3, 4, 0] = float("nan")
     message = nonfinite_cause(batch, dataset)
     assert "the data is bad" in message and "2_pose of 002/nm-01/090" in message and "001" not in message
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("trainer_cfg.total_iter=six hundred", "trainer_cfg.total_iter: 'six hundred', expected an integer"),
+    ("optimizer_cfg.lr=fast", "optimizer_cfg.lr: 'fast' for SGD, expected a number"),
+    ("optimizer_cfg.momentum=yes", "optimizer_cfg.momentum: True for SGD, expected a number"),
+    ("trainer_cfg.sampler.frames_num_fixed=-5", "trainer_cfg.sampler.frames_num_fixed: -5, expected at least 1"),
+    ("trainer_cfg.sampler.batch_size=[2, 0]", "trainer_cfg.sampler.batch_size: [2, 0], expected [P ids, K sequences]"),
+    ("trainer_cfg.fix_BN=maybe", "trainer_cfg.fix_BN: 'maybe', expected true or false"),
+    ("optimizer_cfg.lr=-0.1", "Invalid learning rate"),
+    ("scheduler_cfg.gamma=[0.1]", "scheduler_cfg.gamma: [0.1] for MultiStepLR, expected a number"),
+])
+def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
+    cfg = gaitbase_config(tmp_path, pretreated_casia)
+    out = tmp_path / "out"
+    result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", out, "--set", setting, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
+    assert not out.exists()

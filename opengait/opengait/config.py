@@ -105,8 +105,71 @@ def load_config(path: str | Path, overrides: Iterable[str] = (),
     cfg = merge_strict(read_yaml(default_path), read_yaml(path), str(path))
     for item in overrides:
         apply_override(cfg, item)
+    check_types(cfg, read_yaml(default_path))
     check_settings(cfg)
     return cfg
+
+
+# Keys whose default does not say their type, and range rules: (section path, key) -> check.
+_FREE_TYPED = {"restore_hint", "data_in_use", "augmented_share", "frames_all_limit",
+               "test_dataset_name", "mixed_precision", "milestones"}
+_AT_LEAST = {"total_iter": 1, "save_iter": 1, "log_iter": 1, "image_log_iter": 0, "num_workers": 0,
+             "frames_num_fixed": 1, "frames_num_max": 1, "frames_num_min": 1, "frames_skip_num": 0,
+             "grad_clip": 0.0, "frames_all_limit": 0}
+
+
+def _type_name(value) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def check_types(cfg: dict, defaults: dict, prefix: str = "") -> None:
+    """Every value must have its default's type (an integer where the default is one, a
+    number for a float, true/false for a bool -- ``yes`` is YAML for true and is refused
+    where a number is due), and counts must be in range: one line naming the key, the value
+    and what is expected."""
+    for key, default in defaults.items():
+        dotted = f"{prefix}{key}"
+        if dotted in OPEN_SECTIONS or key in OPEN_LISTS or key not in cfg:
+            continue
+        value = cfg[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: {value!r}, expected a mapping")
+            check_types(value, default, dotted + ".")
+            continue
+        if key in _FREE_TYPED or default is None or value is None and key in _AT_LEAST:
+            pass
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{dotted}: {value!r}, expected true or false")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{dotted}: {value!r}, expected an integer")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{dotted}: {value!r}, expected a number")
+        elif not isinstance(value, type(default)):
+            raise ConfigError(f"{dotted}: {value!r}, expected {_type_name(default)}")
+        if key in _AT_LEAST and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and value < _AT_LEAST[key]:
+            raise ConfigError(f"{dotted}: {value!r}, expected at least {_AT_LEAST[key]}")
+    if prefix == "":
+        _check_batch_sizes(cfg)
+        share = cfg["data_cfg"].get("max_failed_share")
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
+            raise ConfigError(f"data_cfg.max_failed_share: {share!r}, expected a number in [0, 1]")
+
+
+def _check_batch_sizes(cfg: dict) -> None:
+    train = cfg["trainer_cfg"]["sampler"].get("batch_size")
+    if not (isinstance(train, list) and len(train) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in train)):
+        raise ConfigError(f"trainer_cfg.sampler.batch_size: {train!r}, expected [P ids, K sequences], "
+                          "two integers >= 1")
+    test = cfg["evaluator_cfg"]["sampler"].get("batch_size")
+    if isinstance(test, bool) or not isinstance(test, int) or test < 1:
+        raise ConfigError(f"evaluator_cfg.sampler.batch_size: {test!r}, expected an integer >= 1")
 
 
 def check_settings(cfg: dict) -> None:

@@ -28,6 +28,7 @@ from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
 from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
 from opengait.engine.inference import evaluate
+from opengait.engine.optim import check_solver_settings
 from opengait.evaluation.evaluators import Evaluation, check_evaluator_config
 from opengait.engine.run_logging import setup_text_log
 from opengait.engine.trainer import check_run_names, train
@@ -116,6 +117,8 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.cfgs, args.set)
     check_evaluator_config(cfg)
+    if args.phase == "train":
+        check_solver_settings(cfg)
     if args.iter:
         cfg["trainer_cfg"]["restore_hint"] = args.iter
         cfg["evaluator_cfg"]["restore_hint"] = args.iter

@@ -42,6 +42,45 @@ def parameter_groups(model: torch.nn.Module, rule: str, weight_decay: float, lr:
             for (no_decay, mult), params in sorted(groups.items())]
 
 
+def check_kwarg_types(name: str, kwargs: dict, accepted, where: str) -> None:
+    """Each keyword's value must have the type of the class's default for it: a bool where the
+    default is a bool, a number (not a bool: ``momentum: yes`` is YAML for true) where it is a
+    number, a string where it is a string."""
+    for key, value in kwargs.items():
+        default = accepted[key].default if key in accepted else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+            expected = "true or false"
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            expected = "a number"
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+            expected = "a string"
+        elif isinstance(default, (tuple, list)):
+            ok = isinstance(value, (tuple, list))
+            expected = "a list"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"{where}.{key}: {value!r} for {name}, expected {expected} "
+                              f"(default {default!r})")
+
+
+def check_solver_settings(cfg: dict) -> None:
+    """Build the config's optimizer and scheduler on a dummy parameter, so that a bad solver
+    setting is a one-line error at load time, before any run folder exists."""
+    dummy = torch.nn.Linear(1, 1)
+    try:
+        build_scheduler(build_optimizer(dummy, cfg["optimizer_cfg"]), cfg["scheduler_cfg"])
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"optimizer_cfg / scheduler_cfg: {type(e).__name__}: {e}") from None
+
+
 def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.Optimizer:
     cfg = dict(optimizer_cfg)
     name = cfg.pop("solver", None)
@@ -51,6 +90,7 @@ def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.
         raise ConfigError(f"optimizer_cfg.solver: {name!r} is not an optimizer of torch.optim")
     accepted = inspect.signature(cls).parameters
     check_kwargs(name, cfg, accepted, "optimizer_cfg")
+    check_kwarg_types(name, cfg, accepted, "optimizer_cfg")
     decay = float(cfg.get("weight_decay", accepted["weight_decay"].default
                           if "weight_decay" in accepted else 0.0))
     lr = float(cfg.get("lr", accepted["lr"].default if "lr" in accepted else 1e-3))
@@ -66,6 +106,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: dict):
     if not isinstance(cls, type):
         raise ConfigError(f"scheduler_cfg.scheduler: {name!r} is not a scheduler of torch.optim.lr_scheduler")
     check_kwargs(name, cfg, inspect.signature(cls).parameters, "scheduler_cfg")
+    check_kwarg_types(name, cfg, inspect.signature(cls).parameters, "scheduler_cfg")
     if warmup < 0 or not 0.0 < start <= 1.0:
         raise ConfigError(f"scheduler_cfg: warmup_iters {warmup} must be >= 0 and warmup_start_factor "
                           f"{start} in (0, 1]")
