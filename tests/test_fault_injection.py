@@ -3,6 +3,7 @@ interrupted processes. Each must end in a one-line error naming the file, or a c
 and never in lost or silently mixed results."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -269,3 +270,145 @@ def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
     assert not out.exists()
+
+
+# --- kill -9 and resume ---------------------------------------------------------------------
+
+def start(script, *args, env=None):
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / script), *map(str, args)], cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def kill_when(proc, condition, timeout=300):
+    """SIGKILL ``proc`` as soon as ``condition()`` holds; return the pids of its children."""
+    import psutil
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not condition():
+        time.sleep(0.02)
+    assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()[-2000:]}"
+    children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.kill()
+    proc.wait(timeout=60)
+    return children
+
+
+def assert_gone(pids, timeout=15):
+    import psutil
+    import time
+    deadline = time.time() + timeout
+    alive = list(pids)
+    while alive and time.time() < deadline:
+        alive = [p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.1)
+    assert not alive, f"orphaned processes still running: {alive}"
+
+
+def tree_digest(root):
+    import hashlib
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_kill9_during_preprocessing_with_workers_then_resume(tmp_path):
+    raw = tmp_path / "raw"
+    run_script(GEN, "--out", raw, "--subjects", "4", "--types", "nm-01,nm-02,bg-01,cl-01", "--views", "000,090",
+               "--frames", "24")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    for work in (whole, cut):
+        copy_tree(raw / "poses", work / "poses")
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+               "--out", whole, "--workers", "2")
+    proc = start("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+                 "--out", cut, "--workers", "2")
+    done = lambda: len(list((cut / "pretreated").glob("*/*/*/1_sil.pkl"))) >= 4 if (cut / "pretreated").is_dir() else False
+    workers = kill_when(proc, done)
+    assert workers, "the run had no worker processes"
+    assert_gone(workers)                                   # pool workers exit with their parent
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+               "--out", cut, "--workers", "2")
+    assert tree_digest(cut / "pretreated") == tree_digest(whole / "pretreated")
+    assert json.loads((cut / "casia_b.json").read_text()) == json.loads((whole / "casia_b.json").read_text())
+    assert not [p for p in cut.rglob("*") if p.name.startswith(".")]     # no temp files left
+
+
+@pytest.mark.slow
+def test_kill9_during_training_then_resume_gives_the_same_weights(pretreated_casia, tmp_path):
+    cfg = gaitbase_config(tmp_path, pretreated_casia, total_iter=8, save_iter=2)
+    env = {"OMP_NUM_THREADS": "1"}
+    run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "whole", env=env)
+    cut_run = tmp_path / "cut" / "synthetic" / "GaitBase" / "test_run"
+    proc = start(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "cut", env=env)
+    kill_when(proc, lambda: (cut_run / "checkpoints" / "test_run-00004.pt").exists())
+    assert not (cut_run / "checkpoints" / "test_run-00008.pt").exists()
+    run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "cut",
+               "--set", "trainer_cfg.restore_hint=latest", env=env)
+    whole = torch.load(tmp_path / "whole" / "synthetic" / "GaitBase" / "test_run" / "checkpoints" / "test_run-00008.pt",
+                       weights_only=True)["model"]
+    resumed = torch.load(cut_run / "checkpoints" / "test_run-00008.pt", weights_only=True)["model"]
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
+    assert not [p for p in cut_run.rglob("*") if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_kill9_during_a_dlcr_stage_then_resume(tmp_path):
+    import cv2
+    from conftest import make_synthetic_ccvid
+    from dlcr.common.jsonl_records import read_records
+    from dlcr.tiny_models import save_tiny_sd_inpaint
+    raw = make_synthetic_ccvid(tmp_path / "ccvid", frames=4)
+    sd = save_tiny_sd_inpaint(tmp_path / "sd")
+    masks = tmp_path / "masks"
+    for mask_file in sorted((raw / "masks").rglob("*.png")):              # the lower half of each person
+        mask = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
+        mask[: mask.shape[0] // 2] = 0
+        target = masks / mask_file.relative_to(raw / "masks")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), mask)
+    outfits = sorted({f"{p[1]}_{p[2]}" for p in (l.split("\t") for l in (raw / "train.txt").read_text().splitlines())})
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"outfit": o, "pid": o.split("_")[0], "items": ["red shirt"],
+                                           "prompt": f"a person wearing red shirt {i}"}) + "\n"
+                               for i, o in enumerate(outfits)))
+    args = ["--src", raw, "--masks", masks, "--prompts", prompts, "--ckpt", sd, "--n", "2", "--fraction", "1",
+            "--steps", "2", "--size", "64", "32", "--batch-size", "1"]
+    env = {"OMP_NUM_THREADS": "1"}
+    run_script(STAGE4, *args, "--out", tmp_path / "whole", env=env)
+    cut = tmp_path / "cut"
+    proc = start(STAGE4, *args, "--out", cut, env=env)
+    kill_when(proc, lambda: len(list(cut.rglob("*.png"))) >= 3)
+    run_script(STAGE4, *args, "--out", cut, env=env)
+    whole_records = read_records(tmp_path / "whole" / "inpaint.jsonl")
+    cut_records = read_records(cut / "inpaint.jsonl")
+    assert cut_records == whole_records
+    images = lambda root: {k: v for k, v in tree_digest(root).items() if k.endswith(".png")}
+    assert images(cut) == images(tmp_path / "whole")
+    assert not [p for p in cut.rglob("*") if p.name.startswith(".")]
+
+
+STAGE4 = "dlcr/sd_inpaint/inpaint_clothes.py"
+
+
+def test_rerun_with_other_quality_rules_is_refused_unless_overwrite(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    run_script(GEN, "--out", raw, "--subjects", "2", "--types", "nm-01", "--views", "090", "--frames", "20")
+    copy_tree(raw / "poses", work / "poses")
+    args = ("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+            "--out", work, "--workers", "1")
+    run_script(*args)
+    before = tree_digest(work / "pretreated")
+    result = run_script(*args, "--quality-rule", "min_frames=30", check=False)
+    assert result.returncode == 2, result.stderr
+    assert "made with other quality rules (min_frames 8 -> 30)" in result.stderr
+    assert "--overwrite" in result.stderr and tree_digest(work / "pretreated") == before
+    run_script(*args)                                            # same rules again: accepted
+    result = run_script(*args, "--quality-rule", "min_frames=30", "--overwrite", check=False)
+    # 20-frame training sequence < 30: dropped under the new rules (test one kept), not mixed
+    rules = json.loads((work / "quality_rules.json").read_text())
+    assert rules["min_frames"] == 30
+    report = json.loads((work / "quality_report.json").read_text())["summary"]
+    assert report["train_sequences_dropped"] == 1, report

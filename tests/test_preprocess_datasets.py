@@ -205,8 +205,10 @@ def test_corrupt_silhouettes_and_poses_are_counted(casia_raw, tmp_path):
     (poses / "001-nm-01-090.json").write_text(json.dumps(doc))
     work = tmp_path / "work"
     result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
-                        tmp_path / "silhouettes", "--pose-from", poses, "--out", work)
+                        tmp_path / "silhouettes", "--pose-from", poses, "--out", work, check=False)
     assert "pose_files_bad" in result.stdout and "frames[5]" in result.stderr
+    # Its only sequence lost its poses, so nothing is left to train on: exit 2, reasons named.
+    assert result.returncode == 2 and "all 1 sequences were dropped (sequences: too_short 1" in result.stderr
     (work / "poses").mkdir(exist_ok=True)
     doc["frames"][5]["keypoints"] = json.loads(
         (casia_raw / "poses" / "001-nm-01-090.json").read_text())["frames"][5]["keypoints"]

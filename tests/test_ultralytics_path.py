@@ -66,10 +66,13 @@ def test_random_pose_model_runs_and_garbage_is_dropped(raw_with_frames, yolo_env
     out = tmp_path / "work"
     result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
                         raw / "silhouettes", "--frames", work / "frames", "--out", out,
-                        "--pose-model", weights, "--imgsz", "160", env=yolo_env)
+                        "--pose-model", weights, "--imgsz", "160", env=yolo_env, check=False)
     assert "pose_sequences': 8" in result.stdout
-    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-               raw / "silhouettes", "--out", out)
+    assert result.returncode == 2 and "all 4 training sequences were dropped" in result.stderr
+    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
+                        raw / "silhouettes", "--out", out, check=False)
+    assert result.returncode == 2 and "all 4 training sequences were dropped" in result.stderr
+    assert not (out / "casia_b.json").exists()                  # no partition for a useless root
     summary = json.loads((out / "quality_report.json").read_text())["summary"]
     # Training sequences: nothing usable. Test sequences: kept, every frame without a pose.
     assert summary.get("sequences_dropped_too_short", 0) == summary["train_sequences_dropped"] == 4
@@ -101,7 +104,8 @@ def test_random_segmentation_model_on_ccvid(yolo_env, tmp_path):
     pose = random_model(tmp_path / "random-pose.pt", "yolo11n-pose.yaml")
     result = run_script("datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out",
                         work, "--seg-model", seg, "--pose-model", pose, "--imgsz", "160",
-                        "--workers", "2", env=yolo_env)
+                        "--workers", "2", env=yolo_env, check=False)
+    assert result.returncode == 2 and "all 6 sequences were dropped" in result.stderr
     summary = json.loads((work / "quality_report.json").read_text())["summary"]
     assert summary["sequences_dropped"] == 2 * 3 and "Traceback" not in result.stderr
     assert summary["frames_dropped_no_person_mask"] + summary.get("frames_dropped_no_pose", 0) > 0

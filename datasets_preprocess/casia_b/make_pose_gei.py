@@ -142,10 +142,10 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=out / "gei", workers=args.workers,
                                    overwrite=args.overwrite, desc="gei", log_stem="gei_quality",
                                    test_ids=test_ids, filter_training=not args.no_quality_filter)
-    require_kept("make_pose_gei", report, out / "gei_quality_report.json")
     log.info("poses: %s", dict(pose_counts))
     print(summary_line("make_pose_gei (GEIs)", counts, report, out / "gei")
           + f"; poses: {dict(pose_counts)}")
+    require_kept("make_pose_gei", report, out / "gei_quality_report.json")
     return 0
 
 

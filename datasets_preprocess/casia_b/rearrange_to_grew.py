@@ -62,12 +62,12 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
                                    desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter)
+    print(summary_line("rearrange_to_grew", counts, report, out / "pretreated"))
     require_kept("rearrange_to_grew", report, out / "quality_report.json")
     test_set = set(test_ids)
     write_partition(out / "casia_b.json", train_ids, test_ids,
                     TEST_SEQUENCES=[key for key in sil_dirs if key.split("/")[0] in test_set])
-    print(summary_line("rearrange_to_grew", counts, report, out / "pretreated")
-          + f"; partition {len(train_ids)} train / {len(test_ids)} test ids -> {out / 'casia_b.json'}")
+    print(f"partition: {len(train_ids)} train / {len(test_ids)} test ids -> {out / 'casia_b.json'}")
     return 0
 
 

@@ -70,8 +70,8 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=out / "gei", workers=args.workers,
                                    overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter)
-    require_kept("rearrange_to_grew (ccvid)", report, out / "quality_report.json")
     print(summary_line("rearrange_to_grew (ccvid)", counts, report, out / "pretreated"))
+    require_kept("rearrange_to_grew (ccvid)", report, out / "quality_report.json")
     return 0
 
 

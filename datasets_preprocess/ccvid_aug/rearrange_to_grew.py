@@ -64,9 +64,9 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers, overwrite=args.overwrite,
                                    desc="pretreat aug", log_stem="aug_quality",
                                    filter_training=not args.no_quality_filter)
-    require_kept("rearrange_to_grew (ccvid_aug)", report, work / "aug_quality_report.json")
     print(summary_line("rearrange_to_grew (ccvid_aug)", counts, report, work / "pretreated")
           + (f"; {missing} augmented tracklets without a source in the index" if missing else ""))
+    require_kept("rearrange_to_grew (ccvid_aug)", report, work / "aug_quality_report.json")
     return 0
 
 

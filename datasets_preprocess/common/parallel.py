@@ -2,13 +2,38 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
 
-def _init_worker() -> None:
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when its parent process dies (kill -9 of the parent leaves pool workers
+    blocked on their task queue otherwise): the kernel's parent-death signal on Linux, and a
+    thread that watches the parent id everywhere."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)           # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:                  # it died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _init_worker(parent: int) -> None:
+    _exit_with_parent(parent)
     import cv2  # one thread per process: the pool supplies the parallelism
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -29,7 +54,8 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 
                 yield fn(item)
                 bar.update()
             return
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                 initargs=(os.getpid(),)) as pool:
             pending, queue = set(), iter(items)
             try:
                 for item in queue:  # keep at most 2 * workers items in flight

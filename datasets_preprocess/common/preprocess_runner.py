@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from datasets_preprocess.common.atomic_files import remove_stale_temps
+from datasets_preprocess.common.atomic_files import atomic_write_text, remove_stale_temps
 from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError
 from datasets_preprocess.common.parallel import default_workers, parallel_map
 from datasets_preprocess.common.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
@@ -91,6 +93,23 @@ def _process(job: Any, load: Callable, rules: QualityRules, root: Path | None,
     return record
 
 
+def check_same_rules(path: Path, rules: dict, overwrite: bool) -> None:
+    """An output folder is made under one set of quality rules: a re-run with other rules
+    would report the old sequences as "already done" and mix two rule sets, so it is refused
+    unless ``--overwrite`` (which redoes every sequence under the new rules)."""
+    if path.exists() and not overwrite:
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            before = None
+        if isinstance(before, dict) and before != rules:
+            changed = ", ".join(f"{k} {before.get(k)!r} -> {rules.get(k)!r}"
+                                for k in sorted(set(before) | set(rules)) if before.get(k) != rules.get(k))
+            raise UserInputError(f"{path.parent}: made with other quality rules ({changed}); "
+                                 "add --overwrite to redo it under the new ones, or choose another --out")
+    atomic_write_text(path, json.dumps(rules, indent=1, sort_keys=True) + "\n")
+
+
 def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_dir: Path,
                   root: Path | None, gei_root: Path | None, workers: int, overwrite: bool,
                   desc: str, log_stem: str = "quality", *, test_ids: Iterable[str] = (),
@@ -101,6 +120,9 @@ def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_
     are quality-filtered unless ``filter_training`` is False (then every sequence is treated
     as a test one). ``prealigned`` keeps 64x64 silhouettes as they are (GREW)."""
     quality = QualityLog(log_dir, log_stem)
+    check_same_rules(Path(log_dir) / f"{log_stem}_rules.json",
+                     {**asdict(rules), "filter_training": filter_training, "prealigned": prealigned},
+                     overwrite)
     previous = {} if overwrite else quality.records()
 
     def finished(job) -> bool:

@@ -133,12 +133,12 @@ def main(args: argparse.Namespace) -> int:
     train, test = split_ids(rows, args.test_ids, args.test_share, Path(args.index))
     counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
                                    args.workers, args.overwrite, desc="videos", test_ids=test)
+    print(summary_line("videos_to_pretreated", counts, report, out / "pretreated"))
     require_kept("videos_to_pretreated", report, out / "quality_report.json")
     kept = {key.split("/")[0] for key, rec in report["sequences"].items() if rec["status"] == "kept"}
     test_keys = [job.key for job in jobs if job.key.split("/")[0] in set(test)]
     train, test = [i for i in train if i in kept], [i for i in test if i in kept]
     write_partition(out / "custom.json", train, test, TEST_SEQUENCES=test_keys)
-    print(summary_line("videos_to_pretreated", counts, report, out / "pretreated"))
     print(f"partition: {len(train)} train / {len(test)} test ids with sequences -> {out / 'custom.json'}")
     return 0 if report["summary"].get("sequences_kept", 0) else 1
 

@@ -108,11 +108,11 @@ def main(args: argparse.Namespace) -> int:
                                    gei_root=None, workers=args.workers,
                                    overwrite=args.overwrite, desc="pretreat", test_ids=test_ids,
                                    filter_training=not args.no_quality_filter, prealigned=True)
+    print(summary_line("rearrange_grew", counts, report, out / "pretreated"))
     require_kept("rearrange_grew", report, out / "quality_report.json")
     write_partition(out / "grew.json", train_ids, test_ids,
                     TEST_SEQUENCES=[j.key for j in jobs if j.key.split("/")[1] != "00"])
-    print(summary_line("rearrange_grew", counts, report, out / "pretreated")
-          + f"; {len(train_ids)} train ids, {len(test_ids)} test ids (incl. probe) -> {out / 'grew.json'}")
+    print(f"partition: {len(train_ids)} train ids, {len(test_ids)} test ids (incl. probe) -> {out / 'grew.json'}")
     return 0
 
 
