@@ -21,12 +21,10 @@ import argparse
 import importlib.util
 import json
 import os
-import pickle
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from datasets_preprocess.common.atomic_files import atomic_write_text  # noqa: E
 from datasets_preprocess.common.cli import UserInputError, run_script  # noqa: E402
 from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
 from datasets_preprocess.common.pretreated_io import list_sequences, read_sequence  # noqa: E402
+from datasets_preprocess.common.safe_pickle import load_pickle  # noqa: E402
 from datasets_preprocess.common.skeleton_maps import skeleton_maps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,8 +97,7 @@ class Reference:
             path = out / "s" / "t" / "v" / "v.pkl"
             if not path.exists():
                 return None
-            with open(path, "rb") as f:     # our own scratch output, written just now
-                return pickle.load(f)
+            return load_pickle(path)        # the restricted loader, as for every .pkl we read
         frames = [a for a in (self._rules.align_like_opengait(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))
                               for p in sorted(pngs)) if a is not None]
         return np.stack(frames) if frames else None
