@@ -118,7 +118,8 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_process_data_parallel_keeps_ranks_identical(pretreated_casia, tmp_path):
-    cfg = write_config(tmp_path / "ddp.yaml", pretreated_casia, TINY_SGPP,
+    # with activation checkpointing on two stages: it must work under DDP too
+    cfg = write_config(tmp_path / "ddp.yaml", pretreated_casia, {**TINY_SGPP, "checkpoint_stages": [1, 3]},
                        data_cfg={"data_in_use": [True, True, False]},
                        trainer_cfg={"total_iter": 4, "save_iter": 2, "sync_BN": True})
     import subprocess

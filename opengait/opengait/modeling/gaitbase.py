@@ -10,19 +10,23 @@ import torch.nn as nn
 
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
-                                       SetBlockWrapper, basic2d_layer, conv3x3, init_parameters,
-                                       temporal_max)
+                                       SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
+                                       checkpointed, conv3x3, init_parameters, temporal_max)
 from opengait.modeling.registry import class_num, register_model, require_inputs
 
 SILHOUETTE = "1_sil"
 
 
 class ResNet9(nn.Module):
-    """conv3x3 stem + four basic-block stages (no max-pooling by default), one frame at a time."""
+    """conv3x3 stem + four basic-block stages (no max-pooling by default), one frame at a time.
+
+    ``checkpoint_stages`` (numbers 1-4; stage 1 includes the stem) keep only each block's input
+    for the backward pass and recompute the rest there (activation checkpointing)."""
 
     def __init__(self, in_channels: int = 1, channels=(64, 128, 256, 512), layers=(1, 1, 1, 1),
-                 strides=(1, 2, 2, 1), maxpool: bool = False):
+                 strides=(1, 2, 2, 1), maxpool: bool = False, checkpoint_stages=()):
         super().__init__()
+        self.checkpoint_stages = checkpoint_stage_set(checkpoint_stages, len(channels), "model_cfg")
         stem = [conv3x3(in_channels, channels[0]), nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True)]
         if maxpool:
             stem.append(nn.MaxPool2d(3, 2, 1))
@@ -30,20 +34,30 @@ class ResNet9(nn.Module):
         for planes, blocks, stride in zip(channels, layers, strides):
             stages.append(basic2d_layer(inplanes, planes, blocks, stride))
             inplanes = planes
-        self.body = nn.Sequential(*stem, *stages)
+        self.body = nn.Sequential(*stem, *stages)         # one Sequential: OpenGait's weight names
+        self.stem_len = len(stem)
         self.out_channels = channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        stem, stages = self.body[:self.stem_len], list(self.body)[self.stem_len:]
+        if 1 in self.checkpoint_stages:
+            x = checkpointed([stem, stages[0]], lambda t: stages[0](stem(t)), x)
+        else:
+            x = stages[0](stem(x))
+        for number, stage in enumerate(stages[1:], start=2):
+            for block in stage:
+                x = checkpointed(block, block, x) if number in self.checkpoint_stages else block(x)
+        return x
 
 
 @register_model("Baseline")
 class GaitBase(nn.Module):
     def __init__(self, num_classes: int, channels=(64, 128, 256, 512), layers=(1, 1, 1, 1),
-                 strides=(1, 2, 2, 1), maxpool: bool = False, bin_num=(16,), embed_dim: int = 256):
+                 strides=(1, 2, 2, 1), maxpool: bool = False, bin_num=(16,), embed_dim: int = 256,
+                 checkpoint_stages=()):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = SetBlockWrapper(ResNet9(1, channels, layers, strides, maxpool))
+        self.backbone = SetBlockWrapper(ResNet9(1, channels, layers, strides, maxpool, checkpoint_stages))
         parts = sum(bin_num)
         self.hpp = HorizontalPoolingPyramid(bin_num)
         self.fcs = SeparateFCs(parts, channels[-1], embed_dim)
@@ -54,7 +68,7 @@ class GaitBase(nn.Module):
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
         where = "model_cfg"
         check_kwargs("GaitBase", cfg, ["model", "backbone_cfg", "SeparateFCs", "SeparateBNNecks",
-                                       "bin_num"], where)
+                                       "bin_num", "checkpoint_stages"], where)
         bb = dict(cfg.get("backbone_cfg") or {})
         check_kwargs("backbone_cfg", bb, ["type", "block", "channels", "layers", "strides",
                                           "maxpool", "in_channel"], f"{where}.backbone_cfg")
@@ -72,7 +86,8 @@ class GaitBase(nn.Module):
         return {"num_classes": class_num(necks.get("class_num"), num_classes, f"{where}.SeparateBNNecks"),
                 "channels": channels, "layers": tuple(bb.get("layers", (1, 1, 1, 1))),
                 "strides": tuple(bb.get("strides", (1, 2, 2, 1))), "maxpool": bool(bb.get("maxpool", False)),
-                "bin_num": bins, "embed_dim": int(fcs.get("out_channels", 256))}
+                "bin_num": bins, "embed_dim": int(fcs.get("out_channels", 256)),
+                "checkpoint_stages": tuple(cfg.get("checkpoint_stages") or ())}
 
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
                 frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:

@@ -169,7 +169,7 @@ class HybridGait(nn.Module):
                  ul_init=(0.3, 0.7), pose_channels=(32, 64, 128), num_heads: int = 4,
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
-                 map_channels: int = 2, ul_lr_multiplier: float = 0.1):
+                 map_channels: int = 2, ul_lr_multiplier: float = 0.1, checkpoint_stages=()):
         super().__init__()
         if not 0.0 < ul_lr_multiplier <= 1.0:
             raise ConfigError(f"model_cfg.ul_lr_multiplier: {ul_lr_multiplier} is not in (0, 1]")
@@ -178,13 +178,16 @@ class HybridGait(nn.Module):
             raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
         if not (visual_branch or pose_branch):
             raise ConfigError("model_cfg: visual_branch and pose_branch cannot both be off")
+        if checkpoint_stages and not visual_branch:
+            raise ConfigError("model_cfg.checkpoint_stages: the stages are the visual backbone's, "
+                              "which visual_branch: false does not build")
         self.num_classes = num_classes
         self.visual, self.fusion_kind = visual_branch, fusion
         self.pose_aux = pose_aux_loss and pose_branch
         # The keypoint branch is built only where its tokens are used.
         self.use_pose = pose_branch and (not visual_branch or fusion != "none" or self.pose_aux)
         if visual_branch:
-            self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels)
+            self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels, checkpoint_stages)
             token_dim = self.backbone.widths[3]
             embed_dim = embed_dim or self.backbone.widths[2]
             parts = sum(bin_num)

@@ -7,9 +7,15 @@ respects it, so a padded batch gives each sequence the same result as running it
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from opengait.config import ConfigError
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int | tuple = 1) -> nn.Conv2d:
@@ -32,6 +38,48 @@ def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return x
     return x * mask.view(mask.shape[0], 1, mask.shape[1], *([1] * (x.ndim - 3))).to(x.dtype)
+
+
+@contextlib.contextmanager
+def _norm_statistics_kept(modules: list[nn.Module]):
+    """While a checkpointed block is recomputed in the backward pass, its norms update stand-in
+    copies of their running statistics, so the real ones move once per step, as without
+    checkpointing (the real tensors are not written, so nothing autograd saved is disturbed)."""
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats]
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    real = [(m, [getattr(m, n) for n in names]) for m in norms]
+    for m, tensors in real:
+        for n, buf in zip(names, tensors):
+            setattr(m, n, None if buf is None else buf.clone())
+    try:
+        yield
+    finally:
+        for m, tensors in real:
+            for n, buf in zip(names, tensors):
+                setattr(m, n, buf)
+
+
+def checkpointed(modules: nn.Module | list[nn.Module], fn: Callable, *args):
+    """``fn(*args)``, which runs ``modules``, keeping only its inputs for the backward pass; the
+    activations inside are recomputed there (activation checkpointing). Outputs and gradients
+    equal the plain call's, and the recomputation leaves the BatchNorm running statistics as the
+    first pass set them. Outside training (or without autograd) it is the plain call."""
+    modules = [modules] if isinstance(modules, nn.Module) else list(modules)
+    if not (modules[0].training and torch.is_grad_enabled()):
+        return fn(*args)
+    return checkpoint(fn, *args, use_reentrant=False,
+                      context_fn=lambda: (contextlib.nullcontext(), _norm_statistics_kept(modules)))
+
+
+def checkpoint_stage_set(stages: Iterable[int] | None, n_stages: int, where: str) -> frozenset[int]:
+    """``model_cfg.checkpoint_stages`` checked: stage numbers 1..n_stages (may be empty)."""
+    stages = list(stages or [])
+    bad = [s for s in stages if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= n_stages]
+    if bad:
+        raise ConfigError(f"{where}.checkpoint_stages: {stages!r}; expected stage numbers from 1 to "
+                          f"{n_stages} (e.g. [1, 2, 3]), or [] for none")
+    return frozenset(stages)
 
 
 class SetBlockWrapper(nn.Module):

@@ -12,18 +12,24 @@ import torch.nn as nn
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,
                                        SeparateBNNecks, SeparateFCs, SetBlockWrapper,
-                                       basic2d_layer, conv3x3, frame_mask, init_parameters,
-                                       p3d_layer, temporal_max)
+                                       basic2d_layer, checkpoint_stage_set, checkpointed,
+                                       conv3x3, frame_mask, init_parameters, p3d_layer,
+                                       temporal_max)
 from opengait.modeling.registry import class_num, register_model, require_inputs
 
 HEATMAP, SILHOUETTE = "0_heatmap", "1_sil"
 
 
 class SkeletonGaitPPBackbone(nn.Module):
-    """(maps (N, 2, S, H, W), sils (N, 1, S, H, W)) -> (N, 256C, S, H/4, W/4)."""
+    """(maps (N, 2, S, H, W), sils (N, 1, S, H, W)) -> (N, 256C, S, H/4, W/4).
 
-    def __init__(self, blocks=(1, 4, 4, 1), C: float = 2, map_channels: int = 2):
+    ``checkpoint_stages`` (numbers 1-4; stage 1 is both stems and their fusion) keep only each
+    block's input for the backward pass and recompute the rest there (activation
+    checkpointing)."""
+
+    def __init__(self, blocks=(1, 4, 4, 1), C: float = 2, map_channels: int = 2, checkpoint_stages=()):
         super().__init__()
+        self.checkpoint_stages = checkpoint_stage_set(checkpoint_stages, 4, "model_cfg")
         w = self.widths = self.widths_for(C)
 
         def stem(in_ch):
@@ -40,21 +46,27 @@ class SkeletonGaitPPBackbone(nn.Module):
     def widths_for(C: float) -> list[int]:
         return [int(round(32 * C * k)) for k in (1, 2, 4, 8)]
 
+    def stage1(self, maps: torch.Tensor, sils: torch.Tensor) -> torch.Tensor:
+        return self.fusion(self.sil_stem(sils), self.map_stem(maps))
+
     def forward(self, maps: torch.Tensor, sils: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = self.fusion(self.sil_stem(sils), self.map_stem(maps))
-        for layer in (self.layer2, self.layer3, self.layer4):
+        if 1 in self.checkpoint_stages:
+            x = checkpointed([self.sil_stem, self.map_stem, self.fusion], self.stage1, maps, sils)
+        else:
+            x = self.stage1(maps, sils)
+        for number, layer in enumerate((self.layer2, self.layer3, self.layer4), start=2):
             for block in layer:
-                x = block(x, mask)
+                x = checkpointed(block, block, x, mask) if number in self.checkpoint_stages else block(x, mask)
         return x
 
 
 @register_model("SkeletonGait++", "SkeletonGaitPlusPlus")
 class SkeletonGaitPP(nn.Module):
     def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
-                 embed_dim: int | None = None, map_channels: int = 2):
+                 embed_dim: int | None = None, map_channels: int = 2, checkpoint_stages=()):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels)
+        self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels, checkpoint_stages)
         top = self.backbone.widths[3]
         embed_dim = embed_dim or self.backbone.widths[2]
         parts = sum(bin_num)
@@ -99,7 +111,7 @@ def skeletongait_kwargs(cfg: dict, num_classes: int, model: str, extra_keys=()) 
     keyword arguments, plus ``extra_keys`` passed through. Sizes that OpenGait derives from
     ``C`` may be written out; they must then agree with it."""
     check_kwargs(model, cfg, ["model", "Backbone", "SeparateFCs", "SeparateBNNecks", "bin_num",
-                              *extra_keys], "model_cfg")
+                              "checkpoint_stages", *extra_keys], "model_cfg")
     bb = dict(cfg.get("Backbone") or {})
     check_kwargs("Backbone", bb, ["in_channels", "blocks", "C"], "model_cfg.Backbone")
     necks = dict(cfg.get("SeparateBNNecks") or {})
@@ -125,4 +137,5 @@ def skeletongait_kwargs(cfg: dict, num_classes: int, model: str, extra_keys=()) 
     return {"num_classes": class_num(necks.get("class_num"), num_classes, "model_cfg.SeparateBNNecks"),
             "blocks": tuple(bb.get("blocks", (1, 4, 4, 1))), "C": C, "bin_num": bins,
             "embed_dim": embed, "map_channels": in_channels - 1,
+            "checkpoint_stages": tuple(cfg.get("checkpoint_stages") or ()),
             **{k: cfg[k] for k in extra_keys if k in cfg}}
