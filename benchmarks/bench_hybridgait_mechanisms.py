@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from bench_train_step import MODEL_CONFIGS, random_batch, select_inputs, time_steps
+from bench_train_step import MODEL_CONFIGS, time_steps  # noqa: E402
+from opengait.engine.memory import random_batch, select_inputs  # noqa: E402
 from datasets_preprocess.common.atomic_files import atomic_write_text
 from datasets_preprocess.common.cli import run_script
 from opengait.config import load_config

@@ -34,7 +34,8 @@ from datasets_preprocess.common.cli import run_script
 from opengait.config import load_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader
-from opengait.engine.memory import activation_bytes, cuda_peak_bytes, fp16_training_estimate
+from opengait.engine.memory import (activation_bytes, cuda_peak_bytes, fp16_training_estimate,
+                                    measure_step, random_batch, select_inputs)
 from opengait.engine.optim import build_optimizer
 from opengait.evaluation.distance import pairwise_distance, topk_indices
 from opengait.modeling.losses import LossAggregator
@@ -60,30 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bf16-steps", type=int, default=1,
                    help="timed bf16 steps (slow on CPUs without bf16 units; default 1)")
     p.add_argument("--precisions", default="fp32,bf16", help="CPU precisions (default fp32,bf16)")
+    p.add_argument("--checkpoint-stages", default="1,2,3,4",
+                   help="stages checkpointed in the 'checkpointing' rows (default 1,2,3,4; '' for none)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="skip the fresh-process peak-memory measurements (they take a few minutes)")
     p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
                    help="preprocessed synthetic work folder for the loader test")
     p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
     p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/train_step.md"))
     return p.parse_args(argv)
-
-
-def random_batch(p: int, k: int, frames: int, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    n = p * k
-    pose = torch.rand(n, frames, 17, 3, generator=g) * 100
-    pose[..., 2] = 1.0
-    return {"inputs": {"0_heatmap": torch.rand(n, frames, 2, 64, 44, generator=g),
-                       "1_sil": (torch.rand(n, frames, 64, 44, generator=g) > 0.5).float(),
-                       "2_pose": pose},
-            "labels": torch.arange(p).repeat_interleave(k),
-            "frames": torch.arange(frames).repeat(n, 1), "lengths": None}
-
-
-def select_inputs(batch: dict, cfg: dict) -> dict:
-    use = cfg["data_cfg"]["data_in_use"] or [True, True, True]
-    names = [n for n, on in zip(("0_heatmap", "1_sil", "2_pose"), use) if on]
-    return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
 
 
 def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
@@ -127,6 +114,24 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
             autocast = lambda: torch.autocast("cpu", torch.bfloat16)  # noqa: E731
         steps = args.steps if precision == "fp32" else args.bf16_steps
         row["steps"][f"{precision} (cpu)"] = time_steps(model, losses, optimizer, batch, steps, autocast)
+    if args.checkpoint_stages:
+        stages = [int(s) for s in args.checkpoint_stages.split(",")]
+        ckpt = build_model({**cfg["model_cfg"], "checkpoint_stages": stages}, 74)
+        ckpt.load_state_dict(model.state_dict())
+        ckpt_opt = build_optimizer(ckpt, cfg["optimizer_cfg"])
+        # plain and checkpointed alternately, best of each: the ratio is not skewed by load
+        plain_s, ckpt_s = float("inf"), float("inf")
+        for _ in range(args.steps):
+            plain_s = min(plain_s, time_steps(model, losses, optimizer, batch, 1, lambda: torch.autocast("cpu", enabled=False)))
+            ckpt_s = min(ckpt_s, time_steps(ckpt, losses, ckpt_opt, batch, 1, lambda: torch.autocast("cpu", enabled=False)))
+        row["checkpointing"] = {"stages": stages, "fp32_plain_s": plain_s, "fp32_checkpointed_s": ckpt_s}
+        if not args.no_measure:
+            override = f"model_cfg.checkpoint_stages=[{','.join(map(str, stages))}]"
+            for key, overrides in (("plain", []), ("checkpointed", [override])):
+                r = measure_step(REPO / MODEL_CONFIGS[name], p, k, args.frames, overrides,
+                                 threads=torch.get_num_threads())
+                row["checkpointing"][f"{key}_measured_bytes"] = r["measured_bytes"]
+                row["checkpointing"][f"{key}_estimate_bytes"] = r["estimate_bytes"]
     # Memory of the shipped config at its own batch (estimated from saved activations on CPU).
     cp, ck = cfg["trainer_cfg"]["sampler"]["batch_size"]
     frames = cfg["trainer_cfg"]["sampler"]["frames_num_fixed"]
@@ -222,6 +227,31 @@ def main(args: argparse.Namespace) -> int:
             ratio = by_name["HybridGait"]["steps"][precision] / by_name["SkeletonGaitPP"]["steps"][precision]
             lines.append(f"\nHybridGait / SkeletonGait++ step time, {precision}: {ratio:.2f}x "
                          "(same inputs, same run; target <= 1.25x).")
+    ck = [r for r in rows if "checkpointing" in r]
+    if ck:
+        lines += ["", f"Activation checkpointing (`model_cfg.checkpoint_stages: [{args.checkpoint_stages}]`), "
+                  f"fp32 on this CPU, batch {rows[0]['timed_batch']}. Step time: best of {args.steps} steps, "
+                  "plain and checkpointed alternating. Peak memory: one step in a fresh process, peak "
+                  "resident set minus the set before the model was built (weights, inputs, activations, "
+                  "gradients, momentum); the estimate beside it counts the tensors autograd saves plus "
+                  "inputs, weights, gradients and momentum.", "",
+                  "| model | step plain (s) | step checkpointed (s) | time ratio | peak plain (GiB) | "
+                  "peak checkpointed (GiB) | memory ratio | estimate plain / checkpointed (GiB) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in ck:
+            c = r["checkpointing"]
+            mem = ("| not measured | | | |" if "plain_measured_bytes" not in c else
+                   f"| {c['plain_measured_bytes'] / GIB:.2f} | {c['checkpointed_measured_bytes'] / GIB:.2f} | "
+                   f"{c['checkpointed_measured_bytes'] / c['plain_measured_bytes']:.2f}x | "
+                   f"{c['plain_estimate_bytes'] / GIB:.2f} / {c['checkpointed_estimate_bytes'] / GIB:.2f} |")
+            lines.append(f"| {r['model']} | {c['fp32_plain_s']:.2f} | {c['fp32_checkpointed_s']:.2f} | "
+                         f"{c['fp32_checkpointed_s'] / c['fp32_plain_s']:.2f}x {mem}")
+        by = {r["model"]: r["checkpointing"] for r in ck}
+        if "HybridGait" in by and "SkeletonGaitPP" in by:
+            lines.append("")
+            lines.append("HybridGait / SkeletonGait++ step time with checkpointing: "
+                         f"{by['HybridGait']['fp32_checkpointed_s'] / by['SkeletonGaitPP']['fp32_checkpointed_s']:.2f}x, "
+                         f"without: {by['HybridGait']['fp32_plain_s'] / by['SkeletonGaitPP']['fp32_plain_s']:.2f}x.")
     lines += ["", "Training memory of the shipped configs (FP16):", "", *memory_table(rows)]
     if loader:
         lines += ["", "Data loader (synthetic SkeletonGait++ config, 4 x 3 x 12 frames, one process):", "",

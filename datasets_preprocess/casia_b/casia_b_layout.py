@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError
-from datasets_preprocess.common.image_io import numbered_images, read_mask
+from datasets_preprocess.common.image_io import numbered_images, read_masks
 from datasets_preprocess.common.pose_files import read_pose_json
 
 SEQUENCE_NAME = re.compile(r"(?P<sid>\d{3})-(?P<type>(?:nm|bg|cl)-\d{2})-(?P<view>\d{3})")
@@ -78,7 +78,7 @@ def load_silhouettes_and_poses(seq: CasiaSequence) -> tuple[dict, dict | None]:
     """Silhouettes keyed by frame number, and the pose JSON's keypoints keyed the same way."""
     sils = {}
     if seq.silhouettes is not None:
-        sils = {n: read_mask(p) for n, p in numbered_images(seq.silhouettes, (".png",)).items()}
+        sils = read_masks(numbered_images(seq.silhouettes, (".png",)))
     poses = {}
     if seq.poses is not None and Path(seq.poses).exists():
         numbers, keypoints = read_pose_json(seq.poses)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from datasets_preprocess.common.cli import UserInputError
-from datasets_preprocess.common.image_io import numbered_images, read_mask
+from datasets_preprocess.common.image_io import numbered_images, read_masks
 from datasets_preprocess.common.pose_estimation import FrameDetections, box_iou, link_tracks
 from datasets_preprocess.common.pose_files import read_pose_json
 from datasets_preprocess.common.sequence_builder import QualityRules, SequenceRecord, build_sequence
@@ -68,7 +68,7 @@ def precomputed_mask_dir(root: Path, stem: str) -> Path:
 
 
 def read_precomputed_masks(root: Path, stem: str) -> dict[int, np.ndarray | str]:
-    return {n: read_mask(path) for n, path in numbered_images(precomputed_mask_dir(root, stem)).items()}
+    return read_masks(numbered_images(precomputed_mask_dir(root, stem)))
 
 
 def read_precomputed_poses(root: Path, stem: str) -> dict[int, np.ndarray]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.image_io import numbered_images, read_mask
+from datasets_preprocess.common.image_io import numbered_images, read_masks
 from datasets_preprocess.common.pose_files import PoseFileError, read_grew_pose_txt
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
                                                           load_quality_rules, require_kept, run_sequences,
@@ -78,7 +78,7 @@ def grew_sequences(src: Path) -> list[GrewSequence]:
 
 
 def load_grew_sequence(seq: GrewSequence, with_poses: bool = True) -> tuple[dict, dict | None]:
-    sils = {n: read_mask(p) for n, p in numbered_images(seq.folder, (".png",)).items()}
+    sils = read_masks(numbered_images(seq.folder, (".png",)))
     if not with_poses:
         return sils, None
     poses = {}

@@ -10,6 +10,13 @@ adds fp32 weights, gradients and SGD momentum plus fp16 weight copies.
 """
 from __future__ import annotations
 
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
 import torch
 
 
@@ -46,3 +53,104 @@ def cuda_peak_bytes(step) -> int:
     step()
     torch.cuda.synchronize()
     return int(torch.cuda.max_memory_allocated())
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured peak memory of one training step, each measurement in a fresh process.
+
+def random_batch(p: int, k: int, frames: int, seed: int = 0, size=(64, 44)) -> dict:
+    """A P x K batch of random inputs of every modality (silhouettes 0/1, two skeleton-map
+    channels, COCO-17 keypoints with confidence 1), ``frames`` frames each."""
+    g = torch.Generator().manual_seed(seed)
+    n = p * k
+    pose = torch.rand(n, frames, 17, 3, generator=g) * 100
+    pose[..., 2] = 1.0
+    return {"inputs": {"0_heatmap": torch.rand(n, frames, 2, *size, generator=g),
+                       "1_sil": (torch.rand(n, frames, *size, generator=g) > 0.5).float(),
+                       "2_pose": pose},
+            "labels": torch.arange(p).repeat_interleave(k),
+            "frames": torch.arange(frames).repeat(n, 1), "lengths": None}
+
+
+def select_inputs(batch: dict, cfg: dict) -> dict:
+    """Keep the modalities the config's ``data_in_use`` selects."""
+    use = cfg["data_cfg"].get("data_in_use") or [True, True, True]
+    names = [n for n, on in zip(("0_heatmap", "1_sil", "2_pose"), use) if on]
+    return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # Linux: KiB
+
+
+def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), device: str = "cpu",
+                      num_classes: int = 74) -> dict:
+    """One training step (forward, losses, backward, SGD step) of ``config`` at P x K x frames
+    in *this* process, which should be fresh. CPU: fp32, peak resident set of the step minus the
+    resident set before the model was built (so weights, inputs, activations, gradients and
+    momentum count; the library's own memory does not). CUDA: fp16 autocast,
+    ``torch.cuda.max_memory_allocated``. Also the saved-activation estimate for comparison."""
+    from opengait.config import load_config
+    from opengait.engine.optim import build_optimizer
+    from opengait.modeling.losses import LossAggregator
+    from opengait.modeling.registry import build_model
+
+    cfg = load_config(config, list(overrides))
+    before = _rss_bytes()
+    model = build_model(cfg["model_cfg"], num_classes)
+    losses = LossAggregator(cfg["loss_cfg"])
+    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
+    batch = select_inputs(random_batch(p, k, frames), cfg)
+    n_params = sum(q.numel() for q in model.parameters())
+    cuda = device.startswith("cuda")
+    if cuda:
+        model.to(device)
+        batch = {key: ({n: t.to(device) for n, t in v.items()} if isinstance(v, dict)
+                       else (v.to(device) if torch.is_tensor(v) else v)) for key, v in batch.items()}
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    model.train()
+    with torch.autocast("cuda", torch.float16, enabled=cuda):
+        out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+        loss, _ = losses(out["training_feat"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    seconds = time.perf_counter() - start
+    if cuda:
+        torch.cuda.synchronize()
+        measured = int(torch.cuda.max_memory_allocated())
+    else:
+        measured = _peak_rss_bytes() - before
+    del out, loss
+    input_bytes = sum(t.numel() * t.element_size() for t in batch["inputs"].values())
+    saved = activation_bytes(model, losses, batch)
+    return {"config": str(config), "overrides": list(overrides), "batch": [p, k, frames],
+            "device": device, "precision": "fp16" if cuda else "fp32", "parameters": n_params,
+            "measured_bytes": measured, "step_seconds": seconds,
+            # fp32: saved activations + inputs + weights, gradients and momentum
+            "estimate_bytes": saved + input_bytes + n_params * 12}
+
+
+def measure_step(config: str, p: int, k: int, frames: int, overrides=(), device: str = "cpu",
+                 threads: int | None = None, timeout: float = 3600) -> dict:
+    """:func:`measure_step_here` in a fresh Python process (``opengait/tools/measure_train_step.py``;
+    the only way to read the peak resident set of one step on a CPU); returns its result."""
+    cmd = [sys.executable, "-m", "opengait.tools.measure_train_step", "--cfgs", str(config), "--batch",
+           f"{p}x{k}", "--frames", str(frames), "--device", device, *sum((["--set", o] for o in overrides), [])]
+    env = dict(os.environ)
+    # glibc otherwise keeps freed large blocks in its heap once its mmap threshold has grown,
+    # and the resident set then counts memory the step no longer holds
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"memory measurement of {config} at {p}x{k}x{frames} failed: {tail}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -40,11 +40,8 @@ class ResNet9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem, stages = self.body[:self.stem_len], list(self.body)[self.stem_len:]
-        if 1 in self.checkpoint_stages:
-            x = checkpointed([stem, stages[0]], lambda t: stages[0](stem(t)), x)
-        else:
-            x = stages[0](stem(x))
-        for number, stage in enumerate(stages[1:], start=2):
+        x = checkpointed(stem, stem, x) if 1 in self.checkpoint_stages else stem(x)
+        for number, stage in enumerate(stages, start=1):
             for block in stage:
                 x = checkpointed(block, block, x) if number in self.checkpoint_stages else block(x)
         return x

@@ -46,14 +46,12 @@ class SkeletonGaitPPBackbone(nn.Module):
     def widths_for(C: float) -> list[int]:
         return [int(round(32 * C * k)) for k in (1, 2, 4, 8)]
 
-    def stage1(self, maps: torch.Tensor, sils: torch.Tensor) -> torch.Tensor:
-        return self.fusion(self.sil_stem(sils), self.map_stem(maps))
-
     def forward(self, maps: torch.Tensor, sils: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if 1 in self.checkpoint_stages:
-            x = checkpointed([self.sil_stem, self.map_stem, self.fusion], self.stage1, maps, sils)
+        if 1 in self.checkpoint_stages:      # each stem and the fusion apart: the stage's peak is a third
+            x = checkpointed(self.fusion, self.fusion, checkpointed(self.sil_stem, self.sil_stem, sils),
+                             checkpointed(self.map_stem, self.map_stem, maps))
         else:
-            x = self.stage1(maps, sils)
+            x = self.fusion(self.sil_stem(sils), self.map_stem(maps))
         for number, layer in enumerate((self.layer2, self.layer3, self.layer4), start=2):
             for block in layer:
                 x = checkpointed(block, block, x, mask) if number in self.checkpoint_stages else block(x, mask)

@@ -1,0 +1,48 @@
+"""Peak training memory measured in a fresh process, and the batch-size projection of
+benchmarks/fit_batch.py, against hand-computed cases."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+from opengait.engine.memory import measure_step
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from fit_batch import cpu_projection  # noqa: E402
+
+GIB = 2 ** 30
+
+
+def test_projection_by_hand():
+    # fp32: 1.0 GiB at P 1, 1.5 GiB at P 2 -> 0.5 GiB per P, 0.5 GiB fixed. FP16 on a GPU:
+    # 0.5 + 2 bytes x 2**28 parameters (0.5 GiB of fp16 weight copies) + 0.25 GiB per P.
+    points = {1: {"measured_bytes": 1.0 * GIB}, 2: {"measured_bytes": 1.5 * GIB}}
+    fit = cpu_projection(points, 2 ** 28, budget=3.0 * GIB, max_p=64)
+    assert fit["slope_bytes_per_p_fp32"] == 0.5 * GIB and fit["intercept_bytes_fp32"] == 0.5 * GIB
+    assert fit["fp16_projection"](4) == 2.0 * GIB
+    assert fit["largest_p"] == 8                           # 0.5 + 0.5 + 0.25 x 8 = 3.0 GiB
+    from datasets_preprocess.common.cli import UserInputError
+    with pytest.raises(UserInputError, match="did not grow"):
+        cpu_projection({1: {"measured_bytes": GIB}, 2: {"measured_bytes": GIB}}, 0, GIB, 8)
+
+
+@pytest.mark.slow
+def test_measured_peak_grows_with_the_batch_and_checkpointing_lowers_it(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "model_cfg": {"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 2, 2, 1], "C": 0.5}},
+        "loss_cfg": [{"type": "TripletLoss", "margin": 0.2, "log_prefix": "triplet"},
+                     {"type": "CrossEntropyLoss", "scale": 16, "log_prefix": "softmax"}],
+        "data_cfg": {"dataset_name": "x", "dataset_root": str(tmp_path), "dataset_partition": "x.json"}}))
+    one = measure_step(cfg, 1, 2, 16, threads=1)
+    three = measure_step(cfg, 3, 2, 16, threads=1)
+    ckpt = measure_step(cfg, 3, 2, 16, ["model_cfg.checkpoint_stages=[1,2,3,4]"], threads=1)
+    assert three["measured_bytes"] > 2 * one["measured_bytes"] * 0.8
+    # The peak holds at least what autograd saves plus weights, gradients and momentum.
+    assert three["measured_bytes"] >= 0.9 * three["estimate_bytes"]
+    assert ckpt["measured_bytes"] < 0.6 * three["measured_bytes"], (ckpt, three)
+    with pytest.raises(RuntimeError, match="checkpoint_stages"):
+        measure_step(cfg, 1, 2, 8, ["model_cfg.checkpoint_stages=[7]"], threads=1)
