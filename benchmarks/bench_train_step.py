@@ -69,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="preprocessed synthetic work folder for the loader test")
     p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
     p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000")
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/train_step.md"))
+    p.add_argument("--out", default=str(REPO / "benchmarks/results/train_step.md"),
+                   help="markdown result (a .json is written next to it)")
     return p.parse_args(argv)
 
 

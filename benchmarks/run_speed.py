@@ -40,7 +40,8 @@ MIB = 2 ** 20
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000, 1 repeat")
-    p.add_argument("--models", default="GaitBase,SkeletonGaitPP,HybridGait")
+    p.add_argument("--models", default="GaitBase,SkeletonGaitPP,HybridGait",
+                   help="comma-separated models for the training-step figures (default all three)")
     p.add_argument("--precisions", default="fp32,bf16", help="CPU precisions of the training step (default fp32,bf16)")
     p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
                    help="preprocessed synthetic work folder for the loader (default: make demo's)")
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
     p.add_argument("--workers", type=int, default=2, help="preprocessing worker processes (default 2)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="folder of speed.md / speed.json")
-    p.add_argument("--scratch", default=str(REPO / "output/bench/speed"))
+    p.add_argument("--scratch", default=str(REPO / "output/bench/speed"), help="working folder (default output/bench/speed)")
     return p.parse_args(argv)
 
 

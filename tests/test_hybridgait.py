@@ -9,7 +9,6 @@ import torch
 
 from conftest import read_scalars, run_script, write_config
 from opengait.modeling import attention as attn_mod
-from opengait.modeling.hybridgait import HybridGait
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.pose_branch import delta_joint, sort_by_original_order
 from opengait.modeling.registry import build_model

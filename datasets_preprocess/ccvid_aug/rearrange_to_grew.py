@@ -29,10 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", required=True, help="the CCVID working folder (ccvid_index.csv, pretreated/)")
     p.add_argument("--pose-from", help="pose JSON of the source tracklets (default <work>/poses)")
     p.add_argument("--sils-from", help="precomputed masks: <dir>/<augmented tracklet>/<frame>.png")
-    p.add_argument("--segmenter", choices=SEGMENTERS, default="yolo")
-    p.add_argument("--seg-model", default=DEFAULT_SEG_MODEL)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--segmenter", choices=SEGMENTERS, default="yolo",
+                   help="person masks from a YOLO segmentation model, or from GrabCut seeded by the pose (no weights; default yolo)")
+    p.add_argument("--seg-model", default=DEFAULT_SEG_MODEL,
+                   help=f"segmentation weights for --segmenter yolo (default {DEFAULT_SEG_MODEL})")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ... (default cpu)")
+    p.add_argument("--imgsz", type=int, default=320, help="segmentation model input size; crops are small (default 320)")
     add_common_arguments(p)
     return p.parse_args(argv)
 

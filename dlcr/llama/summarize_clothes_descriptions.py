@@ -27,7 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="stage 1 JSONL (descriptions)")
     p.add_argument("--out", required=True, help="output JSONL (prompts)")
-    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 160)))
+    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 160)),
+                   help="length limit of each summary in tokens (default from configs/dlcr.yaml)")
     p.add_argument("--system-prompt", default=DEFAULTS.get("system_prompt"), help="(configs/dlcr.yaml)")
     add_stage_arguments(p, DEFAULTS)
     return p.parse_args(argv)

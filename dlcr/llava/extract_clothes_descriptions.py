@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames-per-outfit", type=int, default=int(DEFAULTS.get("frames_per_outfit", 1)),
                    help="frames described per outfit (default 1; 0: every frame)")
     p.add_argument("--question", default=DEFAULTS.get("question"), help="the question asked (configs/dlcr.yaml)")
-    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 96)))
+    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 96)),
+                   help="length limit of each description in tokens (default from configs/dlcr.yaml)")
     add_stage_arguments(p, DEFAULTS)
     return p.parse_args(argv)
 

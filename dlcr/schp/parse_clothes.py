@@ -33,10 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--src", required=True, help="CCVID root")
     p.add_argument("--out", required=True, help="mask root")
     p.add_argument("--records", help="output JSONL (default <out>/masks.jsonl)")
-    p.add_argument("--parser", choices=("schp", "segformer"), default="schp")
+    p.add_argument("--parser", choices=("schp", "segformer"), default="schp",
+                   help="human parser: an SCHP checkpoint or a SegFormer clothes model (default schp)")
     p.add_argument("--dataset", choices=list(LABELS), default=DEFAULTS.get("dataset", "lip"),
                    help="SCHP label set of the checkpoint (default lip)")
-    p.add_argument("--part", choices=PARTS, default=DEFAULTS.get("part", "full"))
+    p.add_argument("--part", choices=PARTS, default=DEFAULTS.get("part", "full"),
+                   help="labels to repaint: full (DLCR: all but background, hat, hair, face, arms, legs), upper or lower clothes (default full)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                    help="SCHP input size (default: 473 473 for lip, 512 512 for atr/pascal)")
     p.add_argument("--mask-dilation", type=int, default=int(DEFAULTS.get("mask_dilation", 3)),

@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfgs", required=True, help="experiment YAML (merged over opengait/configs/default.yaml)")
-    p.add_argument("--phase", choices=("train", "test"), default="train")
+    p.add_argument("--phase", choices=("train", "test"), default="train",
+                   help="train the model, or evaluate a checkpoint on the test set (default train)")
     p.add_argument("--log_to_file", action="store_true", help="also write the text log to <run>/logs/")
     p.add_argument("--iter", type=int, default=0,
                    help="checkpoint iteration to restore (sets trainer_cfg and evaluator_cfg restore_hint)")
