@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import make_synthetic_ccvid, run_script
-from dlcr.common.jsonl_records import read_records
+from datasets_preprocess.common.jsonl_records import read_records
 from dlcr.llama.garment_prompts import parse_garment_reply
 from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants
 from dlcr.tiny_models import save_tiny_llama, save_tiny_llava, save_tiny_sd_inpaint

@@ -358,7 +358,7 @@ def test_kill9_during_training_then_resume_gives_the_same_weights(pretreated_cas
 def test_kill9_during_a_dlcr_stage_then_resume(tmp_path):
     import cv2
     from conftest import make_synthetic_ccvid
-    from dlcr.common.jsonl_records import read_records
+    from datasets_preprocess.common.jsonl_records import read_records
     from dlcr.tiny_models import save_tiny_sd_inpaint
     raw = make_synthetic_ccvid(tmp_path / "ccvid", frames=4)
     sd = save_tiny_sd_inpaint(tmp_path / "sd")

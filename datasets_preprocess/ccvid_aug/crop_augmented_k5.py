@@ -26,8 +26,8 @@ from datasets_preprocess.common.atomic_files import atomic_write_files
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image
 from datasets_preprocess.common.pose_files import read_pose_json
-from dlcr.common.jsonl_records import read_records
-from dlcr.common.seeding import stable_int
+from datasets_preprocess.common.jsonl_records import read_records
+from datasets_preprocess.common.seeding import stable_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -22,7 +22,7 @@ import yaml
 from tqdm import tqdm
 
 from datasets_preprocess.common.cli import UserInputError
-from dlcr.common.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
+from datasets_preprocess.common.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from dlcr.common.jsonl_records import read_records
+from datasets_preprocess.common.jsonl_records import read_records
 from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
                                       stage_defaults, summary)
 from dlcr.llama.garment_prompts import RETRY_MESSAGE, outfit_message, parse_garment_reply

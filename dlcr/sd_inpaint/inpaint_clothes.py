@@ -23,7 +23,7 @@ from datasets_preprocess.common.atomic_files import atomic_write_bytes
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
-from dlcr.common.jsonl_records import read_records
+from datasets_preprocess.common.jsonl_records import read_records
 from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
                                       stage_defaults, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants

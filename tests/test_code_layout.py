@@ -1,0 +1,37 @@
+"""Imports between the top-level packages run one way: datasets_preprocess <- dlcr,
+datasets_preprocess <- opengait <- opengait_ccvid (no cycles)."""
+from __future__ import annotations
+
+import ast
+
+from conftest import REPO_ROOT
+
+ALLOWED = {"datasets_preprocess": set(), "dlcr": {"datasets_preprocess"},
+           "opengait": {"datasets_preprocess"}, "opengait_ccvid": {"datasets_preprocess", "opengait"}}
+
+
+def imported_packages(path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names & set(ALLOWED)
+
+
+def test_imports_between_packages_run_one_way():
+    wrong = []
+    for package, allowed in ALLOWED.items():
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            extra = imported_packages(path) - allowed - {package}
+            if extra:
+                wrong.append(f"{path.relative_to(REPO_ROOT)} imports {sorted(extra)}")
+    assert wrong == []
+
+
+def test_the_import_scan_sees_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import os\nfrom dlcr.common import x\nimport opengait.config as c\nfrom . import y\n")
+    assert imported_packages(f) == {"dlcr", "opengait"}
