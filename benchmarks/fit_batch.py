@@ -6,7 +6,7 @@ Every measurement is one real training step in a fresh process (`opengait.engine
   doubling until the step no longer fits, then is bisected; the answer is a measured batch.
 - **on a CPU** (no GPU here): fp32, the step's peak resident set. Memory is linear in P (the
   activations grow with the batch, weights, gradients and momentum do not), so two measured
-  batches give the intercept and the per-P slope; the GPU projection takes the activations at
+  batches (the two largest of --points) give the intercept and the per-P slope; the GPU projection takes the activations at
   half size (FP16 autocast keeps half-precision copies) and adds the FP16 weight copies. That
   projection is stated as such; run the same command on the GPU to measure it.
 
@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of the budget kept free for the CUDA allocator's fragmentation and "
                         "cuDNN workspaces (default 0.1: a batch must fit 90%% of --gib)")
     p.add_argument("--max-p", type=int, default=64, help="largest P tried (default 64)")
+    p.add_argument("--points", default="1,2,4",
+                   help="CPU: the P values measured; the line goes through the two largest (default 1,2,4)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of each measuring process (default: torch's own)")
     p.add_argument("--out", default=None,
@@ -57,10 +59,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cpu_projection(points: dict[int, dict], n_params: int, budget: float, max_p: int) -> dict:
-    """Linear fit of fp32 step memory in P from two measurements, projected to FP16."""
-    (p1, m1), (p2, m2) = sorted((p, r["measured_bytes"]) for p, r in points.items())[:2]
-    slope = (m2 - m1) / (p2 - p1)
-    intercept = m1 - slope * p1
+    """A line through the two largest measured batches (fp32), projected to FP16.
+
+    The peak of a step is the largest of several moments (the start of the backward pass, the
+    recomputation of the first stage, ...), each growing with P at its own rate; at small P a
+    moment with a large fixed part (e.g. GREW's 20,000-class BNNeck) can be the peak, at large P
+    the one with the steepest growth. The two largest batches are the closest to the batches
+    projected to, so their line is used; the slopes of the smaller segments are reported too."""
+    ordered = sorted((p, r["measured_bytes"]) for p, r in points.items())
+    if len(ordered) < 2:
+        raise UserInputError("need two measured batches to draw a line")
+    segments = [(m2 - m1) / (p2 - p1) for (p1, m1), (p2, m2) in zip(ordered, ordered[1:])]
+    (p1, m1), (p2, m2) = ordered[-2:]
+    slope = segments[-1]
+    intercept = m2 - slope * p2
     if slope <= 0:
         raise UserInputError(f"memory did not grow from P {p1} to P {p2} ({m1} -> {m2} bytes); "
                              "the measurement is dominated by something else, cannot project")
@@ -69,6 +81,7 @@ def cpu_projection(points: dict[int, dict], n_params: int, budget: float, max_p:
         return intercept + n_params * 2 + slope * p / 2
     fits = [p for p in range(1, max_p + 1) if fp16(p) <= budget]
     return {"slope_bytes_per_p_fp32": slope, "intercept_bytes_fp32": intercept,
+            "segment_slopes_bytes_per_p": segments,
             "largest_p": max(fits) if fits else 0, "fp16_projection": fp16}
 
 
@@ -115,7 +128,7 @@ def fit_config(path: str, args: argparse.Namespace) -> dict:
               f"{lo} x {k} x {frames} frames (measured on {args.device})")
         return out
     points = {}
-    for p in (1, 2):
+    for p in sorted({int(v) for v in args.points.split(",")}):
         r = measure_step(path, p, k, frames, args.set, "cpu", args.threads)
         points[p] = r
         out["measurements"].append({"p": p, **r})
@@ -139,18 +152,20 @@ def markdown(rows: list[dict], args: argparse.Namespace, argv: list[str]) -> str
              "python benchmarks/fit_batch.py " + " ".join(argv), "```", "",
              f"Budget {args.gib:g} GiB with {args.headroom:.0%} headroom; {platform.machine()}, "
              f"{os.cpu_count()} cores, device {args.device}. "
-             + ("On a CPU: one fp32 training step at P = 1 and P = 2 (each in a fresh process, peak "
-                "resident set), a line through them, activations halved and fp16 weight copies added "
-                "for the FP16 projection; the saved-activation estimate is shown for comparison."
+             + ("On a CPU: two fp32 training steps (the second a steady-state one, with momentum) at "
+                "each P in a fresh process, peak resident set; a line through the two largest P, "
+                "activations halved and fp16 weight copies added for the FP16 projection; the "
+                "saved-activation estimate (tensors autograd saves, inputs, weights, gradients, "
+                "momentum) is shown for comparison: it misses the recomputation's transient memory."
                 if not args.device.startswith("cuda") else
                 "Each batch measured in a fresh process with torch.cuda.max_memory_allocated (FP16)."), "",
-             "| config | overrides | K x frames | measured fp32 P=1 / P=2 (GiB) | saved-activation estimate "
-             "P=1 / P=2 (GiB) | config's batch | FP16 at it (GiB) | largest P x K | FP16 at it (GiB) |",
+             f"| config | overrides | K x frames | measured fp32 at P = {args.points.replace(',', ' / ')} (GiB) | "
+             "saved-activation estimate (GiB) | config's batch | FP16 at it (GiB) | largest P x K | FP16 at it (GiB) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         m = r["measurements"]
-        meas = " / ".join(f"{x['measured_bytes'] / GIB:.2f}" for x in m[:2]) if m and "measured_bytes" in m[0] else "-"
-        est = " / ".join(f"{x['estimate_bytes'] / GIB:.2f}" for x in m[:2]) if m and "estimate_bytes" in m[0] else "-"
+        meas = " / ".join(f"{x['measured_bytes'] / GIB:.2f}" for x in m) if m and "measured_bytes" in m[0] else "-"
+        est = " / ".join(f"{x['estimate_bytes'] / GIB:.2f}" for x in m) if m and "estimate_bytes" in m[0] else "-"
         at_cfg = r.get("fp16_gib_at_config_batch")
         lines.append(f"| {r['config']} | {' '.join(r['overrides']) or '-'} | {r['k']} x {r['frames']} | {meas} | {est} | "
                      f"{r['config_batch'][0]} x {r['config_batch'][1]} | "

@@ -24,6 +24,13 @@ def test_projection_by_hand():
     assert fit["slope_bytes_per_p_fp32"] == 0.5 * GIB and fit["intercept_bytes_fp32"] == 0.5 * GIB
     assert fit["fp16_projection"](4) == 2.0 * GIB
     assert fit["largest_p"] == 8                           # 0.5 + 0.5 + 0.25 x 8 = 3.0 GiB
+    # Three points: a flat first segment (a moment with a large fixed part is the peak at P 1),
+    # then the steep one; the line goes through the two largest.
+    points = {1: {"measured_bytes": 2.0 * GIB}, 2: {"measured_bytes": 2.25 * GIB},
+              4: {"measured_bytes": 3.25 * GIB}}
+    fit = cpu_projection(points, 0, budget=3.0 * GIB, max_p=64)
+    assert fit["segment_slopes_bytes_per_p"] == [0.25 * GIB, 0.5 * GIB]
+    assert fit["intercept_bytes_fp32"] == 1.25 * GIB and fit["largest_p"] == 7   # 1.25 + 0.25 x 7
     from datasets_preprocess.common.cli import UserInputError
     with pytest.raises(UserInputError, match="did not grow"):
         cpu_projection({1: {"measured_bytes": GIB}, 2: {"measured_bytes": GIB}}, 0, GIB, 8)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -84,15 +83,34 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_rss() -> None:
+    """Start the peak-resident-set count afresh (Linux >= 4.0). ``getrusage``'s ``ru_maxrss``
+    cannot be used: it carries over the resident set of the parent process at fork."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # Linux: KiB
+    return _status_kib("VmHWM") * 1024
 
 
 def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), device: str = "cpu",
                       num_classes: int = 74) -> dict:
-    """One training step (forward, losses, backward, SGD step) of ``config`` at P x K x frames
-    in *this* process, which should be fresh. CPU: fp32, peak resident set of the step minus the
-    resident set before the model was built (so weights, inputs, activations, gradients and
+    """Two training steps (forward, losses, backward, SGD step) of ``config`` at P x K x frames
+    in *this* process, which should be fresh; the peak is that of a steady-state step (the second
+    holds the momentum from the first). CPU: fp32, peak resident set minus the resident set
+    before the model was built (so weights, inputs, activations, gradients and
     momentum count; the library's own memory does not). CUDA: fp16 autocast,
     ``torch.cuda.max_memory_allocated``. Also the saved-activation estimate for comparison."""
     from opengait.config import load_config
@@ -113,21 +131,27 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
         batch = {key: ({n: t.to(device) for n, t in v.items()} if isinstance(v, dict)
                        else (v.to(device) if torch.is_tensor(v) else v)) for key, v in batch.items()}
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
     model.train()
-    with torch.autocast("cuda", torch.float16, enabled=cuda):
-        out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
-        loss, _ = losses(out["training_feat"])
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    seconds = time.perf_counter() - start
+    _reset_peak_rss()
+
+    def step() -> float:
+        start = time.perf_counter()
+        with torch.autocast("cuda", torch.float16, enabled=cuda):
+            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+            loss, _ = losses(out["training_feat"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - start
+    # Two steps: the first creates the momentum buffers, so the second is a steady-state step
+    # (momentum, weights and the new gradients and activations all at once).
+    step()
+    seconds = step()
     if cuda:
         torch.cuda.synchronize()
         measured = int(torch.cuda.max_memory_allocated())
     else:
         measured = _peak_rss_bytes() - before
-    del out, loss
     input_bytes = sum(t.numel() * t.element_size() for t in batch["inputs"].values())
     saved = activation_bytes(model, losses, batch)
     return {"config": str(config), "overrides": list(overrides), "batch": [p, k, frames],
