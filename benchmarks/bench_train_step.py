@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
                    help="preprocessed synthetic work folder for the loader test")
     p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
-    p.add_argument("--quick", action="store_true", help="1x2 sequences x 10 frames, 1 step, N 1000")
+    p.add_argument("--quick", action="store_true",
+                   help="1x2 sequences x 10 frames, 1 step, N 1000, no fresh-process memory measurement")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/train_step.md"),
                    help="markdown result (a .json is written next to it)")
     return p.parse_args(argv)
@@ -191,7 +192,7 @@ def bench_eval(n: int) -> dict:
 
 def memory_table(rows: list[dict]) -> list[str]:
     """Markdown rows: FP16 training memory of each shipped config (estimate; CUDA-measured if present)."""
-    lines = ["| config | batch | estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
+    lines = ["| config | batch | saved-activation estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
     for r in rows:
         cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
         lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
@@ -201,6 +202,7 @@ def memory_table(rows: list[dict]) -> list[str]:
 def apply_quick(args: argparse.Namespace) -> None:
     if args.quick:
         args.batch, args.frames, args.steps, args.bf16_steps, args.eval_size = "1x2", 10, 1, 1, 1000
+        args.no_measure = True
 
 
 def main(args: argparse.Namespace) -> int:
@@ -253,7 +255,9 @@ def main(args: argparse.Namespace) -> int:
             lines.append("HybridGait / SkeletonGait++ step time with checkpointing: "
                          f"{by['HybridGait']['fp32_checkpointed_s'] / by['SkeletonGaitPP']['fp32_checkpointed_s']:.2f}x, "
                          f"without: {by['HybridGait']['fp32_plain_s'] / by['SkeletonGaitPP']['fp32_plain_s']:.2f}x.")
-    lines += ["", "Training memory of the shipped configs (FP16):", "", *memory_table(rows)]
+    lines += ["", "Training memory of the shipped configs (FP16), from the activations autograd saves: with "
+              "`checkpoint_stages` this misses the recomputation's transient memory and is too low; "
+              "`benchmarks/fit_batch.py` measures (results/fit_batch.md):", "", *memory_table(rows)]
     if loader:
         lines += ["", "Data loader (synthetic SkeletonGait++ config, 4 x 3 x 12 frames, one process):", "",
                   "| mode | sequences / s | preload (s) |", "| --- | --- | --- |"]

@@ -135,8 +135,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | {seconds:.2f} | "
                          f"{p * k / seconds:.2f} | {r['peak_rss_mib']:.0f} |")
     lines += ["", "Training memory of the shipped CASIA-B configs in FP16 on a GPU (estimated from the "
-              "activations saved for backward, see opengait/opengait/engine/memory.py; measured when CUDA "
-              "is present):", "", *bench_train_step.memory_table(rows)]
+              "activations saved for backward, see opengait/opengait/engine/memory.py; with "
+              "checkpoint_stages this misses the recomputation and is too low -- benchmarks/fit_batch.py "
+              "measures; measured here too when CUDA is present):", "", *bench_train_step.memory_table(rows)]
     lines += ["", f"## Evaluation ({evaluation['n']} probes x {evaluation['n']} gallery, 256 x 16 part "
               "embeddings, Euclidean)", "",
               f"Top-20 ranking {evaluation['top20_s']:.1f} s; full distance matrix "
