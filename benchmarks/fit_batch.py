@@ -48,8 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of the budget kept free for the CUDA allocator's fragmentation and "
                         "cuDNN workspaces (default 0.1: a batch must fit 90%% of --gib)")
     p.add_argument("--max-p", type=int, default=64, help="largest P tried (default 64)")
-    p.add_argument("--points", default="1,2,4",
-                   help="CPU: the P values measured; the line goes through the two largest (default 1,2,4)")
+    p.add_argument("--points", default="auto",
+                   help="CPU: the P values measured, e.g. 1,2,4; the line goes through the two largest. "
+                        "auto (default): 1, 2 and 4 while P x K stays within max(16, 2K) sequences "
+                        "(beyond that the line is straight and every point costs minutes)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of each measuring process (default: torch's own)")
     p.add_argument("--out", default=None,
@@ -83,6 +85,19 @@ def cpu_projection(points: dict[int, dict], n_params: int, budget: float, max_p:
     return {"slope_bytes_per_p_fp32": slope, "intercept_bytes_fp32": intercept,
             "segment_slopes_bytes_per_p": segments,
             "largest_p": max(fits) if fits else 0, "fp16_projection": fp16}
+
+
+def measured_points(spec: str, k: int) -> list[int]:
+    """The P values to measure on a CPU: ``auto`` or a comma-separated list (at least two)."""
+    if spec == "auto":
+        return [p for p in (1, 2, 4) if p <= 2 or p * k <= max(16, 2 * k)]
+    try:
+        points = sorted({int(v) for v in spec.split(",")})
+    except ValueError:
+        points = []
+    if len(points) < 2 or points[0] < 1:
+        raise UserInputError(f"--points {spec}: expected auto or two or more P values from 1, e.g. 1,2,4")
+    return points
 
 
 def fits_on_cuda(cfg: str, p: int, k: int, frames: int, args) -> tuple[bool, dict | None]:
@@ -128,7 +143,7 @@ def fit_config(path: str, args: argparse.Namespace) -> dict:
               f"{lo} x {k} x {frames} frames (measured on {args.device})")
         return out
     points = {}
-    for p in sorted({int(v) for v in args.points.split(",")}):
+    for p in measured_points(args.points, k):
         r = measure_step(path, p, k, frames, args.set, "cpu", args.threads)
         points[p] = r
         out["measurements"].append({"p": p, **r})
@@ -159,7 +174,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, argv: list[str]) -> str
                 "momentum) is shown for comparison: it misses the recomputation's transient memory."
                 if not args.device.startswith("cuda") else
                 "Each batch measured in a fresh process with torch.cuda.max_memory_allocated (FP16)."), "",
-             f"| config | overrides | K x frames | measured fp32 at P = {args.points.replace(',', ' / ')} (GiB) | "
+             "| config | overrides | K x frames | measured fp32 at P = 1 / 2 (/ 4) (GiB) | "
              "saved-activation estimate (GiB) | config's batch | FP16 at it (GiB) | largest P x K | FP16 at it (GiB) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

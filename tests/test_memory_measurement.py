@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 from opengait.engine.memory import measure_step
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from fit_batch import cpu_projection  # noqa: E402
+from fit_batch import cpu_projection, measured_points  # noqa: E402
 
 GIB = 2 ** 30
 
@@ -31,7 +31,11 @@ def test_projection_by_hand():
     fit = cpu_projection(points, 0, budget=3.0 * GIB, max_p=64)
     assert fit["segment_slopes_bytes_per_p"] == [0.25 * GIB, 0.5 * GIB]
     assert fit["intercept_bytes_fp32"] == 1.25 * GIB and fit["largest_p"] == 7   # 1.25 + 0.25 x 7
+    assert measured_points("auto", 4) == [1, 2, 4] and measured_points("auto", 16) == [1, 2]
+    assert measured_points("3,1", 4) == [1, 3]
     from datasets_preprocess.common.cli import UserInputError
+    with pytest.raises(UserInputError, match="--points 2"):
+        measured_points("2", 4)
     with pytest.raises(UserInputError, match="did not grow"):
         cpu_projection({1: {"measured_bytes": GIB}, 2: {"measured_bytes": GIB}}, 0, GIB, 8)
 
