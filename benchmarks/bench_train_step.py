@@ -95,7 +95,8 @@ def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
 def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
     cfg = load_config(REPO / MODEL_CONFIGS[name])
     batch = select_inputs(random_batch(p, k, args.frames), cfg)
-    model = build_model(cfg["model_cfg"], 74)
+    # the plain model: the shipped configs checkpoint, the plain rows must not
+    model = build_model({**cfg["model_cfg"], "checkpoint_stages": []}, 74)
     n_params = sum(q.numel() for q in model.parameters())
     losses = LossAggregator(cfg["loss_cfg"])
     optimizer = build_optimizer(model, cfg["optimizer_cfg"])
@@ -129,7 +130,7 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
         row["checkpointing"] = {"stages": stages, "fp32_plain_s": plain_s, "fp32_checkpointed_s": ckpt_s}
         if not args.no_measure:
             override = f"model_cfg.checkpoint_stages=[{','.join(map(str, stages))}]"
-            for key, overrides in (("plain", []), ("checkpointed", [override])):
+            for key, overrides in (("plain", ["model_cfg.checkpoint_stages=[]"]), ("checkpointed", [override])):
                 r = measure_step(REPO / MODEL_CONFIGS[name], p, k, args.frames, overrides,
                                  threads=torch.get_num_threads())
                 row["checkpointing"][f"{key}_measured_bytes"] = r["measured_bytes"]
@@ -192,7 +193,8 @@ def bench_eval(n: int) -> dict:
 
 def memory_table(rows: list[dict]) -> list[str]:
     """Markdown rows: FP16 training memory of each shipped config (estimate; CUDA-measured if present)."""
-    lines = ["| config | batch | saved-activation estimate (GiB) | measured on CUDA (GiB) |", "| --- | --- | --- | --- |"]
+    lines = ["| config | batch | saved-activation estimate, plain model (GiB) | measured on CUDA (GiB) |",
+             "| --- | --- | --- | --- |"]
     for r in rows:
         cuda = f"{r['fp16_train_gib_cuda']:.2f}" if "fp16_train_gib_cuda" in r else "no GPU here"
         lines.append(f"| {r['config']} | {r['config_batch']} | {r['fp16_train_gib_estimate']:.2f} | {cuda} |")
@@ -234,9 +236,9 @@ def main(args: argparse.Namespace) -> int:
     if ck:
         lines += ["", f"Activation checkpointing (`model_cfg.checkpoint_stages: [{args.checkpoint_stages}]`), "
                   f"fp32 on this CPU, batch {rows[0]['timed_batch']}. Step time: best of {args.steps} steps, "
-                  "plain and checkpointed alternating. Peak memory: one step in a fresh process, peak "
-                  "resident set minus the set before the model was built (weights, inputs, activations, "
-                  "gradients, momentum); the estimate beside it counts the tensors autograd saves plus "
+                  "plain and checkpointed alternating. Peak memory: two steps in a fresh process (the second "
+                  "with momentum), peak resident set minus the set before the model was built (weights, "
+                  "inputs, activations, gradients, momentum); the estimate beside it counts the tensors autograd saves plus "
                   "inputs, weights, gradients and momentum.", "",
                   "| model | step plain (s) | step checkpointed (s) | time ratio | peak plain (GiB) | "
                   "peak checkpointed (GiB) | memory ratio | estimate plain / checkpointed (GiB) |",
@@ -255,9 +257,9 @@ def main(args: argparse.Namespace) -> int:
             lines.append("HybridGait / SkeletonGait++ step time with checkpointing: "
                          f"{by['HybridGait']['fp32_checkpointed_s'] / by['SkeletonGaitPP']['fp32_checkpointed_s']:.2f}x, "
                          f"without: {by['HybridGait']['fp32_plain_s'] / by['SkeletonGaitPP']['fp32_plain_s']:.2f}x.")
-    lines += ["", "Training memory of the shipped configs (FP16), from the activations autograd saves: with "
-              "`checkpoint_stages` this misses the recomputation's transient memory and is too low; "
-              "`benchmarks/fit_batch.py` measures (results/fit_batch.md):", "", *memory_table(rows)]
+    lines += ["", "What the shipped configs' batches would need in FP16 *without* checkpointing, from the "
+              "activations autograd saves (plus weights, gradients, momentum, fp16 copies); with "
+              "checkpointing, `benchmarks/fit_batch.py` measures (results/fit_batch.md):", "", *memory_table(rows)]
     if loader:
         lines += ["", "Data loader (synthetic SkeletonGait++ config, 4 x 3 x 12 frames, one process):", "",
                   "| mode | sequences / s | preload (s) |", "| --- | --- | --- |"]
