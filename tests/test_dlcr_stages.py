@@ -38,6 +38,7 @@ def outfits_of(raw: Path) -> set[str]:
             (line.split("\t") for line in (raw / "train.txt").read_text().splitlines())}
 
 
+@pytest.mark.slow
 def test_stage1_records_resume_and_shards(ccvid, models, tmp_path):
     out = tmp_path / "desc.jsonl"
     first = run_script(STAGE1, "--src", ccvid, "--out", out, "--ckpt", models["llava"], "--limit", "2",

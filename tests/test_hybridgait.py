@@ -231,6 +231,7 @@ def test_ul_weights_the_halves_of_the_distance_and_the_joint_keys():
     assert inside > 1e-3, inside
 
 
+@pytest.mark.slow
 def test_ul_start_survives_training_without_a_loss_gradient():
     """UL logits sit in the group without weight decay: 2,000 SGD steps (lr 0.1, momentum 0.9,
     weight decay 5e-4 on the rest) with zero loss gradient leave them at 0.3 / 0.7."""

@@ -88,6 +88,7 @@ def write_opengait_checkpoint(ours_ckpt, path, family="gaitbase", cfg=None):
                 "optimizer": state["optimizer"], "scheduler": state["scheduler"], "iteration": 4}, path)
 
 
+@pytest.mark.slow
 def test_an_opengait_checkpoint_tests_identifies_and_fine_tunes(pretreated_casia, tmp_path):
     cfg = write_config(tmp_path / "gb.yaml", pretreated_casia, TINY_GAITBASE,
                        data_cfg={"data_in_use": [False, True, False]},
