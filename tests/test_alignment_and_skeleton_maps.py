@@ -113,6 +113,7 @@ def synthetic_poses(tmp_path_factory, ):
     return poses[(poses[..., 2] > 0).all(1)]
 
 
+@pytest.mark.slow
 def test_skeleton_maps_agree_with_opengaits_chain(synthetic_poses):
     """Per channel, mean |ours - OpenGait's| <= 0.3 grey levels over walking poses."""
     poses = synthetic_poses[::2]

@@ -40,6 +40,7 @@ def test_general_and_clothes_changing_metrics_by_hand():
     assert cc["mAP"] == pytest.approx((1 / 3 + 1 / 4) / 2) and cc["mINP"] == pytest.approx((1 / 3 + 1 / 4) / 2)
 
 
+@pytest.mark.slow
 def test_full_ccvid_path_on_synthetic_data(tmp_path):
     raw, work = tmp_path / "raw", tmp_path / "work"
     run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--layout", "ccvid", "--out", raw,

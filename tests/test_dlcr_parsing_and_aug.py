@@ -76,6 +76,7 @@ def ccvid(tmp_path_factory) -> Path:
     return make_synthetic_ccvid(tmp_path_factory.mktemp("aug") / "ccvid", frames=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["schp", "segformer"])
 def test_stage3_writes_binary_masks_and_resumes(ccvid, tmp_path, parser):
     if parser == "schp":
@@ -107,6 +108,7 @@ def test_stage3_missing_checkpoint_is_a_clear_error(ccvid, tmp_path):
     assert result.returncode == 2 and "none.pth: SCHP checkpoint not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_ccvid_aug_sequences_go_to_training_only(ccvid, tmp_path):
     work, masks = tmp_path / "work", tmp_path / "masks"
     run_script("datasets_preprocess/ccvid/rename_ids.py", "--src", ccvid, "--out", work)

@@ -65,6 +65,7 @@ def test_stage1_records_resume_and_shards(ccvid, models, tmp_path):
     assert set(read_records(shard_out)) == set(keys)
 
 
+@pytest.mark.slow
 def test_stage1_unreadable_image_is_skipped_and_counted(ccvid, models, tmp_path):
     broken = tmp_path / "ccvid"
     import shutil
@@ -97,6 +98,7 @@ def test_prompt_parser_refuses_garbage():
     assert parse_garment_reply('{"unrelated": 3}') is None
 
 
+@pytest.mark.slow
 def test_stage2_unparsable_replies_are_kept_with_an_error(ccvid, models, tmp_path):
     desc = tmp_path / "desc.jsonl"
     run_script(STAGE1, "--src", ccvid, "--out", desc, "--ckpt", models["llava"], "--max-new-tokens", "4")
@@ -121,6 +123,7 @@ def make_masks(raw: Path, root: Path) -> None:
         cv2.imwrite(str(root / rel), mask)
 
 
+@pytest.mark.slow
 def test_stage4_plan_paste_back_and_records(ccvid, models, tmp_path):
     masks = tmp_path / "masks"
     make_masks(ccvid, masks)

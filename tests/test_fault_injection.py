@@ -26,6 +26,7 @@ def gaitbase_config(tmp_path, root, **trainer):
                         trainer_cfg={"total_iter": 4, "save_iter": 2, "image_log_iter": 0, **trainer})
 
 
+@pytest.mark.slow
 def test_a_fresh_run_does_not_write_over_an_earlier_one(pretreated_casia, tmp_path):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
     out = tmp_path / "out"
@@ -46,6 +47,7 @@ def test_a_fresh_run_does_not_write_over_an_earlier_one(pretreated_casia, tmp_pa
     assert sorted(read_scalars(run / "summary")["scalar/softmax/loss"]) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_latest_passes_over_a_cut_checkpoint(pretreated_casia, tmp_path):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
     out = tmp_path / "out"

@@ -23,6 +23,7 @@ def run_dir(out, model="SkeletonGaitPP", name="test_run"):
     return out / "synthetic" / model / name
 
 
+@pytest.mark.slow
 def test_train_resume_reproduces_the_uninterrupted_run(pretreated_casia, tmp_path):
     cfg = write_config(tmp_path / "a.yaml", pretreated_casia, TINY_SGPP,
                        data_cfg={"data_in_use": [True, True, False]})
@@ -53,6 +54,7 @@ def test_train_resume_reproduces_the_uninterrupted_run(pretreated_casia, tmp_pat
     assert "total_iter: 6" in saved and "dataset_root" in saved
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_path):
     cfg = write_config(tmp_path / "b.yaml", pretreated_casia, TINY_GAITBASE,
                        data_cfg={"data_in_use": [False, True, False]},
@@ -77,6 +79,7 @@ def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_p
     assert scalars["test_accuracy/NM"][40] == pytest.approx(record["results"]["NM"])
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_model_is_refused(pretreated_casia, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", pretreated_casia, TINY_SGPP,
                        data_cfg={"data_in_use": [True, True, False]},
