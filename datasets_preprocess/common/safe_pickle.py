@@ -12,7 +12,7 @@ import io
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # (module, name) pairs a numpy array / scalar / plain-container pickle needs. numpy 2 writes
 # ``numpy._core``; numpy 1 (and OpenGait's published files) write ``numpy.core``.
@@ -78,16 +78,10 @@ def peek_pickle(path: str | os.PathLike) -> Any:
     """Like :func:`load_pickle`, but large array payloads are skipped on disk, not read: the
     shapes, dtypes and structure are right, the values of big arrays are undefined. For
     checking many files cheaply (a cut or corrupt file still raises)."""
-    path = Path(path)
-    try:
+    def read():
         with open(path, "rb") as f:
             return _RestrictedUnpickler(_PayloadSkippingReader(f, os.fstat(f.fileno()).st_size)).load()
-    except UnsafePickleError as e:
-        raise UnsafePickleError(f"{path}: refused to load: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, ImportError) as e:
-        raise pickle.UnpicklingError(
-            f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+    return _named_errors(path, read)
 
 
 def loads_pickle(data: bytes) -> Any:
@@ -101,10 +95,14 @@ def load_pickle(path: str | os.PathLike) -> Any:
     Raises ``UnsafePickleError`` (naming the file) for a forbidden global and
     ``pickle.UnpicklingError`` for a truncated or corrupt file; nothing in the file runs.
     """
-    path = Path(path)
-    data = path.read_bytes()
+    data = Path(path).read_bytes()
+    return _named_errors(path, lambda: loads_pickle(data))
+
+
+def _named_errors(path: str | os.PathLike, read: Callable[[], Any]) -> Any:
+    """``read()``, with any unpickling failure re-raised as one message naming ``path``."""
     try:
-        return loads_pickle(data)
+        return read()
     except UnsafePickleError as e:
         raise UnsafePickleError(f"{path}: refused to load: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
