@@ -47,11 +47,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="preprocessed synthetic work folder for the loader (default: make demo's)")
     p.add_argument("--raw", help="synthetic casia_b raw root for the preprocessing figures (default: "
                                  "bench_preprocess.py generates 4 subjects)")
-    p.add_argument("--eval-size", type=int, default=5000, help="probes = gallery = N (default 5000)")
+    p.add_argument("--eval-size", type=int, default=None,
+                   help="probes = gallery = N (default 5000; --quick uses 1000 and refuses this option)")
     p.add_argument("--workers", type=int, default=2, help="preprocessing worker processes (default 2)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="folder of speed.md / speed.json")
     p.add_argument("--scratch", default=str(REPO / "output/bench/speed"), help="working folder (default output/bench/speed)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.quick and args.eval_size is not None:
+        p.error(f"--quick sets the evaluation size to 1000; drop --eval-size {args.eval_size} "
+                "or --quick")
+    if args.eval_size is None:
+        args.eval_size = 1000 if args.quick else 5000
+    return args
 
 
 def _with_peak_rss(fn_name: str, *args):
@@ -88,7 +95,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     from benchmarks import bench_train_step
     train_args = bench_train_step.parse_args(["--quick"] if args.quick else [])
     bench_train_step.apply_quick(train_args)
-    train_args.eval_size = 1000 if args.quick else args.eval_size
+    train_args.eval_size = args.eval_size
     train_args.precisions = args.precisions
     p, k = (int(v) for v in train_args.batch.lower().split("x"))
     start = time.time()

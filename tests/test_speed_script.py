@@ -1,4 +1,5 @@
-"""benchmarks/run_speed.py end to end in its quick mode: every section and number is there."""
+"""benchmarks/run_speed.py: end to end in its quick mode (every section and number is there),
+and --quick with an explicit --eval-size refused before any work."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def test_quick_speed_run_writes_every_figure(tmp_path):
                "--out", work)
     result = run_script("benchmarks/run_speed.py", "--quick", "--raw", raw, "--models", "GaitBase,HybridGait",
                         "--precisions", "fp32", "--data", work, "--out", tmp_path, "--scratch", tmp_path / "scratch",
-                        "--eval-size", "200", timeout=1500)
+                        timeout=1500)
     assert "speed figures in" in result.stdout
     data = json.loads((tmp_path / "speed.json").read_text())
     assert set(data["preprocess"]["compute"]) == {"1", "2"}
@@ -29,8 +30,21 @@ def test_quick_speed_run_writes_every_figure(tmp_path):
         assert set(row["steps"]) == {"fp32 (cpu)"} and row["steps"]["fp32 (cpu)"] > 0
         assert row["peak_rss_mib"] > row["rss_after_imports_mib"] > 50
     assert set(data["loader"]) >= {"cache", "no cache"} and data["loader"]["cache"]["sequences_per_s"] > 0
-    assert data["evaluation"]["n"] == 1000 and data["evaluation"]["top20_s"] > 0
+    assert data["evaluation"]["n"] == 1000 and data["evaluation"]["top20_s"] > 0     # --quick's size
     text = (tmp_path / "speed.md").read_text()
     for heading in ("## Preprocessing", "## Data loader", "## Training step", "## Evaluation"):
         assert heading in text
     assert "not GPU figures" in text or "CPU figures" in text
+
+
+def test_quick_with_an_explicit_eval_size_is_refused_before_any_work(tmp_path):
+    """--quick fixes N at 1000; an explicit --eval-size beside it is a contradiction, refused
+    with one argparse error line (exit 2) before anything is measured or written."""
+    result = run_script("benchmarks/run_speed.py", "--quick", "--eval-size", "200", "--out", tmp_path / "out",
+                        "--scratch", tmp_path / "scratch", check=False, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == ["run_speed.py: error: --quick sets the evaluation size to 1000; "
+                      "drop --eval-size 200 or --quick"]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "scratch").exists()
