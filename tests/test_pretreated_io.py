@@ -242,6 +242,9 @@ def test_gei_round_trip_and_foreign_pngs(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
     with pytest.raises(pio.PretreatedFormatError, match="bad.png"):
         pio.read_gei(tmp_path / "bad.png")
+    cv2.imwrite(str(tmp_path / "colour.png"), np.dstack([noisy] * 3))
+    with pytest.raises(pio.PretreatedFormatError, match="colour.png: only 8-bit grayscale"):
+        pio.read_gei(tmp_path / "colour.png")
 
 
 def _png_with_every_filter(image: np.ndarray) -> bytes:

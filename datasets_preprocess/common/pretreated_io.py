@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -365,78 +363,33 @@ def _validate_partition(data: object, where: str | os.PathLike) -> None:
         raise PretreatedFormatError(f"{where}: ids in both TRAIN_SET and TEST_SET: {shown}")
 
 
-# --- GEI: 8-bit grayscale PNG written and read with zlib (no image library needed) ---------
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (struct.pack(">I", len(payload)) + kind + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
+# --- GEI: 8-bit grayscale PNG (OpenCV's codec; imported on first use so that reading the
+# pickles, which the trainer does, does not load it) -------------------------------------------
 
 def encode_png_gray(image: np.ndarray) -> bytes:
     """Encode a 2-D uint8 array as a grayscale PNG."""
+    import cv2
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
-    height, width = image.shape
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), image], axis=1).tobytes()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + _png_chunk(b"IEND", b""))
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} image as PNG")
+    return data.tobytes()
 
 
 def decode_png_gray(data: bytes, where: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Decode an 8-bit grayscale, non-interlaced PNG (any row filter) into a uint8 array."""
-    if not data.startswith(_PNG_SIGNATURE):
+    """Decode an 8-bit grayscale PNG into a 2-D uint8 array; anything else is refused."""
+    import cv2
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise PretreatedFormatError(f"{where}: not a PNG file")
-    pos, header, idat = len(_PNG_SIGNATURE), None, []
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        payload = data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", payload)
-        elif kind == b"IDAT":
-            idat.append(payload)
-        elif kind == b"IEND":
-            break
-    if header is None or not idat:
-        raise PretreatedFormatError(f"{where}: truncated PNG")
-    width, height, depth, color, _, _, interlace = header
-    if (depth, color, interlace) != (8, 0, 0):
-        raise PretreatedFormatError(f"{where}: only 8-bit grayscale non-interlaced PNGs are read "
-                                    f"here (bit depth {depth}, colour type {color})")
-    try:
-        rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
-        rows = rows.reshape(height, width + 1)
-    except (zlib.error, ValueError) as e:
-        raise PretreatedFormatError(f"{where}: corrupt PNG data ({e})") from None
-    out = np.zeros((height, width), np.int32)
-    for r in range(height):
-        kind, line = rows[r, 0], rows[r, 1:].astype(np.int32)
-        prev = out[r - 1] if r else np.zeros(width, np.int32)
-        if kind == 0:
-            out[r] = line
-        elif kind == 1:  # Sub
-            out[r] = np.cumsum(line) % 256
-        elif kind == 2:  # Up
-            out[r] = (line + prev) % 256
-        elif kind in (3, 4):  # Average, Paeth: each pixel depends on its left neighbour
-            left = 0
-            for c in range(width):
-                up, up_left = int(prev[c]), int(prev[c - 1]) if c else 0
-                if kind == 3:
-                    pred = (left + up) // 2
-                else:
-                    p = left + up - up_left
-                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-                    pred = left if pa <= pb and pa <= pc else (up if pb <= pc else up_left)
-                left = (int(line[c]) + pred) % 256
-                out[r, c] = left
-        else:
-            raise PretreatedFormatError(f"{where}: unknown PNG row filter {kind}")
-    return out.astype(np.uint8)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise PretreatedFormatError(f"{where}: truncated or corrupt PNG")
+    if image.ndim != 2 or image.dtype != np.uint8:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise PretreatedFormatError(f"{where}: only 8-bit grayscale PNGs are read here "
+                                    f"({image.dtype}, {channels} channel(s))")
+    return image
 
 
 def gei_path(gei_root: str | os.PathLike, subject: str, typ: str, view: str) -> Path:

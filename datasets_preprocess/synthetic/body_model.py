@@ -226,7 +226,3 @@ def walk_kinematics(identity: SubjectIdentity, walk: WalkSettings, n_frames: int
         out[f"{side}_ear"] = head + sign * lateral * r * 0.9 - head_fwd * r * 0.05
     return out
 
-
-def coco_array(points: dict[str, np.ndarray]) -> np.ndarray:
-    """Stack the 17 COCO joints into (T, 17, 3) in COCO order."""
-    return np.stack([points[name] for name in COCO_JOINTS], axis=1)

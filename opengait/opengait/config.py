@@ -107,6 +107,8 @@ def load_config(path: str | Path, overrides: Iterable[str] = (),
         apply_override(cfg, item)
     check_types(cfg, read_yaml(default_path))
     check_settings(cfg)
+    from opengait.registry import load_plugins     # (registry imports this module)
+    load_plugins(cfg.get("plugins"))
     return cfg
 
 

@@ -13,9 +13,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from datasets_preprocess.common.pretreated_io import POSE
 from opengait.config import ConfigError, check_kwargs
+from opengait.registry import Registry
 
-POSE = "2_pose"
+TRANSFORMS = Registry("transform", "transform")
+
 # COCO-17 left/right pairs, swapped by a horizontal flip.
 FLIP_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 _FLIP_ORDER = np.arange(17)
@@ -32,6 +35,7 @@ def _as_frames(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1, *array.shape[-2:])
 
 
+@TRANSFORMS.register()
 class BaseSilCuttingTransform:
     """Cut ``W // 64 * 10`` columns off each side (64 -> 44) and scale images to [0, 1].
 
@@ -55,6 +59,7 @@ class BaseSilCuttingTransform:
         return out
 
 
+@TRANSFORMS.register()
 class BaseSilTransform(BaseSilCuttingTransform):
     """Scale images to [0, 1] without cutting (``img_shape`` [H, W]: the frames must have it)."""
 
@@ -70,6 +75,7 @@ class BaseSilTransform(BaseSilCuttingTransform):
         return super().__call__(data, rng)
 
 
+@TRANSFORMS.register()
 class Resize:
     """Resize every image modality to ``size`` = [height, width] (area interpolation): a
     smaller input for CPU-sized experiments, e.g. [32, 22] after cutting 64x44."""
@@ -90,11 +96,13 @@ class Resize:
         return out
 
 
+@TRANSFORMS.register()
 class NoOperation:
     def __call__(self, data: dict, rng: np.random.Generator) -> dict:
         return data
 
 
+@TRANSFORMS.register()
 class RandomHorizontalFlip:
     def __init__(self, prob: float = 0.5):
         self.prob = prob
@@ -113,6 +121,7 @@ class RandomHorizontalFlip:
         return out
 
 
+@TRANSFORMS.register()
 class RandomRotate:
     """Rotate every frame by one random angle in [-degree, degree] about the image centre;
     keypoints about each frame's hip midpoint (the same rotation up to a shift)."""
@@ -141,6 +150,7 @@ class RandomRotate:
         return out
 
 
+@TRANSFORMS.register()
 class RandomPerspective:
     """Shift the top and bottom edges sideways by up to ``shift`` of the width (images only)."""
 
@@ -165,6 +175,7 @@ class RandomPerspective:
         return out
 
 
+@TRANSFORMS.register()
 class RandomErasing:
     """Zero one random rectangle (area share in [sl, sh], aspect in [r1, 1/r1]) in every frame."""
 
@@ -190,11 +201,6 @@ class RandomErasing:
         return out
 
 
-TRANSFORMS: dict[str, type] = {cls.__name__: cls for cls in (
-    BaseSilCuttingTransform, BaseSilTransform, Resize, NoOperation, RandomHorizontalFlip, RandomRotate,
-    RandomPerspective, RandomErasing)}
-
-
 def build_transform(specs: list | dict | None, where: str) -> Callable[[dict, np.random.Generator], dict]:
     """A composed transform from YAML: a list of ``{type: Name, **kwargs}`` (``Compose`` with a
     ``trf_cfg`` list is flattened, as in OpenGait configs)."""
@@ -210,10 +216,7 @@ def build_transform(specs: list | dict | None, where: str) -> Callable[[dict, np
         if spec["type"] == "Compose":
             steps.append(build_transform(kwargs.get("trf_cfg", []), where))
             continue
-        cls = TRANSFORMS.get(spec["type"])
-        if cls is None:
-            raise ConfigError(f"{where}: unknown transform {spec['type']!r} "
-                              f"(known: {', '.join(TRANSFORMS)})")
+        cls = TRANSFORMS.get(spec["type"], where)
         check_kwargs(spec["type"], kwargs, inspect.signature(cls).parameters, where)
         steps.append(cls(**kwargs))
 

@@ -18,6 +18,8 @@ import time
 
 import torch
 
+from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
+
 
 def activation_bytes(model: torch.nn.Module, loss_fn, batch: dict) -> int:
     """Bytes of the distinct tensors saved for backward by one forward pass and the loss."""
@@ -64,9 +66,9 @@ def random_batch(p: int, k: int, frames: int, seed: int = 0, size=(64, 44)) -> d
     n = p * k
     pose = torch.rand(n, frames, 17, 3, generator=g) * 100
     pose[..., 2] = 1.0
-    return {"inputs": {"0_heatmap": torch.rand(n, frames, 2, *size, generator=g),
-                       "1_sil": (torch.rand(n, frames, *size, generator=g) > 0.5).float(),
-                       "2_pose": pose},
+    return {"inputs": {HEATMAP: torch.rand(n, frames, 2, *size, generator=g),
+                       SILHOUETTE: (torch.rand(n, frames, *size, generator=g) > 0.5).float(),
+                       POSE: pose},
             "labels": torch.arange(p).repeat_interleave(k),
             "frames": torch.arange(frames).repeat(n, 1), "lengths": None}
 
@@ -74,7 +76,7 @@ def random_batch(p: int, k: int, frames: int, seed: int = 0, size=(64, 44)) -> d
 def select_inputs(batch: dict, cfg: dict) -> dict:
     """Keep the modalities the config's ``data_in_use`` selects."""
     use = cfg["data_cfg"].get("data_in_use") or [True, True, True]
-    names = [n for n, on in zip(("0_heatmap", "1_sil", "2_pose"), use) if on]
+    names = [n for n, on in zip((HEATMAP, SILHOUETTE, POSE), use) if on]
     return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
 
 

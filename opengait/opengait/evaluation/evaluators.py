@@ -3,7 +3,8 @@
 An evaluator is ``fn(features (N, C, P), dataset, cfg, out_dir) -> Evaluation``. ``dataset``
 has ``sequences`` (subject/type/view of each feature row) and ``partition`` (the partition
 JSON); ``cfg`` is the whole run config (``evaluator_cfg`` plus ``data_cfg`` for the dataset
-name). Evaluators register with :func:`register_evaluator`, optionally with a ``check(cfg)``
+name). Evaluators register with :func:`register_evaluator` (the project's one
+:class:`~opengait.registry.Registry` mechanism), optionally with a ``check(cfg)``
 that rejects settings they cannot honour; :func:`check_evaluator_config` runs it when the
 config is loaded, before any training.
 
@@ -14,7 +15,6 @@ expected per condition.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from opengait.config import ConfigError
+from opengait.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +50,23 @@ class Registered:
     check: Callable[[dict], None] | None
 
 
-EVALUATORS: dict[str, Registered] = {}
-# Modules that define evaluators, imported on first use.
-EVALUATOR_MODULES = ("opengait.evaluation.indoor", "opengait.evaluation.real_scene")
-# Evaluators that live in another entry point (which registers them on import).
-ENTRY_POINTS = {"evaluate_ccvid": "opengait_ccvid/main.py"}
+# Evaluators of this package; more come from the config's ``plugins`` (opengait_ccvid's).
+EVALUATORS = Registry("evaluator", "evaluator_cfg.eval_func",
+                      ("opengait.evaluation.indoor", "opengait.evaluation.real_scene"))
+# Evaluators that live in a plugin: the hint an unknown name gets.
+PLUGIN_OF = {"evaluate_ccvid": "opengait_ccvid.ccvid_evaluator"}
 
 
 def register_evaluator(*names: str, check: Callable[[dict], None] | None = None):
-    def wrap(fn: Callable) -> Callable:
-        for name in names:
-            if name in EVALUATORS and EVALUATORS[name].fn is not fn:
-                raise ValueError(f"evaluator {name!r} registered twice")
-            EVALUATORS[name] = Registered(fn, check)
-        return fn
-    return wrap
+    """Register ``fn`` under ``names`` with an optional ``check(cfg)`` of its settings."""
+    return EVALUATORS.register(*names, value=lambda fn: Registered(fn, check), own_name=False)
 
 
 def _registered(name: str) -> Registered:
-    for module in EVALUATOR_MODULES:
-        importlib.import_module(module)
-    if name not in EVALUATORS:
-        hint = f"; run it with {ENTRY_POINTS[name]}" if name in ENTRY_POINTS else ""
-        raise ConfigError(f"evaluator_cfg.eval_func: unknown {name!r} (known: "
-                          f"{', '.join(sorted(EVALUATORS))}){hint}")
-    return EVALUATORS[name]
+    if name in PLUGIN_OF and name not in EVALUATORS:
+        raise ConfigError(f"evaluator_cfg.eval_func: {name!r} lives in a plugin: add "
+                          f"'plugins: [{PLUGIN_OF[name]}]' to the config")
+    return EVALUATORS.get(name)
 
 
 def get_evaluator(name: str) -> Callable[..., Evaluation]:

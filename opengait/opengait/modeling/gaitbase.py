@@ -8,13 +8,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from datasets_preprocess.common.pretreated_io import SILHOUETTE
+
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
                                        SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
                                        checkpointed, conv3x3, init_parameters, temporal_max)
 from opengait.modeling.registry import class_num, register_model, require_inputs
-
-SILHOUETTE = "1_sil"
 
 
 class ResNet9(nn.Module):

@@ -28,6 +28,8 @@ import math
 import torch
 import torch.nn as nn
 
+from datasets_preprocess.common.pretreated_io import POSE
+
 from opengait.config import ConfigError
 from opengait.modeling.attention import attention
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
@@ -37,7 +39,6 @@ from opengait.modeling.registry import register_model, require_inputs
 from opengait.modeling.skeletongait_pp import (SILHOUETTE, SkeletonGaitPPBackbone,
                                                skeleton_map_features, skeletongait_kwargs)
 
-POSE = "2_pose"
 FUSIONS = ("cross_attention", "attention_gate", "concat", "none")
 
 

@@ -11,6 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from opengait.config import ConfigError, check_kwargs
+from opengait.registry import Registry
+
+LOSSES = Registry("loss", "loss_cfg.type")
 
 
 def part_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -21,6 +24,7 @@ def part_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return F.relu(d2).sqrt()
 
 
+@LOSSES.register()
 class TripletLoss(nn.Module):
     """Batch-all triplet loss per part (margin 0.2 in the shipped configs).
 
@@ -49,6 +53,7 @@ class TripletLoss(nn.Module):
         return loss.mean(), info
 
 
+@LOSSES.register()
 class CrossEntropyLoss(nn.Module):
     """Cross-entropy on every part's (cosine) logits times ``scale``, with label smoothing 0.1
     when ``label_smooth``; ``accuracy`` = share of (sequence, part) pairs classified right."""
@@ -69,9 +74,6 @@ class CrossEntropyLoss(nn.Module):
         return loss, info
 
 
-LOSSES = {"TripletLoss": TripletLoss, "CrossEntropyLoss": CrossEntropyLoss}
-
-
 class LossAggregator(nn.Module):
     """The weighted sum of the configured losses over the model's ``training_feat``."""
 
@@ -83,14 +85,13 @@ class LossAggregator(nn.Module):
             where = f"loss_cfg[{k}]"
             spec = dict(spec)
             kind, prefix = spec.pop("type", None), spec.pop("log_prefix", None)
-            if kind not in LOSSES:
-                raise ConfigError(f"{where}: unknown loss type {kind!r} (known: {', '.join(LOSSES)})")
+            cls = LOSSES.get(kind, where)
             if not prefix:
                 raise ConfigError(f"{where}: needs a log_prefix (the training_feat key it applies to)")
             if "loss_term_weights" in spec:  # a spelling found in published OpenGait configs
                 spec["loss_term_weight"] = spec.pop("loss_term_weights")
-            check_kwargs(kind, spec, inspect.signature(LOSSES[kind]).parameters, where)
-            self.losses[prefix] = LOSSES[kind](**spec)
+            check_kwargs(kind, spec, inspect.signature(cls).parameters, where)
+            self.losses[prefix] = cls(**spec)
 
     def forward(self, training_feat: dict) -> tuple[torch.Tensor, dict]:
         unused = set(training_feat) - set(self.losses)

@@ -1,48 +1,29 @@
-"""Models by name: ``@register_model`` where a model is defined, ``build_model(model_cfg)``.
+"""Models by name (:class:`opengait.registry.Registry`): ``@register_model`` where a model is
+defined, ``build_model(model_cfg)``.
 
 Each model class has ``from_config(model_cfg, num_classes) -> kwargs`` that turns OpenGait's
 ``model_cfg`` schema into constructor arguments and names any key it does not know.
 """
 from __future__ import annotations
 
-import importlib
-
 import torch.nn as nn
 
 from opengait.config import ConfigError
+from opengait.registry import Registry
 
-MODELS: dict[str, type] = {}
-# Modules that define models; imported on first use so a broken optional dependency of one
-# model cannot stop the others from loading.
-MODEL_MODULES = ("opengait.modeling.gaitbase", "opengait.modeling.skeletongait_pp",
-                 "opengait.modeling.hybridgait")
+# Modules that define models, imported on first lookup.
+MODELS = Registry("model", "model_cfg.model", ("opengait.modeling.gaitbase",
+                                               "opengait.modeling.skeletongait_pp",
+                                               "opengait.modeling.hybridgait"))
 
 
 def register_model(*aliases: str):
     """Class decorator: register under the class name and any aliases (duplicates are errors)."""
-    def wrap(cls: type) -> type:
-        for name in (cls.__name__, *aliases):
-            if name in MODELS and MODELS[name] is not cls:
-                raise ValueError(f"model name {name!r} is registered twice")
-            MODELS[name] = cls
-        return cls
-    return wrap
-
-
-def _load_models() -> None:
-    for module in MODEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
+    return MODELS.register(*aliases)
 
 
 def model_class(name: str) -> type:
-    _load_models()
-    if name not in MODELS:
-        raise ConfigError(f"model_cfg.model: unknown model {name!r} (known: {', '.join(sorted(MODELS))})")
-    return MODELS[name]
+    return MODELS.get(name)
 
 
 def build_model(model_cfg: dict, num_classes: int) -> nn.Module:

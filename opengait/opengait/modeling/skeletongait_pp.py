@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from datasets_preprocess.common.pretreated_io import HEATMAP, SILHOUETTE
+
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,
                                        SeparateBNNecks, SeparateFCs, SetBlockWrapper,
@@ -16,8 +18,6 @@ from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid
                                        conv3x3, frame_mask, init_parameters, p3d_layer,
                                        temporal_max)
 from opengait.modeling.registry import class_num, register_model, require_inputs
-
-HEATMAP, SILHOUETTE = "0_heatmap", "1_sil"
 
 
 class SkeletonGaitPPBackbone(nn.Module):
