@@ -46,14 +46,34 @@ def casia_work(casia_raw, tmp_path_factory) -> Path:
     return work
 
 
-def pose_rows_of_frames(rows: np.ndarray, gt: dict) -> list[int]:
-    """The frame number of each 2_pose.pkl row (each row must equal a ground-truth frame)."""
-    numbers = []
-    for row in rows:
-        match = [f["frame"] for f in gt["frames"]
-                 if np.allclose(np.asarray(f["keypoints"], np.float32), row, atol=1e-4)]
-        assert len(match) == 1, "a pose row that is no ground-truth frame"
-        numbers.append(match[0])
+# 2_pose.pkl holds the ground truth itself as float32: x and y (pixels) and the confidence of
+# every joint must equal the pose JSON's value to within this (float32 of values < 400 px).
+POSE_ATOL = 1e-4
+
+
+def aligned_source_frames(folder: Path) -> dict[int, np.ndarray]:
+    """{frame number: 64x64 silhouette} of every source frame OpenGait's rule (written out in
+    opengait_rules) aligns."""
+    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from opengait_rules import align_like_opengait
+    aligned = {}
+    for n, path in numbered_images(folder).items():
+        mask = read_mask(path)
+        a = None if isinstance(mask, str) else align_like_opengait(mask)
+        if a is not None:
+            aligned[n] = a
+    return aligned
+
+
+def frames_of_rows(sils: np.ndarray, aligned: dict[int, np.ndarray]) -> list[int]:
+    """The source frame number of each 1_sil row, found by its pixels: the row must equal the
+    aligned silhouette of a source frame later than the previous row's (frame order kept)."""
+    numbers, previous = [], 0
+    for i, row in enumerate(sils):
+        match = [n for n, a in aligned.items() if n > previous and np.array_equal(a, row)]
+        assert match, f"1_sil row {i} is no source frame after frame {previous}"
+        previous = match[0]
+        numbers.append(previous)
     return numbers
 
 
@@ -83,11 +103,24 @@ def test_casia_b_end_to_end(casia_raw, casia_work):
         assert arrays["1_sil"].max() == 255 and arrays["0_heatmap"].max() > 200
         gei = read_gei(casia_work / "gei" / ref.subject / ref.type / f"{ref.view}.png")
         assert gei.shape == (64, 64) and gei.max() > 200
-    # Every row of 2_pose.pkl is the ground truth of one kept frame, in frame order.
-    for ref in refs[:3] + refs[-3:]:
+    # 2_pose.pkl, every sequence, every row, all 17 joints (x, y, confidence): the ground-truth
+    # pose of the frame whose silhouette is in the same row of 1_sil (within POSE_ATOL).
+    for ref in refs:
         gt = json.loads((casia_raw / "poses" / f"{ref.key.replace('/', '-')}.json").read_text())
-        numbers = pose_rows_of_frames(read_sequence(ref.path)["2_pose"], gt)
-        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+        truth = {f["frame"]: np.asarray(f["keypoints"], np.float64) for f in gt["frames"]}
+        arrays = read_sequence(ref.path)
+        aligned = aligned_source_frames(casia_raw / "silhouettes" / ref.key)
+        frames = frames_of_rows(arrays["1_sil"], aligned)
+        test = records[ref.key]["split"] == "test"
+        assert len(frames) == len(arrays["2_pose"]) == records[ref.key]["frames_kept"]
+        if test:                                  # never thinned: every alignable frame is there
+            assert frames == sorted(aligned)
+        for row, frame in enumerate(frames):
+            assert frame in truth or test, f"{ref.key}: training frame {frame} has no pose"
+            expected = truth.get(frame, np.zeros((17, 3)))    # a test frame without a pose: zeros
+            assert expected.shape == (17, 3)
+            np.testing.assert_allclose(arrays["2_pose"][row], expected, rtol=0, atol=POSE_ATOL,
+                                       err_msg=f"{ref.key} row {row} (frame {frame})")
     test_keys = [f"003/{t}/{v}" for t in CASIA_TYPES.split(",") for v in CASIA_VIEWS.split(",")]
     assert read_partition(casia_work / "casia_b.json") == {
         "TRAIN_SET": ["001", "002"], "TEST_SET": ["003"], "TEST_SEQUENCES": sorted(test_keys)}
@@ -231,28 +264,24 @@ def test_corrupt_silhouettes_and_poses_are_counted(casia_raw, tmp_path):
 
 def test_bad_layout_and_missing_inputs_give_clear_errors(tmp_path):
     (tmp_path / "wrong" / "somewhere").mkdir(parents=True)
-    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-                        tmp_path / "wrong", "--out", tmp_path / "w", "--no-poses", check=False)
-    assert result.returncode == 2 and "no CASIA-B sequence folders" in result.stderr
-    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-                        tmp_path / "wrong", "--out", tmp_path / "w", check=False)
-    assert result.returncode == 2 and "no poses folder; run make_pose_gei.py first" in result.stderr
-    result = run_script("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes",
-                        tmp_path / "nope", "--pose-from", tmp_path, "--out", tmp_path / "w",
-                        check=False)
-    assert result.returncode == 2 and "silhouettes folder not found" in result.stderr
-    result = run_script("datasets_preprocess/ccvid/rename_ids.py", "--src", tmp_path,
-                        "--out", tmp_path / "w", check=False)
-    assert result.returncode == 2 and "train.txt: split file not found" in result.stderr
-    result = run_script("datasets_preprocess/grew/rearrange_grew.py", "--src", tmp_path / "wrong",
-                        "--out", tmp_path / "w", check=False)
-    assert result.returncode == 2 and "no GREW sequences" in result.stderr
-    result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
-                        tmp_path / "wrong", "--out", tmp_path / "w", "--quality-rule",
-                        "min_frame=3", check=False)
-    assert result.returncode == 2 and "unknown quality rule(s): min_frame" in result.stderr
-    for r in (result,):
-        assert "Traceback" not in r.stderr
+    cases = [
+        (("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", tmp_path / "wrong",
+          "--out", tmp_path / "w", "--no-poses"), "no CASIA-B sequence folders"),
+        (("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", tmp_path / "wrong",
+          "--out", tmp_path / "w"), "no poses folder; run make_pose_gei.py first"),
+        (("datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", tmp_path / "nope",
+          "--pose-from", tmp_path, "--out", tmp_path / "w"), "silhouettes folder not found"),
+        (("datasets_preprocess/ccvid/rename_ids.py", "--src", tmp_path, "--out", tmp_path / "w"),
+         "train.txt: split file not found"),
+        (("datasets_preprocess/grew/rearrange_grew.py", "--src", tmp_path / "wrong", "--out", tmp_path / "w"),
+         "no GREW sequences"),
+        (("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", tmp_path / "wrong",
+          "--out", tmp_path / "w", "--quality-rule", "min_frame=3"), "unknown quality rule(s): min_frame"),
+    ]
+    for args, message in cases:
+        result = run_script(*args, check=False)
+        assert result.returncode == 2 and message in result.stderr, (args[0], result.stderr[-1000:])
+        assert "Traceback" not in result.stderr, args[0]
 
 
 def test_interrupted_run_resumes_to_the_same_result(casia_raw, casia_work, tmp_path):
