@@ -143,6 +143,18 @@ def test_limbs_are_opengaits_seventeen():
 
 
 def test_channels_joints_peaks_and_centring():
+    """Where the joints of standing_pose() land, worked out by hand (no helper of the module):
+    the canvas is 128 x 128, the hip midpoint (100, 110.1) goes to its centre (64, 64) and the
+    body's 170-px height (nose y 20 to feet y 190) to 128 // 1.5 = 85 px, a scale of 0.5. The
+    nose lands at canvas y 18.95 and the feet at 103.95; drawn +-3 sigma = 24 px around them,
+    both channels reach canvas rows 0 and 127, so the crop is the whole canvas and the 64 x 64
+    map is a 2:1 area reduction (output pixel (r, c) = canvas rows 2r, 2r+1, columns 2c, 2c+1).
+      left hip   (86.4, 110.1) -> canvas (57.2, 64.0)   -> output row 32, column 28
+      right hip  (113.6, 110.1) -> canvas (70.8, 64.0)  -> output row 32, column 35
+      left knee  (84.7, 149.2) -> canvas (56.35, 83.55) -> output rows 41-42, column 28
+    Mid-thigh, output row 37 (canvas rows 74-75, centre 74.5): on the thigh bone, 9.05 canvas px
+    above the knee and 10.5 below the hip, so the joint map there is about
+    255 * exp(-9.05^2 / (2 * 8^2)) = 134 while the limb map is at its peak."""
     pose = standing_pose()
     maps = sm.skeleton_maps(pose[None])[0]
     limbs, joints = maps[0].astype(int), maps[1].astype(int)
@@ -150,12 +162,14 @@ def test_channels_joints_peaks_and_centring():
     # The hip midpoint is the horizontal centre: the symmetric pose's mass is centred.
     cols = joints.sum(0)
     assert abs((cols * np.arange(64)).sum() / cols.sum() - 31.5) < 0.6
-    # Mid-thigh lies on a bone (limb map bright) between two joints (joint map dimmer).
-    canvas = sm.normalise_to_canvas(sm.fill_missing_joints(pose[None]))[0]
-    rows = np.flatnonzero(maps.any(0).any(1))
-    assert rows[0] == 0 and rows[-1] == 63                   # cropped to the non-zero rows
-    hip_y, knee_y = canvas[11, 1], canvas[13, 1]
-    assert knee_y - hip_y > 15                                # 0.23 of the 85-px body height
+    for channel in (limbs, joints):                           # the whole canvas, cropped to rows 0-63
+        rows = np.flatnonzero(channel.any(1))
+        assert rows[0] == 0 and rows[-1] == 63
+    assert joints[32, 28] >= 245 and joints[32, 35] >= 245   # both hips
+    assert joints[41:43, 28].max() >= 245                     # left knee
+    assert limbs[37, 28] >= 250                               # mid-thigh: on the bone ...
+    assert abs(joints[37, 28] - 134) <= 10                    # ... between two joint blobs
+    assert joints[37, 28] < joints[32, 28] and joints[37, 28] < joints[41:43, 28].max()
 
 
 def test_missing_joints_are_filled_and_not_drawn():
