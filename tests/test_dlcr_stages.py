@@ -3,6 +3,7 @@ resume after an interrupted run, shard union, the prompt parser, paste-back exac
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -108,9 +109,67 @@ def test_stage2_unparsable_replies_are_kept_with_an_error(ccvid, models, tmp_pat
     assert {r["outfit"] for r in records} == outfits_of(ccvid)            # never dropped
     for r in records:
         assert set(r) >= {"outfit", "pid", "items", "prompt", "reply", "model"}
-        if "error" in r:                                                  # random weights: noise
-            assert r["items"] == [] and r["prompt"] == ""
-    assert "retried" in result.stdout
+        # The record has the error exactly when its (final) reply cannot be read, and then no
+        # garments; a readable one carries what the reply says.
+        parsed = parse_garment_reply(r["reply"])
+        assert ("error" in r) == (parsed is None), r
+        assert (r["items"], r["prompt"]) == (parsed or ([], "")), r
+    errors = sum("error" in r for r in records)
+    assert errors >= 1                                   # random weights: noise replies, kept
+    retried = int(re.search(r"retried (\d+)", result.stdout).group(1))
+    assert retried >= errors                             # every errored outfit was asked twice
+    assert f"({errors} with errors)" in result.stdout
+
+
+def test_stage2_retries_an_unreadable_reply_once_then_records_the_error(tmp_path, monkeypatch, capsys):
+    """Stage 2 with scripted replies: outfit A answers JSON at once; B answers nonsense, then
+    a bullet list on the retry; C answers nonsense twice. A and B get their garments (B's reply
+    is the retry's), C is kept with the error and no garments; two outfits were retried, each
+    with the stricter request appended."""
+    from dlcr.llama import garment_prompts
+    from dlcr.llama import summarize_clothes_descriptions as stage2
+    desc = tmp_path / "desc.jsonl"
+    desc.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"key": "a.jpg", "pid": "001", "outfit": "001_u0", "text": "OUTFIT-A"},
+        {"key": "b.jpg", "pid": "002", "outfit": "002_u0", "text": "OUTFIT-B"},
+        {"key": "c.jpg", "pid": "003", "outfit": "003_u0", "text": "OUTFIT-C"},
+        {"key": "d.jpg", "pid": "004", "outfit": "004_u0", "text": "", "error": "unreadable image"}]))
+    calls = []
+
+    class ScriptedLLM:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def chat(self, messages, batch_size):
+            calls.append(list(messages))
+            replies = []
+            for m in messages:
+                retry = garment_prompts.RETRY_MESSAGE in m
+                if "OUTFIT-A" in m:
+                    replies.append('{"items": ["red shirt"], "prompt": "a person in a red shirt"}')
+                elif "OUTFIT-B" in m:
+                    replies.append("- blue coat\n- black boots" if retry else "I am not sure.")
+                else:
+                    replies.append("Still not sure." if retry else "I am not sure.")
+            return replies
+    monkeypatch.setattr(garment_prompts, "GarmentSummarizer", ScriptedLLM)
+    out = tmp_path / "prompts.jsonl"
+    stage2.main(stage2.parse_args(["--src", str(desc), "--out", str(out), "--ckpt", "scripted",
+                                   "--device", "cpu", "--batch-size", "8"]))
+    records = {r["outfit"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {"001_u0", "002_u0", "003_u0"}        # 004's only description failed
+    a, b, c = records["001_u0"], records["002_u0"], records["003_u0"]
+    assert (a["items"], a["prompt"], "error" in a) == (["red shirt"], "a person in a red shirt", False)
+    assert (b["items"], b["prompt"], "error" in b) == (
+        ["blue coat", "black boots"], "a person wearing blue coat, black boots", False)
+    assert b["reply"] == "- blue coat\n- black boots"
+    assert (c["items"], c["prompt"], c["error"], c["reply"]) == (
+        [], "", "reply not parsable after one retry", "Still not sure.")
+    assert [len(batch) for batch in calls] == [3, 2]              # one retry round, for B and C
+    assert all(garment_prompts.RETRY_MESSAGE in m for m in calls[1])
+    assert "OUTFIT-B" in calls[1][0] and "OUTFIT-C" in calls[1][1]
+    printed = capsys.readouterr().out
+    assert "3 written (1 with errors)" in printed and "retried 2" in printed
 
 
 def make_masks(raw: Path, root: Path) -> None:
@@ -191,3 +250,39 @@ def test_stage1_under_two_launched_processes_writes_each_key_once(ccvid, models,
     keys = [json.loads(l)["key"] for l in out.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == len(outfits_of(ccvid))
     assert not Path(f"{out}.parts").exists()
+
+
+STAGE3 = "dlcr/schp/parse_clothes.py"
+REQUIRED_ARGS = {STAGE1: ["--src", "ccvid", "--out", "d.jsonl"], STAGE2: ["--src", "d.jsonl", "--out", "p.jsonl"],
+                 STAGE3: ["--src", "ccvid", "--out", "masks"],
+                 STAGE4: ["--src", "ccvid", "--masks", "m", "--prompts", "p.jsonl", "--out", "o"]}
+
+
+@pytest.mark.parametrize("stage", list(REQUIRED_ARGS))
+def test_missing_config_is_a_one_line_error_naming_it(stage, tmp_path):
+    config = tmp_path / "no_such_dlcr.yaml"
+    args = [tmp_path / a if not a.startswith("--") else a for a in REQUIRED_ARGS[stage]]
+    result = run_script(stage, *args, "--config", config, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {config}: DLCR config not found (--config)"]
+    assert not any(tmp_path.iterdir())                                   # nothing was written
+
+
+def test_broken_config_is_a_one_line_error_and_help_still_works(tmp_path):
+    config = tmp_path / "dlcr.yaml"
+    config.write_text("llama:\n  max_new_tokens: [1\n")
+    result = run_script(STAGE2, "--src", tmp_path / "d.jsonl", "--out", tmp_path / "p.jsonl", "--config", config,
+                        check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: {config}: DLCR config is not valid YAML (line 3")
+    config.write_text("llama:\n  max_new_tokens: many\n")
+    result = run_script(STAGE2, "--src", tmp_path / "d.jsonl", "--out", tmp_path / "p.jsonl", "--config", config,
+                        check=False)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"error: {config}: llama.max_new_tokens = 'many' is not usable "
+        "(invalid literal for int() with base 10: 'many')")
+    helped = run_script(STAGE2, "--help", "--config", tmp_path / "gone.yaml", env={"COLUMNS": "200"})
+    assert "usage:" in helped.stdout and "gone.yaml: DLCR config not found" in helped.stdout
+    shown = run_script(STAGE4, "--help", "--preset", "8gb", env={"COLUMNS": "200"}).stdout
+    assert "(default 30, config)" in shown and "'sd_inpaint_8gb' block of" in shown    # the values shown

@@ -1,6 +1,6 @@
-"""What every DLCR stage shares: command-line options, device/dtype, sharding across
-``--shard i/n`` runs and ``accelerate launch`` processes, resume by key, batching with a tqdm
-bar, counts and a summary line.
+"""What every DLCR stage shares: command-line options and their defaults from configs/dlcr.yaml
+(``--config``), device/dtype, sharding across ``--shard i/n`` runs and
+``accelerate launch`` processes, resume by key, batching with a tqdm bar, counts and a summary line.
 
 Work items are split by their position in the sorted item list: item j belongs to the writer
 ``j mod (n * world) == i * world + rank``, so the shards and processes together cover every
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,29 +29,128 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DLCR_CONFIG = REPO_ROOT / "configs" / "dlcr.yaml"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Options every stage takes from its block: key -> (conversion, value when the block has none).
+STAGE_FIELDS = {"ckpt": (str, None), "batch_size": (int, 1), "seed": (int, 0)}
 
 
-def stage_defaults(stage: str, config: str | Path = DLCR_CONFIG) -> dict:
-    """The ``stage`` block of configs/dlcr.yaml (empty when absent)."""
+def read_config_block(stage: str, config: str | Path = DLCR_CONFIG) -> dict:
+    """The ``stage`` block of the DLCR config as written (empty when absent); a missing or
+    malformed file is a :class:`UserInputError` naming it."""
     path = Path(config)
-    if not path.exists():
-        raise UserInputError(f"{path}: DLCR config not found")
-    return (yaml.safe_load(path.read_text()) or {}).get(stage) or {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: DLCR config not found (--config)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserInputError(f"{path}: cannot read the DLCR config ({type(e).__name__}: {e})") from None
+    except yaml.YAMLError as e:
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None) or type(e).__name__
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise UserInputError(f"{path}: DLCR config is not valid YAML ({where}{problem})") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise UserInputError(f"{path}: DLCR config must be a mapping of stage blocks, found a "
+                             f"{type(doc).__name__}")
+    block = doc.get(stage) or {}
+    if not isinstance(block, dict):
+        raise UserInputError(f"{path}: block {stage!r} must be a mapping of option: value")
+    return block
 
 
-def add_stage_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None:
-    """--ckpt --device --dtype --batch-size --limit --shard --seed --overwrite."""
+def stage_defaults(stage: str, fields: dict[str, tuple[Callable[[Any], Any], Any]],
+                   config: str | Path = DLCR_CONFIG) -> dict:
+    """The defaults of a stage's options: ``fields`` (and :data:`STAGE_FIELDS`) maps a key of
+    the ``stage`` block to ``(conversion, fallback)``; the fallback applies when the block has
+    no such key. A value the conversion refuses is a :class:`UserInputError` naming the file."""
+    block = read_config_block(stage, config)
+    values = {}
+    for key, (convert, fallback) in {**STAGE_FIELDS, **fields}.items():
+        value = block.get(key)
+        if value is None:
+            value = fallback
+        try:
+            values[key] = None if value is None else convert(value)
+        except (TypeError, ValueError) as e:
+            raise UserInputError(f"{config}: {stage}.{key} = {value!r} is not usable ({e})") from None
+    return values
+
+
+def one_of(choices: Sequence[str]) -> Callable[[Any], str]:
+    """A conversion for :func:`stage_defaults` that accepts only ``choices``."""
+    def convert(value: Any) -> str:
+        if str(value) not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return str(value)
+    return convert
+
+
+@dataclass(frozen=True)
+class StageDefaults:
+    """A stage's defaults as read while the command line is parsed: the values, or built-in
+    fallbacks and the problem when the config cannot be used (``--help`` still works; a run
+    stops with that problem in one line, see :meth:`stop_on_problem`)."""
+
+    stage: str
+    config: str
+    values: dict
+    problem: UserInputError | None = None
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    @property
+    def note(self) -> str:
+        """Where the defaults come from, for the end of ``--help``."""
+        if self.problem is None:
+            text = (f"Defaults marked 'config' are the {self.stage!r} block of {self.config} "
+                    "(choose another file with --config); flags win.")
+        else:
+            text = (f"Defaults marked 'config' come from the {self.stage!r} block of {self.config}, "
+                    f"which cannot be used: {self.problem}. The values shown are built-in fallbacks; "
+                    "a run stops with this error.")
+        return textwrap.fill(text, 100)
+
+    def stop_on_problem(self, parser: argparse.ArgumentParser) -> None:
+        """Exit with the one-line error of the scripts (status 2) when the config is unusable."""
+        if self.problem is not None:
+            parser.exit(2, f"error: {self.problem}\n")
+
+
+def config_from_argv(argv: Sequence[str] | None) -> str:
+    """The ``--config`` of a command line, before the full parser exists (its defaults depend on it)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=str(DLCR_CONFIG))
+    return pre.parse_known_args(argv)[0].config
+
+
+def read_stage_defaults(argv: Sequence[str] | None, stage: str,
+                        fields: dict[str, tuple[Callable[[Any], Any], Any]]) -> StageDefaults:
+    """The defaults for a stage's parser, read from ``--config`` of ``argv``; never raises."""
+    config = config_from_argv(argv)
+    try:
+        return StageDefaults(stage, config, stage_defaults(stage, fields, config))
+    except UserInputError as e:
+        fallbacks = {key: fallback for key, (_, fallback) in {**STAGE_FIELDS, **fields}.items()}
+        return StageDefaults(stage, config, fallbacks, e)
+
+
+def add_stage_arguments(parser: argparse.ArgumentParser, defaults: StageDefaults) -> None:
+    """--config --ckpt --device --dtype --batch-size --limit --shard --seed --overwrite."""
+    parser.add_argument("--config", default=str(DLCR_CONFIG),
+                        help="YAML file of the DLCR stages' defaults (default configs/dlcr.yaml)")
     parser.add_argument("--ckpt", default=defaults.get("ckpt"),
-                        help=f"model: a local folder/file or a hub id (default {defaults.get('ckpt')})")
+                        help=f"model: a local folder/file or a hub id (default {defaults.get('ckpt')}, config)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES],
                         help="auto: float16 on CUDA, float32 on CPU")
-    parser.add_argument("--batch-size", type=int, default=int(defaults.get("batch_size", 1)),
-                        help=f"items per model call (default {defaults.get('batch_size', 1)})")
+    parser.add_argument("--batch-size", type=int, default=defaults.get("batch_size"),
+                        help=f"items per model call (default {defaults.get('batch_size')}, config)")
     parser.add_argument("--limit", type=int, default=0, help="stop after this many new items (0: all)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="process only shard I of N (0-based), e.g. 0/2 and 1/2 on two machines")
-    parser.add_argument("--seed", type=int, default=int(defaults.get("seed", 0)), help="random seed")
+    parser.add_argument("--seed", type=int, default=defaults.get("seed"),
+                        help=f"random seed (default {defaults.get('seed')}, config)")
     parser.add_argument("--overwrite", action="store_true", help="discard earlier output and redo everything")
 
 

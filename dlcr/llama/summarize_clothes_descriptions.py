@@ -16,22 +16,29 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
-                                      stage_defaults, summary)
+from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
+                                      run_stage, summary)
 from dlcr.llama.garment_prompts import RETRY_MESSAGE, outfit_message, parse_garment_reply
 
-DEFAULTS = stage_defaults("llama")
+# The options of the `llama` block of the config: key -> (conversion, value when absent).
+CONFIG_FIELDS = {"max_new_tokens": (int, 160), "system_prompt": (str, None)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = read_stage_defaults(argv, "llama", CONFIG_FIELDS)
+    p = argparse.ArgumentParser(description=__doc__, epilog=defaults.note,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="stage 1 JSONL (descriptions)")
     p.add_argument("--out", required=True, help="output JSONL (prompts)")
-    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 160)),
-                   help="length limit of each summary in tokens (default from configs/dlcr.yaml)")
-    p.add_argument("--system-prompt", default=DEFAULTS.get("system_prompt"), help="(configs/dlcr.yaml)")
-    add_stage_arguments(p, DEFAULTS)
-    return p.parse_args(argv)
+    p.add_argument("--max-new-tokens", type=int, default=defaults.get("max_new_tokens"),
+                   help=f"length limit of each summary in tokens (default {defaults.get('max_new_tokens')}, "
+                        "config)")
+    p.add_argument("--system-prompt", default=defaults.get("system_prompt"),
+                   help="instructions given to the LLM (default: config)")
+    add_stage_arguments(p, defaults)
+    args = p.parse_args(argv)
+    defaults.stop_on_problem(p)
+    return args
 
 
 def main(args: argparse.Namespace) -> int:

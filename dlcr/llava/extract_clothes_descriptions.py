@@ -17,24 +17,31 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import run_script, setup_logging
 from dlcr.common.image_items import ccvid_image_items, evenly_spaced, read_batch, read_rgb
-from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
-                                      stage_defaults, summary)
+from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
+                                      run_stage, summary)
 
-DEFAULTS = stage_defaults("llava")
+# The options of the `llava` block of the config: key -> (conversion, value when absent).
+CONFIG_FIELDS = {"frames_per_outfit": (int, 1), "question": (str, None), "max_new_tokens": (int, 96)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = read_stage_defaults(argv, "llava", CONFIG_FIELDS)
+    p = argparse.ArgumentParser(description=__doc__, epilog=defaults.note,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="CCVID root (session*/ folders and split files)")
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--splits", default="train", help="split files to describe (default train)")
-    p.add_argument("--frames-per-outfit", type=int, default=int(DEFAULTS.get("frames_per_outfit", 1)),
-                   help="frames described per outfit (default 1; 0: every frame)")
-    p.add_argument("--question", default=DEFAULTS.get("question"), help="the question asked (configs/dlcr.yaml)")
-    p.add_argument("--max-new-tokens", type=int, default=int(DEFAULTS.get("max_new_tokens", 96)),
-                   help="length limit of each description in tokens (default from configs/dlcr.yaml)")
-    add_stage_arguments(p, DEFAULTS)
-    return p.parse_args(argv)
+    p.add_argument("--frames-per-outfit", type=int, default=defaults.get("frames_per_outfit"),
+                   help=f"frames described per outfit (default {defaults.get('frames_per_outfit')}, config; "
+                        "0: every frame)")
+    p.add_argument("--question", default=defaults.get("question"), help="the question asked (default: config)")
+    p.add_argument("--max-new-tokens", type=int, default=defaults.get("max_new_tokens"),
+                   help=f"length limit of each description in tokens (default {defaults.get('max_new_tokens')}, "
+                        "config)")
+    add_stage_arguments(p, defaults)
+    args = p.parse_args(argv)
+    defaults.stop_on_problem(p)
+    return args
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,33 +21,43 @@ from datasets_preprocess.common.atomic_files import atomic_write_bytes
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image
 from dlcr.common.image_items import ccvid_image_items, read_batch
-from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
-                                      stage_defaults, summary)
+from dlcr.common.stage_runner import (add_stage_arguments, one_of, read_stage_defaults, resolve_device,
+                                      resolve_dtype, run_stage, summary)
 from dlcr.schp.label_sets import LABELS, PARTS
 
-DEFAULTS = stage_defaults("schp")
+# The options of the `schp` block of the config: key -> (conversion, value when absent); the
+# `segformer` block gives the --ckpt of --parser segformer.
+CONFIG_FIELDS = {"dataset": (one_of(list(LABELS)), "lip"), "part": (one_of(PARTS), "full"),
+                 "mask_dilation": (int, 3)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = read_stage_defaults(argv, "schp", CONFIG_FIELDS)
+    segformer = read_stage_defaults(argv, "segformer", {})
+    p = argparse.ArgumentParser(description=__doc__, epilog=defaults.note,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="CCVID root")
     p.add_argument("--out", required=True, help="mask root")
     p.add_argument("--records", help="output JSONL (default <out>/masks.jsonl)")
     p.add_argument("--parser", choices=("schp", "segformer"), default="schp",
-                   help="human parser: an SCHP checkpoint or a SegFormer clothes model (default schp)")
-    p.add_argument("--dataset", choices=list(LABELS), default=DEFAULTS.get("dataset", "lip"),
-                   help="SCHP label set of the checkpoint (default lip)")
-    p.add_argument("--part", choices=PARTS, default=DEFAULTS.get("part", "full"),
-                   help="labels to repaint: full (DLCR: all but background, hat, hair, face, arms, legs), upper or lower clothes (default full)")
+                   help="human parser: an SCHP checkpoint or a SegFormer clothes model (default schp; "
+                        f"--ckpt of segformer defaults to {segformer.get('ckpt')}, config)")
+    p.add_argument("--dataset", choices=list(LABELS), default=defaults.get("dataset"),
+                   help=f"SCHP label set of the checkpoint (default {defaults.get('dataset')}, config)")
+    p.add_argument("--part", choices=PARTS, default=defaults.get("part"),
+                   help="labels to repaint: full (DLCR: all but background, hat, hair, face, arms, legs), upper "
+                        f"or lower clothes (default {defaults.get('part')}, config)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                    help="SCHP input size (default: 473 473 for lip, 512 512 for atr/pascal)")
-    p.add_argument("--mask-dilation", type=int, default=int(DEFAULTS.get("mask_dilation", 3)),
-                   help="grow masks by this many pixels (default 3)")
+    p.add_argument("--mask-dilation", type=int, default=defaults.get("mask_dilation"),
+                   help=f"grow masks by this many pixels (default {defaults.get('mask_dilation')}, config)")
     p.add_argument("--splits", default="train", help="split files whose frames get masks (default train)")
-    add_stage_arguments(p, DEFAULTS)
+    add_stage_arguments(p, defaults)
     args = p.parse_args(argv)
-    if args.parser == "segformer" and args.ckpt == DEFAULTS.get("ckpt"):
-        args.ckpt = stage_defaults("segformer").get("ckpt")
+    defaults.stop_on_problem(p)
+    if args.parser == "segformer" and args.ckpt == defaults.get("ckpt"):
+        segformer.stop_on_problem(p)
+        args.ckpt = segformer.get("ckpt")
     return args
 
 

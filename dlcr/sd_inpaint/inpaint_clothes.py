@@ -24,48 +24,62 @@ from datasets_preprocess.common.cli import UserInputError, run_script, setup_log
 from datasets_preprocess.common.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (add_stage_arguments, resolve_device, resolve_dtype, run_stage,
-                                      stage_defaults, summary)
+from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
+                                      run_stage, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants
 
 PRESETS = {"dlcr": "sd_inpaint", "8gb": "sd_inpaint_8gb"}
+
+
+def size_pair(value) -> list[int]:
+    """``[height, width]`` of the config's ``size``."""
+    size = [int(v) for v in value]
+    if len(size) != 2:
+        raise ValueError("expected [height, width]")
+    return size
+
+
+# The options of a preset's block of the config: key -> (conversion, value when absent).
+CONFIG_FIELDS = {"n": (int, 10), "fraction": (float, 0.25), "steps": (int, 50), "guidance": (float, 7.5),
+                 "size": (size_pair, [768, 256]), "negative_prompt": (str, None)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", choices=PRESETS, default="dlcr")
     preset = pre.parse_known_args(argv)[0].preset
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    try:
-        DEFAULTS = stage_defaults(PRESETS[preset])
-    except UserInputError as e:
-        p.error(str(e))
+    defaults = read_stage_defaults(argv, PRESETS[preset], CONFIG_FIELDS)
+    p = argparse.ArgumentParser(description=__doc__, epilog=defaults.note,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=PRESETS, default="dlcr",
-                   help="defaults from configs/dlcr.yaml: dlcr (DLCR's setting: 768x256, 50 steps, "
-                        "guidance 7.5) or 8gb (512x256, 30 steps); flags below win")
+                   help="the block of the config the defaults come from: dlcr (sd_inpaint, DLCR's setting: "
+                        "768x256, 50 steps, guidance 7.5) or 8gb (sd_inpaint_8gb: 512x256, 30 steps); flags "
+                        "below win")
     p.add_argument("--src", required=True, help="CCVID root")
     p.add_argument("--masks", required=True, help="stage 3 mask root (<relative image path>.png)")
     p.add_argument("--prompts", required=True, help="stage 2 JSONL")
     p.add_argument("--out", required=True, help="output root for the repainted frames")
     p.add_argument("--records", help="output JSONL (default <out>/inpaint.jsonl)")
-    p.add_argument("--n", type=int, default=int(DEFAULTS.get("n", 10)), help="variants per tracklet (default 10)")
-    p.add_argument("--fraction", type=float, default=float(DEFAULTS.get("fraction", 0.25)),
-                   help="share of training tracklets to augment (default 0.25)")
-    p.add_argument("--steps", type=int, default=int(DEFAULTS.get("steps", 50)),
-                   help=f"diffusion steps (default {DEFAULTS.get('steps', 50)})")
-    p.add_argument("--guidance", type=float, default=float(DEFAULTS.get("guidance", 7.5)),
-                   help=f"classifier-free guidance scale (default {DEFAULTS.get('guidance', 7.5)})")
-    size = list(DEFAULTS.get("size", [768, 256]))
+    p.add_argument("--n", type=int, default=defaults.get("n"),
+                   help=f"variants per tracklet (default {defaults.get('n')}, config)")
+    p.add_argument("--fraction", type=float, default=defaults.get("fraction"),
+                   help=f"share of training tracklets to augment (default {defaults.get('fraction')}, config)")
+    p.add_argument("--steps", type=int, default=defaults.get("steps"),
+                   help=f"diffusion steps (default {defaults.get('steps')}, config)")
+    p.add_argument("--guidance", type=float, default=defaults.get("guidance"),
+                   help=f"classifier-free guidance scale (default {defaults.get('guidance')}, config)")
+    size = defaults.get("size")
     p.add_argument("--size", type=int, nargs=2, default=size, metavar=("H", "W"),
-                   help=f"inpainting size, multiples of 8 (default {size[0]} {size[1]})")
-    p.add_argument("--negative-prompt", default=DEFAULTS.get("negative_prompt"),
-                   help="what the repainted clothes should not look like")
+                   help=f"inpainting size, multiples of 8 (default {size[0]} {size[1]}, config)")
+    p.add_argument("--negative-prompt", default=defaults.get("negative_prompt"),
+                   help="what the repainted clothes should not look like (default: config)")
     p.add_argument("--no-attention-slicing", action="store_true",
                    help="faster, more memory (slicing is on by default for 8 GB GPUs)")
     p.add_argument("--cpu-offload", action="store_true",
                    help="keep idle sub-models on the CPU (CUDA only; for GPUs under 6 GB)")
-    add_stage_arguments(p, DEFAULTS)
+    add_stage_arguments(p, defaults)
     args = p.parse_args(argv)
+    defaults.stop_on_problem(p)
     if any(v % 8 for v in args.size):
         p.error("--size: height and width must be multiples of 8")
     if not 0 < args.fraction <= 1 or args.n < 1:
