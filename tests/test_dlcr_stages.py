@@ -13,6 +13,7 @@ import pytest
 
 from conftest import make_synthetic_ccvid, run_script
 from datasets_preprocess.common.jsonl_records import read_records
+from dlcr.common.stage_runner import LazyModel
 from dlcr.llama.garment_prompts import parse_garment_reply
 from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants
 from dlcr.tiny_models import save_tiny_llama, save_tiny_llava, save_tiny_sd_inpaint
@@ -286,3 +287,10 @@ def test_broken_config_is_a_one_line_error_and_help_still_works(tmp_path):
     assert "usage:" in helped.stdout and "gone.yaml: DLCR config not found" in helped.stdout
     shown = run_script(STAGE4, "--help", "--preset", "8gb", env={"COLUMNS": "200"}).stdout
     assert "(default 30, config)" in shown and "'sd_inpaint_8gb' block of" in shown    # the values shown
+
+
+def test_lazy_model_loads_on_first_use_and_once():
+    loads = []
+    model = LazyModel(lambda: loads.append(1) or f"model {len(loads)}")
+    assert loads == []                                                   # nothing loaded yet
+    assert model() == model() == "model 1" and loads == [1]
