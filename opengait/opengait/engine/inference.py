@@ -20,8 +20,7 @@ from datasets_preprocess.common.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
 from opengait.engine.run_logging import SummaryLogger
-from opengait.evaluation.evaluators import Evaluation
-from opengait.evaluation.evaluators import get_evaluator, log_evaluation
+from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,10 @@ def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator) -
 
 
 def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
-             iteration: int) -> Evaluation:
+             iteration: int, summary: SummaryLogger | None = None) -> Evaluation:
     """Features of the TEST_SET, then the configured protocol; returns its Evaluation (metrics,
-    probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json``."""
+    probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json`` and to
+    TensorBoard (through ``summary``, the training's writer, when testing during training)."""
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
     dataset = GaitDataset(cfg["data_cfg"], train=False)
@@ -79,8 +79,8 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
                   "coverage": {k: {"evaluated": d, "expected": e} for k, (d, e) in result.coverage.items()},
                   "notes": result.notes}
         atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
-        summary = SummaryLogger(run_dir, True)
-        summary.scalars(metric_tags(result.metrics), iteration)
-        summary.close()
+        writer = summary or SummaryLogger(run_dir, True)
+        writer.scalars(metric_tags(result.metrics), iteration)
+        writer.flush() if summary else writer.close()
     accelerator.wait_for_everyone()
     return result

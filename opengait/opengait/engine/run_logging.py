@@ -49,6 +49,10 @@ class SummaryLogger:
         grid = make_grid(frames[:max_images], nrow=8, normalize=True, scale_each=True)
         self.writer.add_image(name, grid, step)
 
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -40,30 +41,55 @@ def parameter_digest(model: torch.nn.Module) -> torch.Tensor:
     return total
 
 
+@dataclass(frozen=True)
+class TrainerSettings:
+    """The ``trainer_cfg`` keys the loop reads, typed (their types and ranges were checked when
+    the config was loaded, see :func:`opengait.config.check_types`)."""
+
+    total_iter: int
+    log_iter: int
+    image_log_iter: int
+    save_iter: int
+    grad_clip: float            # 0: no clipping
+    fix_BN: bool
+    with_test: bool
+    sync_BN: bool
+    optimizer_reset: bool
+    scheduler_reset: bool
+    restore_ckpt_strict: bool
+    restore_hint: int | str
+    save_name: str
+
+    @classmethod
+    def from_config(cls, trainer_cfg: dict) -> "TrainerSettings":
+        values = {f.name: trainer_cfg[f.name] for f in fields(cls)}
+        return cls(**{**values, "grad_clip": float(values["grad_clip"] or 0.0)})
+
+
 def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
-    tcfg = cfg["trainer_cfg"]
+    tcfg = TrainerSettings.from_config(cfg["trainer_cfg"])
     dataset = GaitDataset(cfg["data_cfg"], train=True)
     model = build_model(cfg["model_cfg"], len(dataset.ids))
-    num_classes = int(getattr(model, "num_classes", len(dataset.ids)))
+    num_classes = getattr(model, "num_classes", len(dataset.ids))
     losses = LossAggregator(cfg["loss_cfg"])
     optimizer = build_optimizer(model, cfg["optimizer_cfg"])
     scheduler = build_scheduler(optimizer, cfg["scheduler_cfg"])
     start = 0
-    restore = resolve_restore(tcfg["restore_hint"], run_dir, tcfg["save_name"])
+    restore = resolve_restore(tcfg.restore_hint, run_dir, tcfg.save_name)
     if restore is not None:
-        state = load_checkpoint(restore, cfg["model_cfg"], tcfg["restore_ckpt_strict"])
-        load_model_weights(model, state, restore, tcfg["restore_ckpt_strict"])
+        state = load_checkpoint(restore, cfg["model_cfg"], tcfg.restore_ckpt_strict)
+        load_model_weights(model, state, restore, tcfg.restore_ckpt_strict)
         if state["format"] == "opengait":      # OpenGait's weights: fine-tune from iteration 0
             log.info("starting from the weights of %s at iteration 0 with a new optimizer", restore)
         else:
-            if not tcfg["optimizer_reset"]:
+            if not tcfg.optimizer_reset:
                 optimizer.load_state_dict(state["optimizer"])
-            if not tcfg["scheduler_reset"] and state["scheduler"] is not None:
+            if not tcfg.scheduler_reset and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
-            start = int(state["iteration"])
+            start = state["iteration"]
             set_rng_state(state["rng"])
             log.info("resumed from %s at iteration %d", restore, start)
-    if tcfg["sync_BN"] and accelerator.num_processes > 1:
+    if tcfg.sync_BN and accelerator.num_processes > 1:
         if accelerator.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         else:
@@ -71,38 +97,40 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     model, optimizer = accelerator.prepare(model, optimizer)
     if restore is not None and state.get("scaler") is not None and accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(state["scaler"])
-    total = int(tcfg["total_iter"])
+    total = tcfg.total_iter
     if start >= total:
         log.info("already trained to iteration %d (total_iter %d): nothing to do", start, total)
         return model
-    loader = training_loader(dataset, tcfg, int(cfg["data_cfg"]["num_workers"]),
+    loader = training_loader(dataset, cfg["trainer_cfg"], cfg["data_cfg"]["num_workers"],
                              accelerator.process_index, start)
     if accelerator.is_main_process:
         save_config(cfg, run_dir / "config.yaml")
     summary = SummaryLogger(run_dir, accelerator.is_main_process)
-    log_iter, image_iter = int(tcfg["log_iter"]), int(tcfg["image_log_iter"])
-    save_iter, clip = int(tcfg["save_iter"]), float(tcfg["grad_clip"] or 0.0)
-    batch_size = math.prod(tcfg["sampler"]["batch_size"]) * accelerator.num_processes
+    batch_size = math.prod(cfg["trainer_cfg"]["sampler"]["batch_size"]) * accelerator.num_processes
     skipped, window_start, window_iters = 0, time.perf_counter(), 0
     bar = tqdm(total=total, initial=start, desc="train", unit="it",
                disable=not accelerator.is_local_main_process, dynamic_ncols=True)
     model.train()
     for iteration, batch in zip(range(start + 1, total + 1), loader):
-        if tcfg["fix_BN"]:
+        if tcfg.fix_BN:
             model.apply(set_bn_eval)
         batch = to_device(batch, accelerator.device)
         with accelerator.autocast():
             out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
             loss, info = losses(out["training_feat"])
-        if not torch.isfinite(loss) and accelerator.scaler is None:
+        # (one device sync per step; with an fp16 grad scaler, which skips non-finite steps
+        # itself, there is no check and no sync)
+        if accelerator.scaler is None and not torch.isfinite(loss):
             raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()}; "
                                      + nonfinite_cause(batch, dataset))
-        grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss, clip)
-        skipped += int(was_skipped)
+        grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss,
+                                                 tcfg.grad_clip)
+        skipped += was_skipped
         bar.update()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
         window_iters += 1
-        if iteration % log_iter == 0 or iteration == total:
+        if iteration % tcfg.log_iter == 0 or iteration == total:   # (loss.item() syncs: only here)
+            loss_value = loss.item()
+            bar.set_postfix(loss=f"{loss_value:.3f}")
             seconds = (time.perf_counter() - window_start) / window_iters
             window_start, window_iters = time.perf_counter(), 0
             scalars = {**info, "scalar/learning_rate": optimizer.param_groups[0]["lr"],
@@ -111,16 +139,16 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
                        **({"scalar/grad_norm": grad_norm} if math.isfinite(grad_norm) else {})}
             summary.scalars(scalars, iteration)
             log.info("iteration %d/%d: loss %.4f, %s, lr %.2e, %.2f s/it",
-                     iteration, total, loss.item(), ", ".join(
+                     iteration, total, loss_value, ", ".join(
                          f"{k.removeprefix('scalar/')} {float(v):.4f}" for k, v in info.items()),
                      optimizer.param_groups[0]["lr"], seconds)
-        if image_iter and iteration % image_iter == 0:
+        if tcfg.image_log_iter and iteration % tcfg.image_log_iter == 0:
             for name, frames in out.get("visual_summary", {}).items():
                 summary.images(name, frames, iteration)
-        if iteration % save_iter == 0 or iteration == total:
+        if iteration % tcfg.save_iter == 0 or iteration == total:
             save(cfg, accelerator, model, optimizer, scheduler, run_dir, iteration, num_classes)
-            if tcfg["with_test"]:
-                evaluate(cfg, model, accelerator, run_dir, iteration)
+            if tcfg.with_test:
+                evaluate(cfg, model, accelerator, run_dir, iteration, summary)
                 model.train()
     bar.close()
     if skipped:
