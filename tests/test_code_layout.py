@@ -35,3 +35,11 @@ def test_the_import_scan_sees_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("import os\nfrom dlcr.common import x\nimport opengait.config as c\nfrom . import y\n")
     assert imported_packages(f) == {"dlcr", "opengait"}
+
+
+def test_result_files_record_no_machine_paths():
+    """benchmarks/results/ is committed: paths in it are relative to the repository."""
+    machine = ("/work/", "/tmp/", "/home/", "/root/", "site-packages", "C:\\\\")
+    found = [f"{p.relative_to(REPO_ROOT)}: {m}" for p in sorted((REPO_ROOT / "benchmarks" / "results").rglob("*"))
+             if p.suffix in (".json", ".md") for m in machine if m in p.read_text(encoding="utf-8")]
+    assert found == []
