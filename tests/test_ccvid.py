@@ -59,14 +59,25 @@ def test_full_ccvid_path_on_synthetic_data(tmp_path):
     result = run_script("opengait_ccvid/main.py", "--cfgs", cfg, "--phase", "test", "--output_root", tmp_path / "out")
     run = tmp_path / "out" / "synthetic_ccvid" / "HybridGait" / "test_run"
     record = json.loads((run / "eval" / "00006.json").read_text())["results"]
-    for setting in ("general", "cc"):
-        for name in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP"):
-            assert 0.0 <= record[f"test/ccvid_{setting}/{name}"] <= 1.0
     assert "general" in result.stderr and "cc " in result.stderr
     part = json.loads((work / "ccvid.json").read_text())
     rows = list(csv.DictReader((run / "eval" / "ccvid_per_query.csv").open()))
     assert [r["query"] for r in rows] == part["PROBE_SET"]
     assert all(r["clothes"] == part["SEQUENCE_INFO"][r["query"]]["clothes"] for r in rows)
+    # The summary is the per-query table summed up by hand: rank-k = share of the queries with a
+    # true match whose first hit is within k, mAP = their mean AP (written to 4 decimals).
+    # (The metrics themselves are checked exactly on hand-made features in the tests above/below.)
+    for setting in ("general", "cc"):
+        counted = [r for r in rows if int(r[f"{setting}_positives"]) > 0]
+        assert counted, setting
+        first = [int(r[f"{setting}_first_hit_rank"]) if r[f"{setting}_first_hit_rank"].isdigit()
+                 else float("inf") for r in counted]
+        for k in (1, 5, 10, 20):
+            assert record[f"test/ccvid_{setting}/rank{k}"] == pytest.approx(
+                sum(f <= k for f in first) / len(counted), abs=1e-12), (setting, k)
+        assert record[f"test/ccvid_{setting}/mAP"] == pytest.approx(
+            sum(float(r[f"{setting}_AP"]) for r in counted) / len(counted), abs=1e-4)
+        assert 0.0 < record[f"test/ccvid_{setting}/mINP"] <= 1.0
     scalars = read_scalars(run / "summary")
     assert scalars["test/ccvid_cc/mAP"][6] == pytest.approx(record["test/ccvid_cc/mAP"])
     wrong = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test",
@@ -99,3 +110,40 @@ def test_a_missing_query_is_a_miss_in_both_settings(tmp_path):
     assert result.metrics["test/ccvid_cc/rank1"] == pytest.approx(1.0)
     rows_csv = list(csv.DictReader((tmp_path / "eval" / "ccvid_per_query.csv").open()))
     assert [r["query"] for r in rows_csv] == keys_q and rows_csv[2]["general_first_hit_rank"] == "missing"
+
+
+def test_evaluate_ccvid_every_metric_by_hand(tmp_path):
+    """evaluate_ccvid (the evaluator of the CCVID test phase) on hand-made features, every
+    reported number worked out by hand. Gallery features on a line: g0..g5 = 0, 1, 2, 10, 11,
+    20 (GALLERY above); query A (cam 1, a1) at 7, query B (cam 3, b1) at 10, query C missing.
+    A's distances: g3 3, g4 4, g2 5, g1 6, g0 7, g5 13.
+      general (g0 ignored: same id and camera): order g3 g4 g2 g1 g5; true matches g2, g1 at
+        ranks 3, 4 -> first hit 3, AP (1/3 + 2/4)/2 = 5/12, INP 2/4.
+      CC (g1 ignored too: same clothes): order g3 g4 g2 g5; g2 at rank 3 -> AP 1/3, INP 1/3.
+    B's distances: g3 0, g4 1, g2 8, g1 9, g0 10, g5 10.
+      general: g3, g4 at ranks 1, 2 -> AP 1, INP 1.  CC (g3 ignored): g4 first -> AP 1, INP 1.
+    C (no features) has a true match in general (g5): a miss, AP 0, INP 0; in CC its only
+    match wears its clothes, so it is not counted.
+      general: rank-1 1/3, rank-5 2/3, mAP (5/12 + 1 + 0)/3 = 17/36, mINP (1/2 + 1 + 0)/3 = 1/2
+      CC:      rank-1 1/2, rank-5 1,   mAP (1/3 + 1)/2 = 2/3,      mINP 2/3"""
+    from types import SimpleNamespace
+    from opengait_ccvid.ccvid_evaluator import evaluate_ccvid
+    keys_g = [f"{p}/s_{c}/{cam:02d}" for p, cam, c in GALLERY]
+    keys_q = [f"{p}/q_{c}/{cam:02d}" for p, cam, c in QUERIES]
+    info = {k: {"camera": cam, "clothes": c} for k, (p, cam, c) in zip(keys_g + keys_q, GALLERY + QUERIES)}
+    feats = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 20.0, 7.0, 10.0], np.float32)[:, None, None]
+    seqs = [SimpleNamespace(key=k, subject=k.split("/")[0]) for k in keys_g + keys_q[:2]]
+    part = {"PROBE_SET": keys_q, "GALLERY_SET": keys_g, "SEQUENCE_INFO": info}
+    cfg = {"evaluator_cfg": {"metric": "euc"}, "data_cfg": {"dataset_name": "ccvid"}}
+    m = evaluate_ccvid(feats, SimpleNamespace(sequences=seqs, partition=part), cfg, tmp_path).metrics
+    expected = {"general": {"rank1": 1 / 3, "rank5": 2 / 3, "rank10": 2 / 3, "rank20": 2 / 3,
+                            "mAP": 17 / 36, "mINP": 1 / 2},
+                "cc": {"rank1": 1 / 2, "rank5": 1.0, "rank10": 1.0, "rank20": 1.0,
+                       "mAP": 2 / 3, "mINP": 2 / 3}}
+    assert m == {f"test/ccvid_{s}/{k}": pytest.approx(v, abs=1e-12)
+                 for s, values in expected.items() for k, v in values.items()}
+    rows = list(csv.DictReader((tmp_path / "eval" / "ccvid_per_query.csv").open()))
+    # Per query and setting: first hit rank, AP, true matches (C in CC: none, so not counted).
+    assert [tuple(r[f"{s}_{c}"] for s in ("general", "cc") for c in ("first_hit_rank", "AP", "positives"))
+            for r in rows] == [("3", "0.4167", "2", "3", "0.3333", "1"), ("1", "1.0000", "2", "1", "1.0000", "1"),
+                               ("missing", "0.0000", "1", "missing", "0.0000", "0")]

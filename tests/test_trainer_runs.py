@@ -74,9 +74,58 @@ def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_p
     assert "NM: " in result.stdout and "probes evaluated" in result.stdout
     record = json.loads((run_dir(tmp_path / "out", "GaitBase") / "eval" / "00040.json").read_text())
     assert set(record["results"]) == {"NM", "BG", "CL"} and record["sequences"] > 0
-    assert all(0.0 <= v <= 1.0 for v in record["results"].values())
+    assert all(0.0 <= v <= 1.0 for v in record["results"].values())   # exact values: the next test
     scalars = read_scalars(run_dir(tmp_path / "out", "GaitBase") / "summary")
     assert scalars["test_accuracy/NM"][40] == pytest.approx(record["results"]["NM"])
+
+
+# Hand-set test features of the synthetic CASIA-B test ids 004 (A) and 005 (B), one number per
+# sequence (subject, type, view); nm-01..04 are the gallery, nm-05/06, bg-01, cl-01 the probes.
+GALLERY_FEATURE = {("004", "000"): 0.0, ("005", "000"): 10.0, ("004", "090"): 100.0, ("005", "090"): 110.0}
+PROBE_FEATURE = {
+    # NM probes of view 000 are compared with the 090 gallery (A 100, B 110) and vice versa.
+    ("004", "nm-05", "000"): 101.0, ("004", "nm-06", "000"): 101.0,   # A, A: hits
+    ("005", "nm-05", "000"): 109.0, ("005", "nm-06", "000"): 104.0,   # B hit; B nearer A (4 < 6): miss
+    ("004", "nm-05", "090"): 1.0, ("004", "nm-06", "090"): 6.0,       # A hit; B nearer (4 < 6): miss
+    ("005", "nm-05", "090"): 4.0, ("005", "nm-06", "090"): 9.0,       # A nearer (4 < 6): miss; B hit
+    ("004", "bg-01", "000"): 106.0, ("005", "bg-01", "000"): 108.0,   # miss (B 4 < A 6); hit
+    ("004", "bg-01", "090"): 6.0, ("005", "bg-01", "090"): 3.0,       # miss (B 4 < 6); miss (A 3 < 7)
+    ("004", "cl-01", "000"): 100.0, ("005", "cl-01", "000"): 101.0,   # hit; miss (A 1 < 9)
+    ("004", "cl-01", "090"): 9.0, ("005", "cl-01", "090"): 10.0,      # miss (B 1 < 9); hit
+}
+# Per probe view, rank-1 against the other view's gallery (the identical view is excluded:
+# there, e.g., A's NM probe 101 at 000 would be nearer B's 10 than A's 0), then the mean:
+# NM (3/4 + 2/4) / 2 = 0.625, BG (1/2 + 0/2) / 2 = 0.25, CL (1/2 + 1/2) / 2 = 0.5.
+HAND_RESULTS = {"NM": 0.625, "BG": 0.25, "CL": 0.5}
+
+
+def test_casia_b_test_phase_metrics_on_hand_set_features(pretreated_casia, tmp_path, monkeypatch):
+    """The test phase's evaluation path (the synthetic root's test split, evaluator
+    evaluate_casia_b, eval JSON, TensorBoard) with the model's features replaced by the
+    hand-set ones above: every reported number is the hand-computed one."""
+    from accelerate import Accelerator
+    from opengait.config import load_config
+    from opengait.data.dataset import GaitDataset
+    from opengait.engine import inference
+    cfg = load_config(write_config(tmp_path / "h.yaml", pretreated_casia, TINY_GAITBASE,
+                                   data_cfg={"data_in_use": [False, True, False]}))
+    test_set = GaitDataset(cfg["data_cfg"], train=False)
+
+    def feature(seq):
+        if seq.type in ("nm-01", "nm-02", "nm-03", "nm-04"):
+            return GALLERY_FEATURE[(seq.subject, seq.view)]
+        return PROBE_FEATURE[(seq.subject, seq.type, seq.view)]
+    hand = {i: np.full((1, 1), feature(seq), np.float32) for i, seq in enumerate(test_set.sequences)}
+    assert sorted({s.subject for s in test_set.sequences}) == ["004", "005"] and len(hand) == 2 * 2 * 8
+    monkeypatch.setattr(inference, "extract_features", lambda model, loader, accelerator: hand)
+    run = tmp_path / "run"
+    result = inference.evaluate(cfg, torch.nn.Identity(), Accelerator(cpu=True), run, 7)
+    assert result.metrics == pytest.approx(HAND_RESULTS, abs=1e-12)
+    assert result.coverage == {"NM": (8, 8), "BG": (4, 4), "CL": (4, 4)}
+    record = json.loads((run / "eval" / "00007.json").read_text())
+    assert record["results"] == pytest.approx(HAND_RESULTS, abs=1e-12) and record["eval_func"] == "evaluate_casia_b"
+    scalars = read_scalars(run / "summary")
+    assert {k: scalars[f"test_accuracy/{k}"][7] for k in HAND_RESULTS} == pytest.approx(HAND_RESULTS, abs=1e-6)
 
 
 @pytest.mark.slow
