@@ -1,5 +1,5 @@
 """What every DLCR stage shares: command-line options and their defaults from configs/dlcr.yaml
-(``--config``), device/dtype, sharding across ``--shard i/n`` runs and
+(``--config``), device/dtype, the model loaded on first use, sharding across ``--shard i/n`` runs and
 ``accelerate launch`` processes, resume by key, batching with a tqdm bar, counts and a summary line.
 
 Work items are split by their position in the sorted item list: item j belongs to the writer
@@ -16,7 +16,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import torch
 import yaml
@@ -31,6 +31,7 @@ DLCR_CONFIG = REPO_ROOT / "configs" / "dlcr.yaml"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Options every stage takes from its block: key -> (conversion, value when the block has none).
 STAGE_FIELDS = {"ckpt": (str, None), "batch_size": (int, 1), "seed": (int, 0)}
+T = TypeVar("T")
 
 
 def read_config_block(stage: str, config: str | Path = DLCR_CONFIG) -> dict:
@@ -167,6 +168,22 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     return DTYPES[name]
+
+
+class LazyModel(Generic[T]):
+    """A model built by ``load()`` on first use, then reused: a run that finds nothing left to
+    do (everything resumed) never loads it. ``model()`` returns it."""
+
+    def __init__(self, load: Callable[[], T]):
+        self._load = load
+        self._model: T | None = None
+        self._loaded = False
+
+    def __call__(self) -> T:
+        if not self._loaded:
+            self._model = self._load()
+            self._loaded = True
+        return self._model
 
 
 @dataclass(frozen=True)

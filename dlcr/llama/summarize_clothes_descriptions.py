@@ -16,8 +16,8 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
-                                      run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, read_stage_defaults, resolve_device,
+                                      resolve_dtype, run_stage, summary)
 from dlcr.llama.garment_prompts import RETRY_MESSAGE, outfit_message, parse_garment_reply
 
 # The options of the `llama` block of the config: key -> (conversion, value when absent).
@@ -53,14 +53,16 @@ def main(args: argparse.Namespace) -> int:
     outfits = sorted(grouped)
     device = resolve_device(args.device)
     counts = Counter(outfits=len(outfits))
-    state = {}
+
+    def load_summarizer():
+        from dlcr.llama.garment_prompts import GarmentSummarizer
+        return GarmentSummarizer(args.ckpt, device, resolve_dtype(args.dtype, device), args.max_new_tokens,
+                                 args.system_prompt)
+
+    summarizer = LazyModel(load_summarizer)
 
     def process(batch):
-        if "llm" not in state:
-            from dlcr.llama.garment_prompts import GarmentSummarizer
-            state["llm"] = GarmentSummarizer(args.ckpt, device, resolve_dtype(args.dtype, device),
-                                             args.max_new_tokens, args.system_prompt)
-        llm = state["llm"]
+        llm = summarizer()
         messages = [outfit_message([r["text"] for r in grouped[o]]) for o in batch]
         replies = llm.chat(messages, args.batch_size)
         parsed = [parse_garment_reply(r) for r in replies]

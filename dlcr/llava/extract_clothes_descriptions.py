@@ -17,8 +17,8 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import run_script, setup_logging
 from dlcr.common.image_items import ccvid_image_items, evenly_spaced, read_batch, read_rgb
-from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
-                                      run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, read_stage_defaults, resolve_device,
+                                      resolve_dtype, run_stage, summary)
 
 # The options of the `llava` block of the config: key -> (conversion, value when absent).
 CONFIG_FIELDS = {"frames_per_outfit": (int, 1), "question": (str, None), "max_new_tokens": (int, 96)}
@@ -54,17 +54,19 @@ def main(args: argparse.Namespace) -> int:
                     key=lambda it: it.key)
     device = resolve_device(args.device)
     counts = Counter(outfits=len(by_outfit))
-    state = {}
+
+    def load_describer():
+        from dlcr.llava.clothes_descriptions import ClothesDescriber
+        return ClothesDescriber(args.ckpt, device, resolve_dtype(args.dtype, device), args.max_new_tokens)
+
+    describer = LazyModel(load_describer)
 
     def process(batch):
-        if "model" not in state:
-            from dlcr.llava.clothes_descriptions import ClothesDescriber
-            state["model"] = ClothesDescriber(args.ckpt, device, resolve_dtype(args.dtype, device),
-                                              args.max_new_tokens)
+        model = describer()
         images, kept = read_batch(batch, read_rgb, counts)
         if not images:
             return []
-        texts = state["model"].describe(images, args.question)
+        texts = model.describe(images, args.question)
         return [{"key": it.key, "pid": it.pid, "outfit": it.outfit, "tracklet": it.tracklet,
                  "text": text, "model": args.ckpt} for it, text in zip(kept, texts)]
 

@@ -21,8 +21,8 @@ from datasets_preprocess.common.atomic_files import atomic_write_bytes
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image
 from dlcr.common.image_items import ccvid_image_items, read_batch
-from dlcr.common.stage_runner import (add_stage_arguments, one_of, read_stage_defaults, resolve_device,
-                                      resolve_dtype, run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, one_of, read_stage_defaults,
+                                      resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.schp.label_sets import LABELS, PARTS
 
 # The options of the `schp` block of the config: key -> (conversion, value when absent); the
@@ -67,30 +67,34 @@ def main(args: argparse.Namespace) -> int:
     items = ccvid_image_items(args.src, tuple(args.splits.split(",")))
     device = resolve_device(args.device)
     counts = Counter()
-    state = {}
+
+    def load_parser():
+        """The human parser and the label ids of --part."""
+        from dlcr.schp import clothes_parsing as cp
+        dtype = resolve_dtype(args.dtype, device)
+        if args.parser == "schp":
+            if not args.ckpt or not Path(args.ckpt).exists():
+                raise UserInputError(f"{args.ckpt}: SCHP checkpoint not found (download the "
+                                     "official .pth and pass --ckpt)")
+            try:
+                parser = cp.SCHPClothesParser(args.ckpt, args.dataset, device, dtype, args.input_size)
+            except (ValueError, RuntimeError) as e:
+                raise UserInputError(str(e)) from None
+        else:
+            parser = cp.SegformerClothesParser(args.ckpt, device, dtype)
+        return parser, parser.clothes_ids(args.part)
+
+    human_parser = LazyModel(load_parser)
 
     def process(batch):
-        if "parser" not in state:
-            from dlcr.schp import clothes_parsing as cp
-            dtype = resolve_dtype(args.dtype, device)
-            if args.parser == "schp":
-                if not args.ckpt or not Path(args.ckpt).exists():
-                    raise UserInputError(f"{args.ckpt}: SCHP checkpoint not found (download the "
-                                         "official .pth and pass --ckpt)")
-                try:
-                    state["parser"] = cp.SCHPClothesParser(args.ckpt, args.dataset, device, dtype, args.input_size)
-                except (ValueError, RuntimeError) as e:
-                    raise UserInputError(str(e)) from None
-            else:
-                state["parser"] = cp.SegformerClothesParser(args.ckpt, device, dtype)
-            state["ids"] = state["parser"].clothes_ids(args.part)
+        parser, clothes_ids = human_parser()
         images, kept = read_batch(batch, read_image, counts)
         if not images:
             return []
         from dlcr.schp.clothes_parsing import clothes_mask
         records = []
-        for it, labels in zip(kept, state["parser"].label_maps(images)):
-            mask = clothes_mask(labels, state["ids"], args.mask_dilation)
+        for it, labels in zip(kept, parser.label_maps(images)):
+            mask = clothes_mask(labels, clothes_ids, args.mask_dilation)
             rel = Path(it.key).with_suffix(".png")
             atomic_write_bytes(out / rel, cv2.imencode(".png", mask)[1].tobytes())
             records.append({"key": it.key, "mask": str(rel), "part": args.part, "parser": args.parser,

@@ -24,8 +24,8 @@ from datasets_preprocess.common.cli import UserInputError, run_script, setup_log
 from datasets_preprocess.common.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (add_stage_arguments, read_stage_defaults, resolve_device, resolve_dtype,
-                                      run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, read_stage_defaults, resolve_device,
+                                      resolve_dtype, run_stage, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants
 
 PRESETS = {"dlcr": "sd_inpaint", "8gb": "sd_inpaint_8gb"}
@@ -112,13 +112,16 @@ def main(args: argparse.Namespace) -> int:
                    key=lambda x: (x[0].key, x[1].variant))
     counts = Counter(tracklets_augmented=len({p.tracklet for p in plans}), variants=len(plans))
     device = resolve_device(args.device)
-    state = {}
+
+    def load_inpainter():
+        from dlcr.sd_inpaint.clothes_inpainting import ClothesInpainter
+        return ClothesInpainter(args.ckpt, device, resolve_dtype(args.dtype, device), not args.no_attention_slicing,
+                                args.cpu_offload)
+
+    inpainter = LazyModel(load_inpainter)
 
     def process(batch):
-        if "sd" not in state:
-            from dlcr.sd_inpaint.clothes_inpainting import ClothesInpainter
-            state["sd"] = ClothesInpainter(args.ckpt, device, resolve_dtype(args.dtype, device),
-                                           not args.no_attention_slicing, args.cpu_offload)
+        sd = inpainter()
         images, masks, kept = [], [], []
         for it, plan in batch:
             bgr = read_image(it.path)
@@ -134,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
             kept.append((it, plan))
         if not kept:
             return []
-        results = state["sd"].inpaint(images, masks, [p.prompt for _, p in kept], [p.seed for _, p in kept],
+        results = sd.inpaint(images, masks, [p.prompt for _, p in kept], [p.seed for _, p in kept],
                                       tuple(args.size), args.steps, args.guidance, args.negative_prompt)
         records = []
         for (it, plan), rgb in zip(kept, results):
