@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -28,7 +27,7 @@ import torch
 
 from bench_train_step import MODEL_CONFIGS, time_steps  # noqa: E402
 from opengait.engine.memory import random_batch, select_inputs  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.atomic_files import atomic_write_report
 from datasets_preprocess.common.cli import run_script
 from opengait.config import load_config
 from opengait.engine.optim import build_optimizer
@@ -130,8 +129,7 @@ def main(args: argparse.Namespace) -> int:
              f"Training step at the CASIA-B configs' sizes (1 x 2 x 30 frames, fp32, CPU): HybridGait "
              f"{steps['seconds']['HybridGait']} s, SkeletonGait++ {steps['seconds']['SkeletonGaitPP']} s: "
              f"**{steps['ratio']:.2f}x** (target <= 1.25x)."]
-    atomic_write_text(args.out, "\n".join(lines) + "\n")
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    atomic_write_report(args.out, lines, result)
     print("\n".join(lines))
     return 0
 

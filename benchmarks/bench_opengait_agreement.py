@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import shutil
@@ -34,7 +33,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_text  # noqa: E402
+from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
 from datasets_preprocess.common.cli import UserInputError, run_script  # noqa: E402
 from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
 from datasets_preprocess.common.pretreated_io import list_sequences, read_sequence  # noqa: E402
@@ -191,8 +190,7 @@ def main(args: argparse.Namespace) -> int:
                      f"(the whole `rearrange_to_grew.py --workers 1` run) / OpenGait's `imgs2pickle` | "
                      f"{ours_sil_seconds:.1f} s / {ref.sil_seconds:.1f} s "
                      f"({ref.sil_seconds / ours_sil_seconds:.1f}x faster) |")
-    atomic_write_text(args.out, "\n".join(lines) + "\n")
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    atomic_write_report(args.out, lines, result)
     print("\n".join(lines))
     return 0
 

@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_text  # noqa: E402
+from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
 from datasets_preprocess.common.cli import run_script  # noqa: E402
 from datasets_preprocess.common.image_io import numbered_images, read_mask  # noqa: E402
 from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
@@ -121,9 +121,7 @@ def main(args: argparse.Namespace) -> int:
               "quality log):", "", "| workers | seconds | frames/s |", "| --- | --- | --- |"]
     for w, r in end_to_end.items():
         lines.append(f"| {w} | {r['seconds']} | {r['frames_per_s']} |")
-    atomic_write_text(args.out, "\n".join(lines) + "\n")
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(
-        {"compute": rows, "end_to_end": end_to_end}, indent=1) + "\n")
+    atomic_write_report(args.out, lines, {"compute": rows, "end_to_end": end_to_end})
     print("\n".join(lines))
     return 0
 

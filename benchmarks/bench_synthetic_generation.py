@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.atomic_files import atomic_write_report
 from datasets_preprocess.common.cli import run_script
 from datasets_preprocess.common.parallel import default_workers
 
@@ -58,8 +58,7 @@ def main(args: argparse.Namespace) -> int:
              "| layout | subjects | frames | wall time (s) | frames/s |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['layout']} | {r['subjects']} | {r['frames']} | {r['seconds']} | {r['frames_per_s']} |"
               for r in rows]
-    atomic_write_text(args.out, "\n".join(lines) + "\n")
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+    atomic_write_report(args.out, lines, rows)
     for r in rows:
         print(f"{r['layout']}: {r['frames']} frames in {r['seconds']} s ({r['frames_per_s']} frames/s)")
     return 0

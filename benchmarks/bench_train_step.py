@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from datasets_preprocess.common.atomic_files import atomic_write_report
 from datasets_preprocess.common.cli import run_script
 from opengait.config import load_config
 from opengait.data.dataset import GaitDataset
@@ -268,9 +267,7 @@ def main(args: argparse.Namespace) -> int:
     lines += ["", f"Evaluation, {evaluation['n']} probes x {evaluation['n']} gallery (256 x 16 parts, "
               f"Euclidean, chunks of 2048): top-20 ranking {evaluation['top20_s']:.1f} s, full "
               f"distance matrix {evaluation['full_matrix_s']:.1f} s.", ""]
-    atomic_write_text(args.out, "\n".join(lines))
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(
-        {"models": rows, "loader": loader, "evaluation": evaluation}, indent=1) + "\n")
+    atomic_write_report(args.out, lines, {"models": rows, "loader": loader, "evaluation": evaluation})
     print("\n".join(lines))
     return 0
 

@@ -16,7 +16,6 @@ Every measurement is one real training step in a fresh process (`opengait.engine
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "opengait")]
 
-from datasets_preprocess.common.atomic_files import atomic_write_text  # noqa: E402
+from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
 from datasets_preprocess.common.cli import UserInputError, run_script  # noqa: E402
 from opengait.config import load_config  # noqa: E402
 from opengait.engine.memory import measure_step  # noqa: E402
@@ -197,8 +196,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = [fit_config(path, args) for path in args.cfgs]
     if args.out:
-        atomic_write_text(args.out, markdown(rows, args, argv))
-        atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+        atomic_write_report(args.out, markdown(rows, args, argv), rows)
         print(f"-> {args.out}")
     return 0
 

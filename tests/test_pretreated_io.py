@@ -1,6 +1,7 @@
 """The pretreated-format contract: round trips, validation, restricted loading, atomicity."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -305,3 +306,13 @@ def test_files_are_selected_by_position_and_identified_by_content(tmp_path):
         pickle.dump(np.zeros((4, 5), np.float64), f)
     with pytest.raises(pio.PretreatedFormatError, match="c.pkl: cannot tell which modality"):
         pio.modality_layout(pio.list_sequences(tmp_path)[0])
+
+
+def test_a_report_and_its_json_twin_are_written_together(tmp_path):
+    from datasets_preprocess.common.atomic_files import atomic_write_report
+    atomic_write_report(tmp_path / "r.md", ["# t", "", "| a |"], {"a": [1, 2.5]})
+    assert (tmp_path / "r.md").read_text() == "# t\n\n| a |\n"
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1, 2.5]}
+    atomic_write_report(tmp_path / "r.md", "text\n\n", [])
+    assert (tmp_path / "r.md").read_text() == "text\n" and (tmp_path / "r.json").read_text() == "[]\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]      # no temp files left

@@ -9,6 +9,7 @@ with ``.`` and end with ``.tmp`` so every scanner of this project skips them, an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -74,6 +75,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def atomic_write_report(path: str | os.PathLike, markdown: str | list[str], data) -> None:
+    """A Markdown report (text or lines) at ``path`` and its data as JSON beside it
+    (``<path>.json`` in place of the suffix), each written atomically."""
+    text = markdown if isinstance(markdown, str) else "\n".join(markdown)
+    atomic_write_text(path, text.rstrip("\n") + "\n")
+    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(data, indent=1) + "\n")
 
 
 def atomic_write_folder(folder: str | os.PathLike, fill: Callable[[Path], None],

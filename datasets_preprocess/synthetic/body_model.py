@@ -14,7 +14,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from datasets_preprocess.common.pose_files import COCO17_NAMES as COCO_JOINTS
 
 
 @dataclass(frozen=True)
