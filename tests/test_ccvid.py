@@ -85,7 +85,7 @@ def test_full_ccvid_path_on_synthetic_data(tmp_path):
     assert wrong.returncode == 2 and "'evaluate_ccvid' lives in a plugin" in wrong.stderr
 
 
-def test_a_missing_query_is_a_miss_in_both_settings(tmp_path):
+def test_a_missing_query_is_a_miss_where_it_has_a_true_match(tmp_path):
     """evaluate_ccvid on hand-made features: query C (in PROBE_SET, no features) counts as a miss
     wherever the gallery holds a true match for it (general: g5; CC: none, so it is left out)."""
     from types import SimpleNamespace

@@ -90,7 +90,7 @@ def test_stage3_writes_binary_masks_and_resumes(ccvid, tmp_path, parser):
     run_script(STAGE3, *args, "--limit", "5")
     result = run_script(STAGE3, *args)
     records = read_records(out / "masks.jsonl")
-    frames = sum(1 for _ in ccvid.glob("session*/*/*.jpg") if True)
+    frames = len(list(ccvid.glob("session*/*/*.jpg")))
     train = {l.split("\t")[0] for l in (ccvid / "train.txt").read_text().splitlines()}
     expected = sorted(str(p.relative_to(ccvid)) for t in train for p in (ccvid / t).glob("*.jpg"))
     assert sorted(records) == expected and frames > len(expected)

@@ -34,7 +34,7 @@ def test_quick_speed_run_writes_every_figure(tmp_path):
     text = (tmp_path / "speed.md").read_text()
     for heading in ("## Preprocessing", "## Data loader", "## Training step", "## Evaluation"):
         assert heading in text
-    assert "not GPU figures" in text or "CPU figures" in text
+    assert "**These are CPU figures;" in text
 
 
 def test_quick_with_an_explicit_eval_size_is_refused_before_any_work(tmp_path):

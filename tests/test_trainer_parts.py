@@ -286,7 +286,8 @@ def test_opengait_keys_are_honoured_or_refused(tmp_path):
 
 def test_a_skipped_fp16_step_does_not_step_the_scheduler_and_clipping_bounds_the_norm():
     """The grad scaler of an FP16 run (here on the CPU) skips a step whose gradient is inf; the
-    learning-rate schedule must not advance then (OpenGait's rule)."""
+    learning-rate schedule must not advance then (OpenGait's rule). Then, in FP32, clipping
+    scales the gradient down to the clip norm before the step."""
     from accelerate import Accelerator
     from opengait.engine.trainer import apply_gradients
     acc = Accelerator(cpu=True)

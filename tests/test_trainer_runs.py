@@ -61,8 +61,7 @@ def test_loss_decreases_and_test_phase_reports_the_table(pretreated_casia, tmp_p
                        optimizer_cfg={"solver": "Adam", "lr": 0.003},
                        trainer_cfg={"total_iter": 40, "save_iter": 40, "log_iter": 1,
                                     "sampler": {"batch_size": [3, 2]}})
-    result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out",
-                        "--log_to_file")
+    run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out", "--log_to_file")
     scalars = read_scalars(run_dir(tmp_path / "out", "GaitBase") / "summary")
     losses = [scalars["scalar/softmax/loss"][i] for i in range(1, 41)]
     assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8]), losses
