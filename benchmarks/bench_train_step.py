@@ -33,6 +33,7 @@ from datasets_preprocess.common.cli import run_script
 from opengait.config import load_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader
+from opengait.engine.inference import to_device
 from opengait.engine.memory import (activation_bytes, cuda_peak_bytes, fp16_training_estimate,
                                     measure_step, random_batch, select_inputs)
 from opengait.engine.optim import build_optimizer
@@ -103,8 +104,7 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
            "timed_batch": f"{p}x{k}x{args.frames}", "steps": {}}
     if torch.cuda.is_available():
         model.cuda()
-        gpu = {k2: ({n: t.cuda() for n, t in v.items()} if isinstance(v, dict)
-                    else (v.cuda() if torch.is_tensor(v) else v)) for k2, v in batch.items()}
+        gpu = to_device(batch, "cuda")
         seconds = time_steps(model, losses, optimizer, gpu, args.steps,
                              lambda: torch.autocast("cuda", torch.float16))
         row["steps"]["fp16 (cuda)"] = seconds
@@ -143,8 +143,7 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
     if torch.cuda.is_available():
         full = select_inputs(random_batch(cp, ck, frames), cfg)
         model.cuda()
-        gpu = {k2: ({n: t.cuda() for n, t in v.items()} if isinstance(v, dict)
-                    else (v.cuda() if torch.is_tensor(v) else v)) for k2, v in full.items()}
+        gpu = to_device(full, "cuda")
 
         def step():
             with torch.autocast("cuda", torch.float16):

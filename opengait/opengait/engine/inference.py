@@ -31,8 +31,12 @@ def metric_tags(metrics: dict) -> dict:
 
 
 def to_device(batch: dict, device) -> dict:
-    return {k: ({n: t.to(device, non_blocking=True) for n, t in v.items()} if isinstance(v, dict)
-                else v.to(device, non_blocking=True)) for k, v in batch.items()}
+    """The batch's tensors (and those of its ``inputs`` mapping) on ``device``; other values as
+    they are."""
+    def move(v):
+        return v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+    return {k: ({n: move(t) for n, t in v.items()} if isinstance(v, dict) else move(v))
+            for k, v in batch.items()}
 
 
 @torch.no_grad()

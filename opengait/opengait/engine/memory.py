@@ -116,6 +116,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
     momentum count; the library's own memory does not). CUDA: fp16 autocast,
     ``torch.cuda.max_memory_allocated``. Also the saved-activation estimate for comparison."""
     from opengait.config import load_config
+    from opengait.engine.inference import to_device
     from opengait.engine.optim import build_optimizer
     from opengait.modeling.losses import LossAggregator
     from opengait.modeling.registry import build_model
@@ -130,8 +131,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
     cuda = device.startswith("cuda")
     if cuda:
         model.to(device)
-        batch = {key: ({n: t.to(device) for n, t in v.items()} if isinstance(v, dict)
-                       else (v.to(device) if torch.is_tensor(v) else v)) for key, v in batch.items()}
+        batch = to_device(batch, device)
         torch.cuda.reset_peak_memory_stats()
     model.train()
     _reset_peak_rss()

@@ -75,9 +75,9 @@ def check_solver_settings(cfg: dict) -> None:
     dummy = torch.nn.Linear(1, 1)
     try:
         build_scheduler(build_optimizer(dummy, cfg["optimizer_cfg"]), cfg["scheduler_cfg"])
-    except ConfigError:
+    except ConfigError:            # (a ValueError that already names the key: passed on as it is)
         raise
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError) as e:       # torch's own refusal of a value
         raise ConfigError(f"optimizer_cfg / scheduler_cfg: {type(e).__name__}: {e}") from None
 
 
