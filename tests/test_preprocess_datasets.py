@@ -385,3 +385,21 @@ def test_grew_end_to_end_with_a_bad_pose_file(tmp_path):
     raw_sils = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in pngs])
     np.testing.assert_array_equal(read_sequence(work / "pretreated" / f"probe/03/{probes[0].name}")["1_sil"],
                                   raw_sils)
+
+
+def test_detection_options_are_defined_once_with_device_auto():
+    import argparse
+
+    import torch
+
+    from datasets_preprocess.common.cli import resolve_device_name
+    from datasets_preprocess.common.video_walkers import add_detection_arguments
+    p = argparse.ArgumentParser()
+    add_detection_arguments(p, seg_model=False, imgsz=320, help_texts={"imgsz": "size (default {default})"})
+    args = p.parse_args([])
+    assert (args.device, args.imgsz, args.pose_model) == ("auto", 320, "yolo11n-pose.pt")
+    assert not hasattr(args, "seg_model") and "size (default 320)" in p.format_help()
+    assert resolve_device_name("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device_name("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match="no option colour"):
+        add_detection_arguments(argparse.ArgumentParser(), help_texts={"colour": "x"})

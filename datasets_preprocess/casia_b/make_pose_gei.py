@@ -25,15 +25,15 @@ from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, key_from_
                                                         load_silhouettes_and_poses,
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from datasets_preprocess.common.cli import (DEVICE_HELP, UserInputError, resolve_device_name, run_script,
+                                            setup_logging)
 from datasets_preprocess.common.image_io import numbered_images, read_image
-from datasets_preprocess.common.pose_estimation import (DEFAULT_POSE_MODEL,
-                                                        UltralyticsPoseEstimator,
-                                                        estimate_walker_poses)
+from datasets_preprocess.common.pose_estimation import UltralyticsPoseEstimator, estimate_walker_poses
 from datasets_preprocess.common.pose_files import PoseFileError, format_pose_json, read_pose_json
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
                                                           load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
+from datasets_preprocess.common.video_walkers import add_detection_arguments
 
 log = logging.getLogger("make_pose_gei")
 
@@ -48,10 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--frames", help="frames root from split_frames.py (for the pose model)")
     src.add_argument("--pose-from", help="folder of precomputed pose JSON files "
                                          "(<sid>-<type>-<view>.json) instead of a pose model")
-    p.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
-                   help=f"ultralytics pose weights, a path or an official name (default {DEFAULT_POSE_MODEL})")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ... (default cpu)")
-    p.add_argument("--imgsz", type=int, default=640, help="pose model input size (default 640)")
+    add_detection_arguments(p, seg_model=False, imgsz=640, help_texts={
+        "pose_model": "ultralytics pose weights, a path or an official name (default {default})",
+        "device": DEVICE_HELP, "imgsz": "pose model input size (default {default})"})
     p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default 16)")
     p.add_argument("--train-count", type=int,
                    help="training subjects, as in rearrange_to_grew.py (decides which GEIs are "
@@ -90,8 +89,8 @@ def poses_from_files(source: Path, poses_dir: Path, keys: set[str], overwrite: b
 
 
 def poses_from_model(args: argparse.Namespace, frame_dirs: dict[str, Path], poses_dir: Path) -> Counter:
-    estimator = UltralyticsPoseEstimator(args.pose_model, device=args.device, imgsz=args.imgsz,
-                                         batch_size=args.batch_size)
+    estimator = UltralyticsPoseEstimator(args.pose_model, device=resolve_device_name(args.device),
+                                         imgsz=args.imgsz, batch_size=args.batch_size)
     counts = Counter()
     for key, folder in tqdm(sorted(frame_dirs.items()), desc="poses (model)", unit="seq"):
         target = poses_dir / f"{key.replace('/', '-')}.json"

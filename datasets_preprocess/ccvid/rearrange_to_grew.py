@@ -18,12 +18,11 @@ from pathlib import Path
 
 from datasets_preprocess.ccvid.ccvid_layout import read_index
 from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, load_tracklet
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
+from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
                                                           load_quality_rules, require_kept, run_sequences,
                                                           summary_line)
-from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
+from datasets_preprocess.common.video_walkers import add_detection_arguments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,14 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--segmenter", choices=SEGMENTERS, default="yolo",
                    help="without --sils-from: ultralytics instance segmentation (yolo, default) "
                         "or GrabCut inside the crop (grabcut, needs no weights)")
-    p.add_argument("--seg-model", default=DEFAULT_SEG_MODEL,
-                   help=f"ultralytics segmentation weights (default {DEFAULT_SEG_MODEL})")
     p.add_argument("--pose-from", help="precomputed pose JSON: <dir>/<session>/<pid>_<clip>.json")
-    p.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
-                   help=f"ultralytics pose weights (default {DEFAULT_POSE_MODEL})")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ... (default cpu)")
-    p.add_argument("--imgsz", type=int, default=320,
-                   help="model input size; crops are small (default 320)")
+    add_detection_arguments(p, imgsz=320, help_texts={
+        "seg_model": "ultralytics segmentation weights (default {default})",
+        "pose_model": "ultralytics pose weights (default {default})", "device": DEVICE_HELP,
+        "imgsz": "model input size; crops are small (default {default})"})
     add_common_arguments(p)
     return p.parse_args(argv)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from datasets_preprocess.common.cli import resolve_device_name
 from datasets_preprocess.common.image_io import numbered_images, read_image, read_mask
 from datasets_preprocess.common.pose_estimation import cached_pose_estimator, estimate_walker_poses
 from datasets_preprocess.common.atomic_files import atomic_write_text
@@ -26,7 +27,7 @@ class TrackletJob:
     segmenter: str = "yolo"       # yolo | grabcut (when sils_from is None)
     seg_model: str = "yolo11n-seg.pt"
     pose_model: str = "yolo11n-pose.pt"
-    device: str = "cpu"
+    device: str = "auto"          # a --device name ("auto": CUDA if present)
     imgsz: int = 320
     poses_out: str | None = None  # where to save model poses (pose JSON) for reuse, e.g. by ccvid_aug
 
@@ -50,7 +51,7 @@ def load_tracklet(job: TrackletJob) -> tuple[dict, dict]:
         for n, image in zip(numbers, frames):
             sils[n] = grabcut_person(image)
     else:
-        segmenter = cached_segmenter(job.seg_model, job.device, job.imgsz)
+        segmenter = cached_segmenter(job.seg_model, resolve_device_name(job.device), job.imgsz)
         for n, mask in zip(numbers, walker_masks(segmenter, frames)):
             sils[n] = NO_PERSON_MASK if mask is None else mask
     if job.pose_file is not None:
@@ -60,7 +61,7 @@ def load_tracklet(job: TrackletJob) -> tuple[dict, dict]:
         else:
             poses = {}
     else:
-        estimator = cached_pose_estimator(job.pose_model, job.device, job.imgsz)
+        estimator = cached_pose_estimator(job.pose_model, resolve_device_name(job.device), job.imgsz)
         poses = {n: kp for n, kp in zip(numbers, estimate_walker_poses(estimator, frames))
                  if kp is not None}
         if job.poses_out is not None:

@@ -17,10 +17,10 @@ from pathlib import Path
 from datasets_preprocess.ccvid.ccvid_layout import read_index
 from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, load_tracklet
 from datasets_preprocess.ccvid_aug.augmented_index import read_augmented_index
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments, load_quality_rules,
                                                           require_kept, run_sequences, summary_line)
-from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
+from datasets_preprocess.common.video_walkers import add_detection_arguments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,10 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sils-from", help="precomputed masks: <dir>/<augmented tracklet>/<frame>.png")
     p.add_argument("--segmenter", choices=SEGMENTERS, default="yolo",
                    help="person masks from a YOLO segmentation model, or from GrabCut seeded by the pose (no weights; default yolo)")
-    p.add_argument("--seg-model", default=DEFAULT_SEG_MODEL,
-                   help=f"segmentation weights for --segmenter yolo (default {DEFAULT_SEG_MODEL})")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ... (default cpu)")
-    p.add_argument("--imgsz", type=int, default=320, help="segmentation model input size; crops are small (default 320)")
+    add_detection_arguments(p, pose_model=False, imgsz=320, help_texts={
+        "seg_model": "segmentation weights for --segmenter yolo (default {default})", "device": DEVICE_HELP,
+        "imgsz": "segmentation model input size; crops are small (default {default})"})
     add_common_arguments(p)
     return p.parse_args(argv)
 

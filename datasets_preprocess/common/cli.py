@@ -26,6 +26,18 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     NotADirectoryError, PermissionError, pickle.UnpicklingError)
 
 
+DEVICE_HELP = "auto (the default: CUDA if present, else CPU), cpu, cuda, cuda:1, ..."
+
+
+def resolve_device_name(name: str) -> str:
+    """The device a ``--device`` option means: ``auto`` is ``cuda`` when PyTorch sees a CUDA GPU,
+    else ``cpu``; any other name is returned as given."""
+    if name != "auto":
+        return name
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Log INFO (or DEBUG with ``verbose``) to stderr in one format for all scripts."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT,

@@ -22,7 +22,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.cli import UserInputError
+from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, resolve_device_name
 from datasets_preprocess.common.image_io import numbered_images, read_masks
 from datasets_preprocess.common.pose_estimation import FrameDetections, box_iou, link_tracks
 from datasets_preprocess.common.pose_files import read_pose_json
@@ -186,21 +186,37 @@ def draw_walker(frame: np.ndarray, box: np.ndarray | None, pose: np.ndarray | No
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
 
 
+def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool = True, imgsz: int = 640,
+                            help_texts: dict[str, str] | None = None) -> None:
+    """The options of the ultralytics detection models, one definition for every script:
+    ``--seg-model`` (when ``seg_model``), ``--pose-model`` (when ``pose_model``), ``--device``
+    (default ``auto``: CUDA if present, resolved by :func:`resolve_device_name`) and ``--imgsz``
+    (default ``imgsz``). ``help_texts`` replaces the help of an option (keys ``seg_model``,
+    ``pose_model``, ``device``, ``imgsz``); ``{default}`` in it is the option's default."""
+    from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
+    from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
+    texts = {"seg_model": "ultralytics segmentation weights for silhouettes (default {default})",
+             "pose_model": "ultralytics pose weights for COCO-17 keypoints (default {default})",
+             "device": "device of the detection models: " + DEVICE_HELP,
+             "imgsz": "detection input size (default {default})", **(help_texts or {})}
+    unknown = set(texts) - {"seg_model", "pose_model", "device", "imgsz"}
+    if unknown:
+        raise ValueError(f"add_detection_arguments: no option {', '.join(sorted(unknown))}")
+    options = [("--seg-model", "seg_model", DEFAULT_SEG_MODEL, str)] if seg_model else []
+    options += [("--pose-model", "pose_model", DEFAULT_POSE_MODEL, str)] if pose_model else []
+    options += [("--device", "device", "auto", str), ("--imgsz", "imgsz", imgsz, int)]
+    for flag, key, default, kind in options:
+        parser.add_argument(flag, type=kind, default=default, help=texts[key].format(default=default))
+
+
 def add_walker_source_arguments(parser) -> None:
     """Where masks and poses come from: models (default) or precomputed files; quality rules."""
-    from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
     from datasets_preprocess.common.preprocess_runner import DEFAULT_CONFIG
-    from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
     g = parser.add_argument_group("walker detection (the same path as the preprocessing scripts)")
-    g.add_argument("--seg-model", default=DEFAULT_SEG_MODEL,
-                   help=f"ultralytics segmentation weights for silhouettes (default {DEFAULT_SEG_MODEL})")
-    g.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
-                   help=f"ultralytics pose weights for COCO-17 keypoints (default {DEFAULT_POSE_MODEL})")
+    add_detection_arguments(g)
     g.add_argument("--sils-from", help="precomputed masks instead of --seg-model: <dir>/<video stem>/*.png "
                                        "(or CASIA-B <dir>/<sid>/<type>/<view>/); one walker per video")
     g.add_argument("--pose-from", help="precomputed pose JSON instead of --pose-model: <dir>/<video stem>.json")
-    g.add_argument("--device", default="cpu", help="device of the detection models (cpu, cuda, 0, ...)")
-    g.add_argument("--imgsz", type=int, default=640, help="detection input size (default 640)")
     g.add_argument("--config", default=str(DEFAULT_CONFIG),
                    help="quality rules (the `custom` block of configs/preprocess.yaml)")
     g.add_argument("--quality-rule", action="append", default=[], metavar="KEY=VALUE",
@@ -219,13 +235,15 @@ class WalkerSource:
     def segmenter(self):
         if self._segmenter is None and not self.args.sils_from:
             from datasets_preprocess.common.segmentation import cached_segmenter
-            self._segmenter = cached_segmenter(self.args.seg_model, self.args.device, self.args.imgsz)
+            self._segmenter = cached_segmenter(self.args.seg_model, resolve_device_name(self.args.device),
+                                               self.args.imgsz)
         return self._segmenter
 
     def pose_estimator(self):
         if self._pose is None and self.use_pose and not self.args.pose_from:
             from datasets_preprocess.common.pose_estimation import cached_pose_estimator
-            self._pose = cached_pose_estimator(self.args.pose_model, self.args.device, self.args.imgsz)
+            self._pose = cached_pose_estimator(self.args.pose_model, resolve_device_name(self.args.device),
+                                               self.args.imgsz)
         return self._pose
 
     def load_models(self) -> None:

@@ -22,7 +22,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from datasets_preprocess.common.cli import UserInputError
+from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, resolve_device_name
 from datasets_preprocess.common.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def add_stage_arguments(parser: argparse.ArgumentParser, defaults: StageDefaults
                         help="YAML file of the DLCR stages' defaults (default configs/dlcr.yaml)")
     parser.add_argument("--ckpt", default=defaults.get("ckpt"),
                         help=f"model: a local folder/file or a hub id (default {defaults.get('ckpt')}, config)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES],
                         help="auto: float16 on CUDA, float32 on CPU")
     parser.add_argument("--batch-size", type=int, default=defaults.get("batch_size"),
@@ -156,9 +156,7 @@ def add_stage_arguments(parser: argparse.ArgumentParser, defaults: StageDefaults
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    device = torch.device(resolve_device_name(name))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"--device {name}: CUDA is not available here (use --device cpu)")
     return device
