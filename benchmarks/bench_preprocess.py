@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 
-from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
+from datasets_preprocess.casia_b.casia_b_layout import pose_file, sequence_folders  # noqa: E402
 from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
 from datasets_preprocess.common.cli import run_script  # noqa: E402
 from datasets_preprocess.common.image_io import numbered_images, read_mask  # noqa: E402
@@ -56,7 +56,7 @@ def load_share(args: tuple[str, str, int, int]):
     for key, folder in keys:
         masks += [m for m in (read_mask(p) for p in numbered_images(folder).values())
                   if not isinstance(m, str)]
-        _, kp = read_pose_json(Path(raw) / "poses" / f"{key.replace('/', '-')}.json")
+        _, kp = read_pose_json(pose_file(Path(raw) / "poses", key))
         poses.append(kp)
     return masks, poses
 

@@ -41,12 +41,24 @@ class CasiaSequence:
 
     @property
     def stem(self) -> str:
-        return self.key.replace("/", "-")
+        return sequence_stem(self.key)
 
 
 def key_from_stem(stem: str) -> str | None:
+    """``<sid>/<type>/<view>`` of a file name stem ``<sid>-<type>-<view>`` (None for other names)."""
     m = SEQUENCE_NAME.fullmatch(stem)
     return None if m is None else f"{m['sid']}/{m['type']}/{m['view']}"
+
+
+def sequence_stem(key: str) -> str:
+    """The file name stem ``<sid>-<type>-<view>`` of a key ``<sid>/<type>/<view>`` (the inverse of
+    :func:`key_from_stem`): the name of the sequence's video and of its pose JSON."""
+    return key.replace("/", "-")
+
+
+def pose_file(poses_dir: str | os.PathLike, key: str) -> Path:
+    """Where a sequence's pose JSON is: ``<poses_dir>/<sid>-<type>-<view>.json``."""
+    return Path(poses_dir) / f"{sequence_stem(key)}.json"
 
 
 def sequence_folders(root: str | os.PathLike, what: str) -> dict[str, Path]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, key_from_stem,
-                                                        load_silhouettes_and_poses,
+                                                        load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.atomic_files import atomic_write_text
 from datasets_preprocess.common.cli import (DEVICE_HELP, UserInputError, resolve_device_name, run_script,
@@ -70,7 +70,7 @@ def poses_from_files(source: Path, poses_dir: Path, keys: set[str], overwrite: b
         if key is None or key not in keys:
             counts["pose_files_unmatched"] += 1
             continue
-        target = poses_dir / path.name
+        target = pose_file(poses_dir, key)
         if target.exists() and not overwrite:
             counts["pose_files_already_done"] += 1
             continue
@@ -93,7 +93,7 @@ def poses_from_model(args: argparse.Namespace, frame_dirs: dict[str, Path], pose
                                          imgsz=args.imgsz, batch_size=args.batch_size)
     counts = Counter()
     for key, folder in tqdm(sorted(frame_dirs.items()), desc="poses (model)", unit="seq"):
-        target = poses_dir / f"{key.replace('/', '-')}.json"
+        target = pose_file(poses_dir, key)
         if target.exists() and not args.overwrite:
             counts["pose_sequences_already_done"] += 1
             continue
@@ -134,8 +134,7 @@ def main(args: argparse.Namespace) -> int:
         pose_counts = poses_from_model(args, sequence_folders(args.frames, "frames"), poses_dir)
     else:
         raise UserInputError("give --frames (run the pose model) or --pose-from (precomputed poses)")
-    jobs = [CasiaSequence(key, silhouettes=str(folder),
-                          poses=str(poses_dir / f"{key.replace('/', '-')}.json"))
+    jobs = [CasiaSequence(key, silhouettes=str(folder), poses=str(pose_file(poses_dir, key)))
             for key, folder in sil_dirs.items()]
     counts, report = run_sequences(jobs, load_silhouettes_and_poses, rules, out, root=None,
                                    gei_root=out / "gei", workers=args.workers,

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, load_silhouettes_and_poses,
+from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     sil_dirs = sequence_folders(args.silhouettes, "silhouettes")
     train_ids, test_ids = split_subjects(sil_dirs, args.train_count)
     jobs = [CasiaSequence(key, silhouettes=str(folder),
-                          poses=None if args.no_poses else str(poses_dir / f"{key.replace('/', '-')}.json"))
+                          poses=None if args.no_poses else str(pose_file(poses_dir, key)))
             for key, folder in sil_dirs.items()]
     loader = load_silhouettes_only if args.no_poses else load_silhouettes_and_poses
     counts, report = run_sequences(jobs, loader, rules, out, root=out / "pretreated",
