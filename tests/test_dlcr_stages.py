@@ -203,6 +203,8 @@ def test_stage4_plan_paste_back_and_records(ccvid, models, tmp_path):
     for r in records:
         assert r["target_pid"] != r["pid"]                                # never its own outfit
         assert set(r) >= {"key", "source", "variant", "target_outfit", "prompt", "seed", "output"}
+        assert r["key"] == f"{r['source']}#aug{r['variant']:02d}"            # stage 4's names
+        assert Path(r["output"]).parent.as_posix() == f"{r['tracklet']}_aug{r['variant']:02d}"
         by_variant.setdefault((r["tracklet"], r["variant"]), set()).add((r["prompt"], r["seed"]))
         original = cv2.imread(str(ccvid / r["source"]))
         result = cv2.imread(str(out / r["output"]))

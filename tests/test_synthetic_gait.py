@@ -287,3 +287,16 @@ def test_a_real_pose_model_sees_the_walkers(tmp_path):
     assert summary["all"]["frames"] >= 100
     assert summary["all"]["detection"] >= 0.9
     assert summary["all"]["pck"] >= 0.6
+
+
+def test_oracle_augmentation_names_frames_like_dlcr_stage4(tmp_path):
+    from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
+    out = tmp_path / "ccvid"
+    generate(out, "--layout", "ccvid", "--subjects", "4", "--sessions", "2", "--frames", "4", "--views", "036",
+             "--augment-variants", "2", "--augment-fraction", "1")
+    records = [json.loads(line) for line in (out / "oracle_inpainted" / "inpaint.jsonl").read_text().splitlines()]
+    assert {r["variant"] for r in records} == {0, 1}
+    for r in records:
+        assert r["key"] == augmented_key(r["source"], r["variant"]) == f"{r['source']}#aug{r['variant']:02d}"
+        assert Path(r["output"]).parent.as_posix() == augmented_tracklet(r["tracklet"], r["variant"])
+        assert (out / "oracle_inpainted" / r["output"]).is_file()

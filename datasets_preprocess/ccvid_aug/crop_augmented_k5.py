@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from datasets_preprocess.ccvid_aug.augmented_index import AugmentedTracklet, write_augmented_index
 from datasets_preprocess.common.atomic_files import atomic_write_files
+from datasets_preprocess.common.augmented_names import augmented_tracklet
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image
 from datasets_preprocess.common.pose_files import read_pose_json
@@ -87,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
                 poses = dict(zip(numbers.tolist(), kps))
         for v in keep:
             recs = sorted(by_variant[(tracklet, v)], key=lambda r: r["source"])
-            name = f"{tracklet}_aug{v:02d}"
+            name = augmented_tracklet(tracklet, v)
             target = out / name
             if target.is_dir() and not args.overwrite:
                 counts["tracklets_already_done"] += 1

@@ -45,6 +45,7 @@ import numpy as np
 
 from datasets_preprocess.common.atomic_files import (atomic_path, atomic_write_bytes,
                                                      atomic_write_files, atomic_write_text)
+from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
 from datasets_preprocess.common.pose_files import format_grew_pose_txt, format_pose_json
 from datasets_preprocess.synthetic.pose_error import apply_pose_error, covered_joints, parse_pose_error
 from datasets_preprocess.common.pretreated_io import encode_png_gray
@@ -394,7 +395,7 @@ def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit
         rendered = walker.dressed(look).render(ws.camera_for_view(angle),
                                                ws.background_for_camera(cfg.seed, cam_key),
                                                np.random.default_rng(render_seed))
-        name = f"{tracklet}_aug{v:02d}"
+        name = augmented_tracklet(tracklet, v)
         images, masks = {}, {}
         for n in frames:
             x0, y0, x1, y1 = box_of[n]
@@ -409,7 +410,7 @@ def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit
         items = ap.describe_clothes(ccvid_outfit(target_profile, target_plan), target_plan.coat, plan.bag)
         for n in frames:
             source = f"{tracklet}/{n:05d}.jpg"
-            records.append({"key": f"{source}#aug{v:02d}", "source": source, "variant": v, "tracklet": tracklet,
+            records.append({"key": augmented_key(source, v), "source": source, "variant": v, "tracklet": tracklet,
                             "pid": f"{job.subject:03d}", "target_outfit": outfit, "target_pid": f"{target:03d}",
                             "prompt": "a person wearing " + ", ".join(items), "seed": render_seed,
                             "output": f"{name}/{n:05d}.png", "model": "synthetic oracle"})

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from datasets_preprocess.common.atomic_files import atomic_write_bytes
+from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
@@ -141,16 +142,16 @@ def main(args: argparse.Namespace) -> int:
                                       tuple(args.size), args.steps, args.guidance, args.negative_prompt)
         records = []
         for (it, plan), rgb in zip(kept, results):
-            rel = Path(f"{plan.tracklet}_aug{plan.variant:02d}") / (Path(it.key).stem + ".png")
+            rel = Path(augmented_tracklet(plan.tracklet, plan.variant)) / (Path(it.key).stem + ".png")
             ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             atomic_write_bytes(out / rel, buf.tobytes())
-            records.append({"key": f"{it.key}#aug{plan.variant:02d}", "source": it.key,
+            records.append({"key": augmented_key(it.key, plan.variant), "source": it.key,
                             "variant": plan.variant, "tracklet": plan.tracklet, "pid": it.pid,
                             "target_outfit": plan.target_outfit, "target_pid": plan.target_pid,
                             "prompt": plan.prompt, "seed": plan.seed, "output": str(rel), "model": args.ckpt})
         return records
 
-    run_stage("inpaint", items, lambda x: f"{x[0].key}#aug{x[1].variant:02d}", records_path, process, args,
+    run_stage("inpaint", items, lambda x: augmented_key(x[0].key, x[1].variant), records_path, process, args,
               counts=counts)
     print(summary("inpaint_clothes", counts, records_path))
     return 0
