@@ -26,7 +26,7 @@ import cv2  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import pose_file, sequence_folders  # noqa: E402
 from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
-from datasets_preprocess.common.cli import run_script  # noqa: E402
+from datasets_preprocess.common.cli import positive_int, run_script  # noqa: E402
 from datasets_preprocess.common.image_io import numbered_images, read_mask  # noqa: E402
 from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
 from datasets_preprocess.common.silhouette_alignment import align_silhouette  # noqa: E402
@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", help="synthetic casia_b root (default: generate 4 subjects)")
     p.add_argument("--scratch", default=str(REPO / "output/bench/preprocess"),
                    help="working folder (default output/bench/preprocess)")
-    p.add_argument("--workers", type=int, default=2, help="most worker processes timed (default 2)")
-    p.add_argument("--repeats", type=int, default=3, help="best of N timings (default 3)")
+    p.add_argument("--workers", type=positive_int, default=2, help="most worker processes timed (default 2)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="best of N timings (default 3)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/preprocess_speed.md"),
                    help="markdown result (a .json is written next to it)")
     return p.parse_args(argv)

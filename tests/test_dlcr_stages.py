@@ -296,3 +296,16 @@ def test_lazy_model_loads_on_first_use_and_once():
     model = LazyModel(lambda: loads.append(1) or f"model {len(loads)}")
     assert loads == []                                                   # nothing loaded yet
     assert model() == model() == "model 1" and loads == [1]
+
+
+@pytest.mark.parametrize("stage, bad, message", [
+    (STAGE1, ["--shard", "2/2"], "--shard '2/2': need 0 <= I < N"),
+    (STAGE1, ["--splits", "train,tets"], "--splits 'train,tets': unknown tets"),
+    (STAGE3, ["--batch-size", "0"], "--batch-size 0: must be >= 1"),
+    (STAGE4, ["--size", "60", "32"], "--size 60 32: height and width must be positive multiples of 8"),
+    (STAGE4, ["--steps", "0"], "--steps 0: must be >= 1")])
+def test_bad_options_are_refused_before_any_work(stage, bad, message, tmp_path):
+    args = [tmp_path / a if not a.startswith("--") else a for a in REQUIRED_ARGS[stage]]
+    result = run_script(stage, *args, *bad, check=False)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())                                   # nothing was written

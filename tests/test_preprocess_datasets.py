@@ -403,3 +403,18 @@ def test_detection_options_are_defined_once_with_device_auto():
     assert resolve_device_name("cuda:1") == "cuda:1"
     with pytest.raises(ValueError, match="no option colour"):
         add_detection_arguments(argparse.ArgumentParser(), help_texts={"colour": "x"})
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "99"])
+def test_a_bad_train_count_is_refused_before_any_work(casia_raw, tmp_path, count):
+    """Below 1 while parsing; leaving no test subject (3 here) as soon as the subjects are listed:
+    either way before a pose file, GEI or pickle is written, so no output folder appears."""
+    runs = {"make_pose_gei": ("datasets_preprocess/casia_b/make_pose_gei.py", "--pose-from", casia_raw / "poses"),
+            "rearrange_to_grew": ("datasets_preprocess/casia_b/rearrange_to_grew.py", "--no-poses")}
+    for name, (script, *extra) in runs.items():
+        out = tmp_path / name
+        result = run_script(script, "--silhouettes", casia_raw / "silhouettes", *extra, "--out", out,
+                            "--train-count", count, check=False)
+        assert result.returncode == 2, result.stderr
+        assert f"--train-count {count}: must leave train and test subjects" in result.stderr
+        assert "Traceback" not in result.stderr and not out.exists()

@@ -106,6 +106,13 @@ def default_train_count(n_subjects: int) -> int:
                    n_subjects - 1))
 
 
+def check_train_count(parser, train_count: int | None) -> None:
+    """Refuse a ``--train-count`` below 1 while parsing (``parser.error``); whether it leaves test
+    subjects is known once the silhouettes are listed (:func:`split_subjects`, still before any work)."""
+    if train_count is not None and train_count < 1:
+        parser.error(f"--train-count {train_count}: must leave train and test subjects (at least 1 each)")
+
+
 def split_subjects(keys, train_count: int | None) -> tuple[list[str], list[str]]:
     """(train ids, test ids): the first ``train_count`` subjects in id order train (default
     :func:`default_train_count`), the rest test."""

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, key_from_stem,
+from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count, key_from_stem,
                                                         load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import (DEVICE_HELP, UserInputError, resolve_device_name, run_script,
-                                            setup_logging)
+from datasets_preprocess.common.cli import (DEVICE_HELP, UserInputError, positive_int, resolve_device_name,
+                                            run_script, setup_logging)
 from datasets_preprocess.common.image_io import numbered_images, read_image
 from datasets_preprocess.common.pose_estimation import UltralyticsPoseEstimator, estimate_walker_poses
 from datasets_preprocess.common.pose_files import PoseFileError, format_pose_json, read_pose_json
@@ -51,12 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_detection_arguments(p, seg_model=False, imgsz=640, help_texts={
         "pose_model": "ultralytics pose weights, a path or an official name (default {default})",
         "device": DEVICE_HELP, "imgsz": "pose model input size (default {default})"})
-    p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="frames per model call (default 16)")
     p.add_argument("--train-count", type=int,
                    help="training subjects, as in rearrange_to_grew.py (decides which GEIs are "
                         "quality-filtered; default 74 of 124, the same share on smaller sets)")
     add_common_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.frames and not args.pose_from:
+        p.error("give --frames (run the pose model) or --pose-from (precomputed poses)")
+    check_train_count(p, args.train_count)
+    return args
 
 
 def poses_from_files(source: Path, poses_dir: Path, keys: set[str], overwrite: bool) -> Counter:
@@ -130,10 +134,8 @@ def main(args: argparse.Namespace) -> int:
         test_ids = []        # a single subject: no split to make, every GEI is a training one
     if args.pose_from:
         pose_counts = poses_from_files(Path(args.pose_from), poses_dir, set(sil_dirs), args.overwrite)
-    elif args.frames:
-        pose_counts = poses_from_model(args, sequence_folders(args.frames, "frames"), poses_dir)
     else:
-        raise UserInputError("give --frames (run the pose model) or --pose-from (precomputed poses)")
+        pose_counts = poses_from_model(args, sequence_folders(args.frames, "frames"), poses_dir)
     jobs = [CasiaSequence(key, silhouettes=str(folder), poses=str(pose_file(poses_dir, key)))
             for key, folder in sil_dirs.items()]
     counts, report = run_sequences(jobs, load_silhouettes_and_poses, rules, out, root=None,

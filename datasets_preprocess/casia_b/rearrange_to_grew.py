@@ -17,7 +17,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, load_silhouettes_and_poses, pose_file,
+from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count,
+                                                        load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
@@ -41,7 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-count", type=int,
                    help="how many subjects (in id order) train (default 74 of 124; same share on smaller sets)")
     add_common_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_train_count(p, args.train_count)
+    return args
 
 
 def main(args: argparse.Namespace) -> int:

@@ -36,7 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="worker processes (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="split videos again")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 <= args.jpeg_quality <= 100:
+        p.error(f"--jpeg-quality {args.jpeg_quality}: must be between 0 and 100")
+    return args
 
 
 def split_video(video: Path, out: Path, quality: int) -> tuple[str, int, str | None]:

@@ -66,6 +66,8 @@ def pose_box(keypoints: np.ndarray, shape, margin: float = 0.1):
 def main(args: argparse.Namespace) -> int:
     setup_logging()
     root, out = Path(args.inpainted), Path(args.out)
+    if args.crop == "pose" and not Path(args.pose_from).is_dir():
+        raise UserInputError(f"{args.pose_from}: --pose-from folder not found (needed by --crop pose)")
     records = read_records(args.records or root / "inpaint.jsonl")
     if not records:
         raise UserInputError(f"{args.records or root / 'inpaint.jsonl'}: no inpainting records")

@@ -6,6 +6,7 @@ print one line naming the file and the reason and exit with status 2, without a 
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import pickle
 import sys
@@ -24,6 +25,17 @@ class UserInputError(Exception):
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     UserInputError, PretreatedFormatError, FileNotFoundError, FileExistsError,
     NotADirectoryError, PermissionError, pickle.UnpicklingError)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts and sizes: a whole number >= 1 (refused while parsing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 DEVICE_HELP = "auto (the default: CUDA if present, else CPU), cpu, cuda, cuda:1, ..."

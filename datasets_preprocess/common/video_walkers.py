@@ -22,7 +22,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, resolve_device_name
+from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, positive_int, resolve_device_name
 from datasets_preprocess.common.image_io import numbered_images, read_masks
 from datasets_preprocess.common.pose_estimation import FrameDetections, box_iou, link_tracks
 from datasets_preprocess.common.pose_files import read_pose_json
@@ -204,7 +204,7 @@ def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool 
         raise ValueError(f"add_detection_arguments: no option {', '.join(sorted(unknown))}")
     options = [("--seg-model", "seg_model", DEFAULT_SEG_MODEL, str)] if seg_model else []
     options += [("--pose-model", "pose_model", DEFAULT_POSE_MODEL, str)] if pose_model else []
-    options += [("--device", "device", "auto", str), ("--imgsz", "imgsz", imgsz, int)]
+    options += [("--device", "device", "auto", str), ("--imgsz", "imgsz", imgsz, positive_int)]
     for flag, key, default, kind in options:
         parser.add_argument(flag, type=kind, default=default, help=texts[key].format(default=default))
 

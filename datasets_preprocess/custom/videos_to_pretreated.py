@@ -125,12 +125,16 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         log.warning("%d videos of the index are missing (e.g. %s); their sequences are dropped", len(missing),
                     missing[0])
+    train, test = split_ids(rows, args.test_ids, args.test_share, Path(args.index))
+    for option in ("sils_from", "pose_from"):
+        folder = getattr(args, option)
+        if folder and not Path(folder).is_dir():
+            raise UserInputError(f"{folder}: --{option.replace('_', '-')} folder not found")
     rules = load_quality_rules(args.config, "custom", args.quality_rule)
     WalkerSource(args).load_models()  # a bad checkpoint fails here, once
     options = ("seg_model", "pose_model", "sils_from", "pose_from", "device", "imgsz", "config")
     source = tuple((k, getattr(args, k)) for k in options) + (("quality_rule", tuple(args.quality_rule)),)
     jobs = [VideoJob(f"{r['id']}/{r['type']}/{r['view']}", str(r["path"]), source) for r in rows]
-    train, test = split_ids(rows, args.test_ids, args.test_share, Path(args.index))
     counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
                                    args.workers, args.overwrite, desc="videos", test_ids=test)
     print(summary_line("videos_to_pretreated", counts, report, out / "pretreated"))

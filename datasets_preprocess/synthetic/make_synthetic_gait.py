@@ -97,7 +97,10 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
     subjects = args.subjects if args.subjects is not None else subjects
     frames = args.frames if args.frames is not None else frames
     views = args.views if args.views is not None else views
-    view_list = tuple(f"{int(v):03d}" for v in views.split(",") if v.strip())
+    try:
+        view_list = tuple(f"{int(v):03d}" for v in views.split(",") if v.strip())
+    except ValueError:
+        raise UserInputError(f"--views {views!r}: expected comma-separated whole angles such as 000,090") from None
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
     if subjects < 1 or frames < 2:
         raise UserInputError("--subjects must be >= 1 and --frames >= 2")
@@ -120,6 +123,8 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         raise UserInputError("--augment-variants must be >= 0 and --augment-fraction in (0, 1]")
     if args.augment_variants and args.layout != "ccvid":
         raise UserInputError("--augment-variants is for --layout ccvid")
+    if args.layout == "ccvid" and args.sessions < 1:
+        raise UserInputError("--sessions must be >= 1")
     if args.layout == "grew" and args.sequences_per_subject < 2:
         raise UserInputError("--sequences-per-subject must be >= 2 for grew")
     return rl.GenerationConfig(

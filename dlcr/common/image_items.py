@@ -28,6 +28,16 @@ class ImageItem:
     split: str
 
 
+def parse_splits(text: str) -> tuple[str, ...]:
+    """The split names of a ``--splits`` value (``train,query``); unknown names are refused."""
+    splits = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = set(splits) - set(SPLITS)
+    if unknown or not splits:
+        raise UserInputError(f"--splits {text!r}: unknown {', '.join(sorted(unknown)) or 'empty'} "
+                             f"(use {', '.join(SPLITS)})")
+    return splits
+
+
 def ccvid_image_items(root: str | Path, splits=("train",)) -> list[ImageItem]:
     """Every frame of the tracklets listed in the chosen split files, sorted by key."""
     root = Path(root)

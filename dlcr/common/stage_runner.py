@@ -155,6 +155,21 @@ def add_stage_arguments(parser: argparse.ArgumentParser, defaults: StageDefaults
     parser.add_argument("--overwrite", action="store_true", help="discard earlier output and redo everything")
 
 
+def check_stage_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad values of the shared options (given or from the config) before any work,
+    with ``parser.error``."""
+    try:
+        parse_shard(args.shard)
+    except UserInputError as e:
+        parser.error(str(e))
+    if not args.ckpt:
+        parser.error("--ckpt: none given and the config has none")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size {args.batch_size}: must be >= 1")
+    if args.limit < 0:
+        parser.error(f"--limit {args.limit}: must be >= 0 (0: all)")
+
+
 def resolve_device(name: str) -> torch.device:
     device = torch.device(resolve_device_name(name))
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, read_stage_defaults, resolve_device,
-                                      resolve_dtype, run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
+                                      resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.llama.garment_prompts import RETRY_MESSAGE, outfit_message, parse_garment_reply
 
 # The options of the `llama` block of the config: key -> (conversion, value when absent).
@@ -38,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_stage_arguments(p, defaults)
     args = p.parse_args(argv)
     defaults.stop_on_problem(p)
+    check_stage_arguments(p, args)
+    if args.max_new_tokens < 1:
+        p.error(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
+    if not args.system_prompt:
+        p.error("--system-prompt: none given and the config has none")
     return args
 
 

@@ -25,8 +25,8 @@ from datasets_preprocess.common.cli import UserInputError, run_script, setup_log
 from datasets_preprocess.common.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
 from datasets_preprocess.common.jsonl_records import read_records
-from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, read_stage_defaults, resolve_device,
-                                      resolve_dtype, run_stage, summary)
+from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
+                                      resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants
 
 PRESETS = {"dlcr": "sd_inpaint", "8gb": "sd_inpaint_8gb"}
@@ -81,10 +81,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_stage_arguments(p, defaults)
     args = p.parse_args(argv)
     defaults.stop_on_problem(p)
-    if any(v % 8 for v in args.size):
-        p.error("--size: height and width must be multiples of 8")
-    if not 0 < args.fraction <= 1 or args.n < 1:
-        p.error("--fraction must be in (0, 1] and --n >= 1")
+    check_stage_arguments(p, args)
+    if any(v % 8 or v < 8 for v in args.size):
+        p.error(f"--size {args.size[0]} {args.size[1]}: height and width must be positive multiples of 8")
+    if not 0 < args.fraction <= 1:
+        p.error(f"--fraction {args.fraction}: must be in (0, 1]")
+    if args.n < 1:
+        p.error(f"--n {args.n}: must be >= 1")
+    if args.steps < 1:
+        p.error(f"--steps {args.steps}: must be >= 1")
     return args
 
 
