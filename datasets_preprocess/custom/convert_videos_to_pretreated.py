@@ -11,7 +11,7 @@ The index is a CSV with a header ``video,id,type,view`` and an optional ``split`
 (train/test). Without it, --test-ids or --test-share decides (default: the last 40% of the ids).
 Evaluate with ``eval_func: evaluate_custom`` and ``probe_types`` / ``gallery_types`` in the YAML.
 
-    python datasets_preprocess/custom/videos_to_pretreated.py --videos data/my_videos --index data/my_videos/index.csv --out data/my_work
+    python datasets_preprocess/custom/convert_videos_to_pretreated.py --videos data/my_videos --index data/my_videos/index.csv --out data/my_work
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from datasets_preprocess.common.pretreated_io import write_partition
 from datasets_preprocess.common.video_io import read_video
 from datasets_preprocess.common.video_walkers import WalkerSource, add_walker_source_arguments
 
-log = logging.getLogger("videos_to_pretreated")
+log = logging.getLogger("convert_videos_to_pretreated")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -137,8 +137,8 @@ def main(args: argparse.Namespace) -> int:
     jobs = [VideoJob(f"{r['id']}/{r['type']}/{r['view']}", str(r["path"]), source) for r in rows]
     counts, report = run_sequences(jobs, load_video_walker, rules, out, out / "pretreated", out / "gei",
                                    args.workers, args.overwrite, desc="videos", test_ids=test)
-    print(summary_line("videos_to_pretreated", counts, report, out / "pretreated"))
-    require_kept("videos_to_pretreated", report, out / "quality_report.json")
+    print(summary_line("convert_videos_to_pretreated", counts, report, out / "pretreated"))
+    require_kept("convert_videos_to_pretreated", report, out / "quality_report.json")
     kept = {key.split("/")[0] for key, rec in report["sequences"].items() if rec["status"] == "kept"}
     test_keys = [job.key for job in jobs if job.key.split("/")[0] in set(test)]
     train, test = [i for i in train if i in kept], [i for i in test if i in kept]
