@@ -271,6 +271,7 @@ def test_missing_config_is_a_one_line_error_naming_it(stage, tmp_path):
     assert not any(tmp_path.iterdir())                                   # nothing was written
 
 
+@pytest.mark.slow                                  # 12.6 s (--durations): five script runs
 def test_broken_config_is_a_one_line_error_and_help_still_works(tmp_path):
     config = tmp_path / "dlcr.yaml"
     config.write_text("llama:\n  max_new_tokens: [1\n")

@@ -187,6 +187,7 @@ ABLATIONS = {
 }
 
 
+@pytest.mark.slow                                  # 6-7 s per ablation (--durations)
 @pytest.mark.parametrize("ablation", list(ABLATIONS))
 def test_every_ablation_trains_on_synthetic_data(pretreated_casia, tmp_path, ablation):
     cfg = write_config(tmp_path / "h.yaml", pretreated_casia, {**TINY, **ABLATIONS[ablation]},

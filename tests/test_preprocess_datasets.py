@@ -310,6 +310,7 @@ def test_interrupted_run_resumes_to_the_same_result(casia_raw, casia_work, tmp_p
     assert leftovers == []
 
 
+@pytest.mark.slow                                  # 5.7 s (--durations)
 def test_ccvid_end_to_end(tmp_path):
     raw, work = tmp_path / "raw", tmp_path / "work"
     run_script(GEN, "--layout", "ccvid", "--out", raw, "--subjects", "4", "--frames", "12")
@@ -336,6 +337,7 @@ def test_ccvid_end_to_end(tmp_path):
     assert key.endswith(f"/{int(tracklet.split('_')[1]) + 12:02d}")  # session3 cameras + 12
 
 
+@pytest.mark.slow                                  # 5.8 s (--durations)
 def test_ccvid_grabcut_segmentation_without_weights(tmp_path):
     raw, work = tmp_path / "raw", tmp_path / "work"
     run_script(GEN, "--layout", "ccvid", "--out", raw, "--subjects", "2", "--frames", "8",

@@ -147,12 +147,17 @@ def test_checkpoint_of_another_model_is_refused(pretreated_casia, tmp_path):
     assert result.returncode == 2 and "different model_cfg (differs in: Backbone;" in result.stderr
 
 
+SLOW = pytest.mark.slow                            # 5.3-6.1 s each (--durations): these read the data
+
+
 @pytest.mark.parametrize("sections, message", [
-    ({"data_cfg": {"dataset_root": "/no/such/root"}}, "dataset_root: '/no/such/root' is not a folder"),
+    pytest.param({"data_cfg": {"dataset_root": "/no/such/root"}}, "dataset_root: '/no/such/root' is not a folder",
+                 marks=SLOW),
     ({"trainer_cfg": {"totl_iter": 3}}, "unknown key 'trainer_cfg.totl_iter' (did you mean 'total_iter'?)"),
-    ({"data_cfg": {"data_in_use": [True, False]}}, "data_in_use has 2 entries but the sequences"),
+    pytest.param({"data_cfg": {"data_in_use": [True, False]}}, "data_in_use has 2 entries but the sequences",
+                 marks=SLOW),
     ({"optimizer_cfg": {"solver": "SGD", "lr": 0.1, "momentun": 0.9}}, "SGD has no setting 'momentun'"),
-    ({"trainer_cfg": {"sampler": {"batch_size": [9, 2]}}}, "P = 9 ids per batch"),
+    pytest.param({"trainer_cfg": {"sampler": {"batch_size": [9, 2]}}}, "P = 9 ids per batch", marks=SLOW),
 ])
 def test_bad_configs_give_clear_errors(pretreated_casia, tmp_path, sections, message):
     cfg = write_config(tmp_path / "bad.yaml", pretreated_casia, TINY_SGPP, **sections)
