@@ -176,8 +176,8 @@ def test_restore_keeps_or_resets_the_optimizer_and_the_scheduler(base_run, tmp_p
                                                                  optimizer_reset, scheduler_reset):
     """Restoring the iteration-2 checkpoint (total_iter 2: load, then nothing left to train).
     Kept, the optimizer has the checkpoint's momentum buffers and learning rate 0.01 (after the
-    milestone at 1) and the scheduler has taken 2 steps; reset, the optimizer has no state and
-    the scheduler none of its steps. The iteration is restored either way."""
+    milestone at 1) and the scheduler has taken 2 steps; reset, the optimizer has no state (and,
+    with the scheduler kept, the schedule's rate) and the scheduler none of its steps. The iteration is restored either way."""
     made = {}
 
     def capture(build, key):
@@ -198,6 +198,9 @@ def test_restore_keeps_or_resets_the_optimizer_and_the_scheduler(base_run, tmp_p
     state = made["optimizer"].state_dict()
     if optimizer_reset:
         assert state["state"] == {}
+        # the kept schedule is past its milestone: the new optimizer starts at its rate, 0.01
+        # (OpenGait would restart at the configured 0.1 and MultiStepLR would keep it there)
+        assert made["optimizer"].param_groups[0]["lr"] == pytest.approx(0.01)
     else:
         assert sorted(state["state"]) == sorted(saved["state"]) and len(saved["state"]) > 0
         for index, values in saved["state"].items():

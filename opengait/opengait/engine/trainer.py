@@ -86,6 +86,9 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
                 optimizer.load_state_dict(state["optimizer"])
             if not tcfg.scheduler_reset and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
+                if tcfg.optimizer_reset:     # the new optimizer starts at the schedule's rate
+                    for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+                        group["lr"] = lr
             start = state["iteration"]
             set_rng_state(state["rng"])
             log.info("resumed from %s at iteration %d", restore, start)
