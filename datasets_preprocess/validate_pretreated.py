@@ -82,17 +82,17 @@ def report_partition(path: str, subjects: set[str], keys: set[str]) -> None:
     absent = sorted(listed - subjects)
     unlisted = sorted(subjects - listed)
     if absent:
-        log.warning("%d partition ids have no sequences on disk (e.g. %s)",
-                    len(absent), ", ".join(absent[:5]))
+        log.warning("%s: %d partition ids have no sequences on disk (e.g. %s)",
+                    path, len(absent), ", ".join(absent[:5]))
     if unlisted:
-        log.warning("%d ids on disk are in no partition set (e.g. %s)",
-                    len(unlisted), ", ".join(unlisted[:5]))
+        log.warning("%s: %d ids on disk are in no partition set (e.g. %s)",
+                    path, len(unlisted), ", ".join(unlisted[:5]))
     expected = partition.get("TEST_SEQUENCES")
     if expected is not None:
         missing = sorted(set(expected) - keys)
         counts = Counter(k.split("/")[1] for k in missing)
         log.log(logging.WARNING if missing else logging.INFO,
-                "TEST_SEQUENCES: %d of %d on disk%s", len(expected) - len(missing), len(expected),
+                "%s: TEST_SEQUENCES: %d of %d on disk%s", path, len(expected) - len(missing), len(expected),
                 f"; missing (counted as misses by the evaluators) by type: {dict(counts)}" if missing else "")
 
 

@@ -72,7 +72,8 @@ def test_partition_problems_are_named(root):
                         TEST_SEQUENCES=["003/nm-01/000", "003/nm-01/180", "003/cl-01/000"])
     result, errors, warnings = validate(root, "--partition", root / "part.json")
     assert result.returncode == 0 and errors == []          # the sequences themselves are sound
-    assert len(warnings) == 3, warnings          # (they name the ids and keys, not the JSON file)
+    assert len(warnings) == 3, warnings
+    assert all(f"{root / 'part.json'}: " in w for w in warnings)      # each names the JSON file
     assert warnings[0].endswith("1 partition ids have no sequences on disk (e.g. 009)")
     assert warnings[1].endswith("1 ids on disk are in no partition set (e.g. 002)")
     assert warnings[2].endswith("TEST_SEQUENCES: 1 of 3 on disk; missing (counted as misses by the "
