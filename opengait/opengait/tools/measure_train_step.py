@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from datasets_preprocess.common.cli import resolve_device_name
 from opengait.engine.memory import measure_step_here
 
 
@@ -17,7 +18,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cfgs", required=True, help="experiment YAML")
     parser.add_argument("--batch", default="1x2", help="P x K sequences (default 1x2)")
     parser.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:n] (default cpu)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu or cuda[:n] (default auto)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. model_cfg.checkpoint_stages=[1,2,3,4] (repeatable)")
     return parser.parse_args(argv)
@@ -25,7 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> int:
     p, k = (int(v) for v in args.batch.lower().split("x"))
-    print(json.dumps(measure_step_here(args.cfgs, p, k, args.frames, args.set, args.device)))
+    print(json.dumps(measure_step_here(args.cfgs, p, k, args.frames, args.set,
+                                       resolve_device_name(args.device))))
     return 0
 
 
