@@ -27,8 +27,8 @@ import torch
 
 from bench_train_step import MODEL_CONFIGS, time_steps  # noqa: E402
 from opengait.engine.memory import random_batch, select_inputs  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_report
-from datasets_preprocess.common.cli import run_script
+from gaitcore.atomic_files import atomic_write_report
+from gaitcore.cli import run_script
 from opengait.config import load_config
 from opengait.engine.optim import build_optimizer
 from opengait.modeling.losses import LossAggregator

@@ -33,12 +33,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
-from datasets_preprocess.common.cli import UserInputError, run_script  # noqa: E402
-from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
-from datasets_preprocess.common.pretreated_io import list_sequences, read_sequence  # noqa: E402
-from datasets_preprocess.common.safe_pickle import load_pickle  # noqa: E402
-from datasets_preprocess.common.skeleton_maps import skeleton_maps  # noqa: E402
+from gaitcore.atomic_files import atomic_write_report  # noqa: E402
+from gaitcore.cli import UserInputError, run_script  # noqa: E402
+from gaitcore.pose_files import read_pose_json  # noqa: E402
+from gaitcore.pretreated_io import list_sequences, read_sequence  # noqa: E402
+from gaitcore.safe_pickle import load_pickle  # noqa: E402
+from gaitcore.skeleton_maps import skeleton_maps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

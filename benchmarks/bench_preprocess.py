@@ -25,12 +25,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import pose_file, sequence_folders  # noqa: E402
-from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
-from datasets_preprocess.common.cli import positive_int, run_script  # noqa: E402
-from datasets_preprocess.common.image_io import numbered_images, read_mask  # noqa: E402
-from datasets_preprocess.common.pose_files import read_pose_json  # noqa: E402
-from datasets_preprocess.common.silhouette_alignment import align_silhouette  # noqa: E402
-from datasets_preprocess.common.skeleton_maps import skeleton_maps  # noqa: E402
+from gaitcore.atomic_files import atomic_write_report  # noqa: E402
+from gaitcore.cli import positive_int, run_script  # noqa: E402
+from gaitcore.image_io import numbered_images, read_mask  # noqa: E402
+from gaitcore.pose_files import read_pose_json  # noqa: E402
+from gaitcore.silhouette_alignment import align_silhouette  # noqa: E402
+from gaitcore.skeleton_maps import skeleton_maps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

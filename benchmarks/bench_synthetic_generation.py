@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_write_report
-from datasets_preprocess.common.cli import run_script
-from datasets_preprocess.common.parallel import default_workers
+from gaitcore.atomic_files import atomic_write_report
+from gaitcore.cli import run_script
+from gaitcore.parallel import default_workers
 
 REPO = Path(__file__).resolve().parents[1]
 

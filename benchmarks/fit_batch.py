@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "opengait")]
 
-from datasets_preprocess.common.atomic_files import atomic_write_report  # noqa: E402
-from datasets_preprocess.common.cli import UserInputError, resolve_device_name, run_script  # noqa: E402
+from gaitcore.atomic_files import atomic_write_report  # noqa: E402
+from gaitcore.cli import UserInputError, resolve_device_name, run_script  # noqa: E402
 from opengait.config import load_config  # noqa: E402
 from opengait.engine.memory import measure_step  # noqa: E402
 

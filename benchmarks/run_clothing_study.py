@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import atomic_path, atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from gaitcore.atomic_files import atomic_path, atomic_write_text
+from gaitcore.cli import UserInputError, run_script, setup_logging
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -30,8 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import UserInputError, run_script, setup_logging
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2 ** 20

@@ -20,9 +20,9 @@ from collections import Counter
 import yaml
 from tqdm import tqdm
 
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
-from datasets_preprocess.common.pretreated_io import (list_sequences, modality_layout,
-                                                      read_partition)
+from gaitcore.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from gaitcore.pretreated_io import (list_sequences, modality_layout,
+                                    read_partition)
 
 log = logging.getLogger("validate_pretreated")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from datasets_preprocess.common.cli import run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
 from dlcr import tiny_models
 
 

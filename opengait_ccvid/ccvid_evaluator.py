@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import atomic_open
+from gaitcore.atomic_files import atomic_open
 from opengait.config import ConfigError
 from opengait.evaluation.distance import pairwise_distance
 from opengait.evaluation.evaluators import Evaluation, identity_notes, register_evaluator

@@ -12,7 +12,7 @@ Several GPUs: accelerate launch --num_processes N opengait_ccvid/main.py --cfgs 
 from __future__ import annotations
 
 import opengait_ccvid.ccvid_evaluator  # noqa: F401  (registers evaluate_ccvid)
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
+from gaitcore.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError
 from opengait.main import main, parse_args
 

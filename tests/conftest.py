@@ -106,7 +106,7 @@ def opengait_root(pretreated_casia, tmp_path_factory):
     <id>/<type>/<view>/<view>.pkl, a plain pickle of the uint8 array."""
     import pickle
     import shutil
-    from datasets_preprocess.common.pretreated_io import list_sequences, read_sequence
+    from gaitcore.pretreated_io import list_sequences, read_sequence
     root = tmp_path_factory.mktemp("opengait_root")
     for ref in list_sequences(pretreated_casia / "pretreated"):
         folder = root / "pretreated" / ref.subject / ref.type / ref.view

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets_preprocess.common import skeleton_maps as sm
-from datasets_preprocess.common.silhouette_alignment import align_silhouette, align_silhouettes
+from gaitcore import skeleton_maps as sm
+from gaitcore.silhouette_alignment import align_silhouette, align_silhouettes
 from opengait_rules import align_like_opengait, skeleton_map_like_opengait
 
 
@@ -104,7 +104,7 @@ def standing_pose(height: float = 170.0, x0: float = 100.0, y0: float = 20.0) ->
 def synthetic_poses(tmp_path_factory, ):
     """Walking poses of the synthetic generator (noisy like a pose estimator), complete frames."""
     from conftest import run_script
-    from datasets_preprocess.common.pose_files import read_pose_json
+    from gaitcore.pose_files import read_pose_json
     raw = tmp_path_factory.mktemp("maps") / "raw"
     run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", raw, "--subjects", "2",
                "--types", "nm-01,bg-01,cl-01", "--views", "000,054,090,144", "--frames", "8",

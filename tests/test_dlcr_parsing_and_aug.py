@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import make_synthetic_ccvid, run_script
-from datasets_preprocess.common.pretreated_io import list_sequences, read_partition
-from datasets_preprocess.common.jsonl_records import read_records
+from gaitcore.pretreated_io import list_sequences, read_partition
+from gaitcore.jsonl_records import read_records
 from dlcr.schp.clothes_parsing import input_affine
 from dlcr.schp.label_sets import clothes_label_ids
 from dlcr.schp.schp_network import ABN, load_schp_checkpoint

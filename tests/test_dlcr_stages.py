@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import make_synthetic_ccvid, run_script
-from datasets_preprocess.common.jsonl_records import read_records
+from gaitcore.jsonl_records import read_records
 from dlcr.common.stage_runner import LazyModel
 from dlcr.llama.garment_prompts import parse_garment_reply
 from dlcr.sd_inpaint.clothes_inpainting import paste_back, plan_variants

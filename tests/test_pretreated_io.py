@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets_preprocess.common import atomic_files, pretreated_io as pio
-from datasets_preprocess.common.safe_pickle import UnsafePickleError, load_pickle
+from gaitcore import atomic_files, pretreated_io as pio
+from gaitcore.safe_pickle import UnsafePickleError, load_pickle
 
 
 def make_arrays(t: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
@@ -309,7 +309,7 @@ def test_files_are_selected_by_position_and_identified_by_content(tmp_path):
 
 
 def test_a_report_and_its_json_twin_are_written_together(tmp_path):
-    from datasets_preprocess.common.atomic_files import atomic_write_report
+    from gaitcore.atomic_files import atomic_write_report
     atomic_write_report(tmp_path / "r.md", ["# t", "", "| a |"], {"a": [1, 2.5]})
     assert (tmp_path / "r.md").read_text() == "# t\n\n| a |\n"
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1, 2.5]}

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from datasets_preprocess.common.pose_files import read_grew_pose_txt, read_pose_json
-from datasets_preprocess.common.silhouette_alignment import align_silhouettes
+from gaitcore.pose_files import read_grew_pose_txt, read_pose_json
+from gaitcore.silhouette_alignment import align_silhouettes
 from datasets_preprocess.synthetic import walker_sequences as ws
 
 GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
@@ -290,7 +290,7 @@ def test_a_real_pose_model_sees_the_walkers(tmp_path):
 
 
 def test_oracle_augmentation_names_frames_like_dlcr_stage4(tmp_path):
-    from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
+    from gaitcore.augmented_names import augmented_key, augmented_tracklet
     out = tmp_path / "ccvid"
     generate(out, "--layout", "ccvid", "--subjects", "4", "--sessions", "2", "--frames", "4", "--views", "036",
              "--augment-variants", "2", "--augment-fraction", "1")

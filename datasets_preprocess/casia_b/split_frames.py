@@ -18,11 +18,11 @@ from pathlib import Path
 import cv2
 
 from datasets_preprocess.casia_b.casia_b_layout import key_from_stem
-from datasets_preprocess.common.atomic_files import atomic_write_files, remove_stale_temps
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.parallel import default_workers, parallel_map
-from datasets_preprocess.common.video_io import (VideoReadError, declared_frame_count,
-                                                 iter_video_frames)
+from gaitcore.atomic_files import atomic_write_files, remove_stale_temps
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.parallel import default_workers, parallel_map
+from gaitcore.video_io import (VideoReadError, declared_frame_count,
+                               iter_video_frames)
 
 log = logging.getLogger("split_frames")
 

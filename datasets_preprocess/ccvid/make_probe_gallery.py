@@ -20,9 +20,9 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from datasets_preprocess.ccvid.ccvid_layout import read_index
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.pretreated_io import list_sequences, write_partition
+from gaitcore.ccvid_layout import read_index
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.pretreated_io import list_sequences, write_partition
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from datasets_preprocess.ccvid.ccvid_layout import read_index
+from gaitcore.ccvid_layout import read_index
 from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, load_tracklet
-from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, run_script, setup_logging
-from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, require_kept, run_sequences,
-                                                          summary_line)
-from datasets_preprocess.common.video_walkers import add_detection_arguments
+from gaitcore.cli import DEVICE_HELP, UserInputError, run_script, setup_logging
+from gaitcore.preprocess_runner import (add_common_arguments,
+                                        load_quality_rules, require_kept, run_sequences,
+                                        summary_line)
+from gaitcore.video_walkers import add_detection_arguments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

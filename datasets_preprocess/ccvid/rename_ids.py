@@ -16,9 +16,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from datasets_preprocess.ccvid.ccvid_layout import (SPLITS, TRACKLET, TrackletEntry, camera_of,
-                                                    parse_split_line, write_index)
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from gaitcore.ccvid_layout import (SPLITS, TRACKLET, TrackletEntry, camera_of,
+                                   parse_split_line, write_index)
+from gaitcore.cli import UserInputError, run_script, setup_logging
 
 log = logging.getLogger("rename_ids")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets_preprocess.common.cli import resolve_device_name
-from datasets_preprocess.common.image_io import numbered_images, read_image, read_mask
-from datasets_preprocess.common.pose_estimation import cached_pose_estimator, estimate_walker_poses
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.pose_files import format_pose_json, read_pose_json
-from datasets_preprocess.common.segmentation import cached_segmenter, grabcut_person, walker_masks
+from gaitcore.cli import resolve_device_name
+from gaitcore.image_io import numbered_images, read_image, read_mask
+from gaitcore.pose_estimation import cached_pose_estimator, estimate_walker_poses
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.pose_files import format_pose_json, read_pose_json
+from gaitcore.segmentation import cached_segmenter, grabcut_person, walker_masks
 
 UNREADABLE_FRAME = "unreadable_frame"
 NO_PERSON_MASK = "no_person_mask"

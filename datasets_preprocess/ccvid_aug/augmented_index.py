@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_open
-from datasets_preprocess.common.cli import UserInputError
+from gaitcore.atomic_files import atomic_open
+from gaitcore.cli import UserInputError
 
 INDEX_NAME = "augmented_index.csv"
 

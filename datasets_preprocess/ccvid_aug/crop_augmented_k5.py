@@ -22,13 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets_preprocess.ccvid_aug.augmented_index import AugmentedTracklet, write_augmented_index
-from datasets_preprocess.common.atomic_files import atomic_write_files
-from datasets_preprocess.common.augmented_names import augmented_tracklet
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.image_io import read_image
-from datasets_preprocess.common.pose_files import read_pose_json
-from datasets_preprocess.common.jsonl_records import read_records
-from datasets_preprocess.common.seeding import stable_int
+from gaitcore.atomic_files import atomic_write_files
+from gaitcore.augmented_names import augmented_tracklet
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.image_io import read_image
+from gaitcore.pose_files import read_pose_json
+from gaitcore.jsonl_records import read_records
+from gaitcore.seeding import stable_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

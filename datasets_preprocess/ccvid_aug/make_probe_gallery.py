@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from datasets_preprocess.ccvid.ccvid_layout import read_index
+from gaitcore.ccvid_layout import read_index
 from datasets_preprocess.ccvid_aug.augmented_index import read_augmented_index
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.pretreated_io import list_sequences, read_partition, write_partition
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.pretreated_io import list_sequences, read_partition, write_partition
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

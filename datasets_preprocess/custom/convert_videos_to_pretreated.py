@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.parallel import default_workers
-from datasets_preprocess.common.preprocess_runner import load_quality_rules, require_kept, run_sequences, summary_line
-from datasets_preprocess.common.pretreated_io import write_partition
-from datasets_preprocess.common.video_io import read_video
-from datasets_preprocess.common.video_walkers import WalkerSource, add_walker_source_arguments
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.parallel import default_workers
+from gaitcore.preprocess_runner import load_quality_rules, require_kept, run_sequences, summary_line
+from gaitcore.pretreated_io import write_partition
+from gaitcore.video_io import read_video
+from gaitcore.video_walkers import WalkerSource, add_walker_source_arguments
 
 log = logging.getLogger("convert_videos_to_pretreated")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

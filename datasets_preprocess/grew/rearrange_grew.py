@@ -23,14 +23,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.image_io import numbered_images, read_masks
-from datasets_preprocess.common.pose_files import PoseFileError, read_grew_pose_txt
-from datasets_preprocess.common.preprocess_runner import (add_common_arguments,
-                                                          load_quality_rules, require_kept, run_sequences,
-                                                          summary_line)
-from datasets_preprocess.common.pretreated_io import write_partition
-from datasets_preprocess.common.sequence_builder import BAD_POSE_FILE
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.image_io import numbered_images, read_masks
+from gaitcore.pose_files import PoseFileError, read_grew_pose_txt
+from gaitcore.preprocess_runner import (add_common_arguments,
+                                        load_quality_rules, require_kept, run_sequences,
+                                        summary_line)
+from gaitcore.pretreated_io import write_partition
+from gaitcore.sequence_builder import BAD_POSE_FILE
 
 POSE_SUFFIX = "_2d_pose.txt"
 

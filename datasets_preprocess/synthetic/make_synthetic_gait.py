@@ -23,9 +23,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.parallel import default_workers, parallel_map
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.parallel import default_workers, parallel_map
 from datasets_preprocess.synthetic import raw_layouts as rl
 from datasets_preprocess.synthetic.pose_error import parse_pose_error
 from datasets_preprocess.synthetic.walker_sequences import subject_profile

@@ -43,13 +43,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import (atomic_path, atomic_write_bytes,
-                                                     atomic_write_files, atomic_write_text)
-from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
-from datasets_preprocess.common.pose_files import format_grew_pose_txt, format_pose_json
+from gaitcore.atomic_files import (atomic_path, atomic_write_bytes,
+                                   atomic_write_files, atomic_write_text)
+from gaitcore.augmented_names import augmented_key, augmented_tracklet
+from gaitcore.pose_files import format_grew_pose_txt, format_pose_json
 from datasets_preprocess.synthetic.pose_error import apply_pose_error, covered_joints, parse_pose_error
-from datasets_preprocess.common.pretreated_io import encode_png_gray
-from datasets_preprocess.common.silhouette_alignment import align_silhouettes
+from gaitcore.pretreated_io import encode_png_gray
+from gaitcore.silhouette_alignment import align_silhouettes
 from datasets_preprocess.synthetic import appearance as ap
 from datasets_preprocess.synthetic import renderer as rd
 from datasets_preprocess.synthetic import walker_sequences as ws

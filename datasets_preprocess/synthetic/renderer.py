@@ -17,7 +17,7 @@ import numpy as np
 
 from datasets_preprocess.synthetic.appearance import (CHECK, PLAIN, STRIPES_ACROSS,
                                                       STRIPES_ALONG, Appearance, Material)
-from datasets_preprocess.common.pose_files import COCO17_NAMES as COCO_JOINTS
+from gaitcore.pose_files import COCO17_NAMES as COCO_JOINTS
 from datasets_preprocess.synthetic.body_model import SubjectIdentity
 from datasets_preprocess.synthetic.camera import Camera
 

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from datasets_preprocess.ccvid.ccvid_layout import SPLITS, parse_split_line
-from datasets_preprocess.common.cli import UserInputError
-from datasets_preprocess.common.image_io import numbered_images, read_image
+from gaitcore.ccvid_layout import SPLITS, parse_split_line
+from gaitcore.cli import UserInputError
+from gaitcore.image_io import numbered_images, read_image
 
 
 @dataclass(frozen=True)

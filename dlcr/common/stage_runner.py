@@ -22,8 +22,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, resolve_device_name
-from datasets_preprocess.common.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
+from gaitcore.cli import DEVICE_HELP, UserInputError, resolve_device_name
+from gaitcore.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.jsonl_records import read_records
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.jsonl_records import read_records
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
                                       resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.llama.garment_prompts import RETRY_MESSAGE, outfit_message, parse_garment_reply

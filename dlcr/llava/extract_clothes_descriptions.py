@@ -15,7 +15,7 @@ import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import UserInputError, run_script, setup_logging
 from dlcr.common.image_items import ccvid_image_items, evenly_spaced, parse_splits, read_batch, read_rgb
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
                                       resolve_device, resolve_dtype, run_stage, summary)

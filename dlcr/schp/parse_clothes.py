@@ -17,9 +17,9 @@ from pathlib import Path
 
 import cv2
 
-from datasets_preprocess.common.atomic_files import atomic_write_bytes
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.image_io import read_image
+from gaitcore.atomic_files import atomic_write_bytes
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.image_io import read_image
 from dlcr.common.image_items import ccvid_image_items, parse_splits, read_batch
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, one_of,
                                       read_stage_defaults, resolve_device, resolve_dtype, run_stage, summary)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datasets_preprocess.common.seeding import stable_int
+from gaitcore.seeding import stable_int
 from dlcr.common.stage_runner import load_pretrained
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import atomic_write_bytes
-from datasets_preprocess.common.augmented_names import augmented_key, augmented_tracklet
-from datasets_preprocess.common.cli import UserInputError, run_script, setup_logging
-from datasets_preprocess.common.image_io import read_image, read_mask
+from gaitcore.atomic_files import atomic_write_bytes
+from gaitcore.augmented_names import augmented_key, augmented_tracklet
+from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
-from datasets_preprocess.common.jsonl_records import read_records
+from gaitcore.jsonl_records import read_records
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
                                       resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.sd_inpaint.clothes_inpainting import plan_variants

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from gaitcore.atomic_files import atomic_write_text
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"

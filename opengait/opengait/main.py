@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script
+from gaitcore.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
 from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
 from opengait.engine.inference import evaluate

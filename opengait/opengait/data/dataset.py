@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets_preprocess.common.pretreated_io import (PretreatedFormatError, SequenceRef,
-                                                      list_sequences, modality_layout,
-                                                      read_partition)
+from gaitcore.pretreated_io import (PretreatedFormatError, SequenceRef,
+                                    list_sequences, modality_layout,
+                                    read_partition)
 from opengait.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class GaitDataset(torch.utils.data.Dataset):
     """Sequences of the TRAIN_SET (``train=True``) or TEST_SET ids, with the files chosen by
     ``data_in_use`` (booleans over the sorted .pkl files, or their positions, as OpenGait counts
     them). Roots written here or by OpenGait's scripts (``<view>.pkl``) both work: see
-    :func:`datasets_preprocess.common.pretreated_io.modality_layout`.
+    :func:`gaitcore.pretreated_io.modality_layout`.
 
     An item is ``{"data": {modality: array}, "index": i}``; metadata is in ``self.sequences``.
     """

@@ -13,7 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.pretreated_io import POSE
+from gaitcore.pretreated_io import POSE
 from opengait.config import ConfigError, check_kwargs
 from opengait.registry import Registry
 

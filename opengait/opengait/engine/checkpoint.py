@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets_preprocess.common.atomic_files import atomic_path
+from gaitcore.atomic_files import atomic_path
 from opengait.config import ConfigError
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 from tqdm import tqdm
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from gaitcore.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
 from opengait.engine.run_logging import SummaryLogger

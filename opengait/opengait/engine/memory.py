@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
+from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
 
 
 def activation_bytes(model: torch.nn.Module, loss_fn, batch: dict) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from datasets_preprocess.common.cli import LOG_FORMAT
+from gaitcore.cli import LOG_FORMAT
 
 log = logging.getLogger("opengait")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets_preprocess.common.pretreated_io import HEATMAP, POSE, SILHOUETTE
+from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
 from opengait.config import ConfigError, load_config
 from opengait.data.frame_sampling import sample_frames
 from opengait.data.loader import collate_sequences

@@ -27,7 +27,7 @@ from opengait.evaluation.evaluators import (Evaluation, as_array, expected_test_
                                             identity_notes, register_evaluator, sequence_keys,
                                             split_key, test_dataset_name)
 from opengait.evaluation.retrieval import missing_query, rank_with_masks, summarise
-from datasets_preprocess.common.atomic_files import atomic_open
+from gaitcore.atomic_files import atomic_open
 
 # dataset -> (gallery types, probe types), as OpenGait's real-scene evaluation defines them.
 REAL_SCENE = {"GREW": (("01",), ("02",)), "0001-1000": (("1", "2"), ("3", "4", "5", "6")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from datasets_preprocess.common.pretreated_io import SILHOUETTE
+from gaitcore.pretreated_io import SILHOUETTE
 
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,

@@ -28,7 +28,7 @@ import math
 import torch
 import torch.nn as nn
 
-from datasets_preprocess.common.pretreated_io import POSE
+from gaitcore.pretreated_io import POSE
 
 from opengait.config import ConfigError
 from opengait.modeling.attention import attention

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from datasets_preprocess.common.pretreated_io import HEATMAP, SILHOUETTE
+from gaitcore.pretreated_io import HEATMAP, SILHOUETTE
 
 from opengait.config import ConfigError, check_kwargs
 from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
-from datasets_preprocess.common.video_io import read_video
-from datasets_preprocess.common.video_walkers import (WalkerSource, add_walker_source_arguments, list_videos,
-                                                       walker_arrays)
+from gaitcore.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from gaitcore.video_io import read_video
+from gaitcore.video_walkers import (WalkerSource, add_walker_source_arguments, list_videos,
+                                     walker_arrays)
 from opengait.config import ConfigError
 from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments
 from opengait.tools.gallery_file import Gallery, load_gallery

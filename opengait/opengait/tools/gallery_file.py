@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import atomic_path
+from gaitcore.atomic_files import atomic_path
 from opengait.config import ConfigError
 
 IDENTITY_KEYS = ("model", "model_cfg_sha256", "checkpoint_sha256")

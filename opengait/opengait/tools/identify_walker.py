@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from datasets_preprocess.common.atomic_files import atomic_path
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, run_script, setup_logging
-from datasets_preprocess.common.video_io import read_video
-from datasets_preprocess.common.video_walkers import (WalkerSource, add_walker_source_arguments, draw_walker,
-                                                       walker_arrays)
+from gaitcore.atomic_files import atomic_path
+from gaitcore.cli import EXPECTED_ERRORS, run_script, setup_logging
+from gaitcore.video_io import read_video
+from gaitcore.video_walkers import (WalkerSource, add_walker_source_arguments, draw_walker,
+                                     walker_arrays)
 from opengait.config import ConfigError
 from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments, rank_identities
 from opengait.tools.gallery_file import load_gallery

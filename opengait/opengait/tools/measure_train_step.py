@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from datasets_preprocess.common.cli import resolve_device_name
+from gaitcore.cli import resolve_device_name
 from opengait.engine.memory import measure_step_here
 
 

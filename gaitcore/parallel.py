@@ -36,7 +36,7 @@ def _init_worker(parent: int) -> None:
     _exit_with_parent(parent)
     import cv2  # one thread per process: the pool supplies the parallelism
     cv2.setNumThreads(1)
-    from datasets_preprocess.common.image_io import set_decode_threads
+    from gaitcore.image_io import set_decode_threads
     set_decode_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

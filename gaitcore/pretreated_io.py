@@ -13,7 +13,7 @@ have the same T >= 1. As in OpenGait, a reader selects files by sorted *position
 (``data_in_use``); our own names (``0_heatmap``, ``1_sil``, ``2_pose``) say which modality a file
 holds, and files named otherwise (OpenGait's ``<view>.pkl``) are identified by their array's
 shape (:func:`modality_layout`). Every write is atomic; every ``.pkl`` read goes through the
-restricted unpickler in :mod:`datasets_preprocess.common.safe_pickle`.
+restricted unpickler in :mod:`gaitcore.safe_pickle`.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import (atomic_write_bytes, atomic_write_files,
-                                                     atomic_write_text, is_temp_name)
-from datasets_preprocess.common.safe_pickle import dumps_pickle, load_pickle, peek_pickle
+from gaitcore.atomic_files import (atomic_write_bytes, atomic_write_files,
+                                   atomic_write_text, is_temp_name)
+from gaitcore.safe_pickle import dumps_pickle, load_pickle, peek_pickle
 
 HEATMAP, SILHOUETTE, POSE = "0_heatmap", "1_sil", "2_pose"
 NUM_JOINTS = 17

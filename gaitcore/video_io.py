@@ -8,7 +8,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.pretreated_io import PretreatedFormatError
+from gaitcore.pretreated_io import PretreatedFormatError
 
 
 class VideoReadError(PretreatedFormatError):

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import is_temp_name
-from datasets_preprocess.common.sequence_builder import UNREADABLE_SILHOUETTE
+from gaitcore.atomic_files import is_temp_name
+from gaitcore.sequence_builder import UNREADABLE_SILHOUETTE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 GREY_TOLERANCE = 16       # max channel spread of a grey mask stored as colour (JPEG chroma noise)

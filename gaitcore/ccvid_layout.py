@@ -22,8 +22,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from datasets_preprocess.common.atomic_files import atomic_open
-from datasets_preprocess.common.cli import UserInputError
+from gaitcore.atomic_files import atomic_open
+from gaitcore.cli import UserInputError
 
 SPLITS = ("train", "query", "gallery")
 TRACKLET = re.compile(r"(?P<session>session\d+)/(?P<pid>\d+)_(?P<clip>\d+)")

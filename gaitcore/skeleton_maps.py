@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets_preprocess.common.pretreated_io import NUM_JOINTS
+from gaitcore.pretreated_io import NUM_JOINTS
 
 # OpenGait's 17 COCO-17 limbs: nose-eyes, eyes-ears, nose-shoulders, arms, torso sides, legs,
 # hip-hip (no eye-eye, ear-shoulder or shoulder-shoulder link).

@@ -20,10 +20,10 @@ from typing import Mapping
 
 import numpy as np
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
-from datasets_preprocess.common.pretreated_io import HEATMAP, NUM_JOINTS, POSE, SILHOUETTE
-from datasets_preprocess.common.silhouette_alignment import ALIGNED_SIZE, align_silhouette
-from datasets_preprocess.common.skeleton_maps import skeleton_maps
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.pretreated_io import HEATMAP, NUM_JOINTS, POSE, SILHOUETTE
+from gaitcore.silhouette_alignment import ALIGNED_SIZE, align_silhouette
+from gaitcore.skeleton_maps import skeleton_maps
 
 # Frame drop reasons.
 NO_SILHOUETTE = "no_silhouette"            # a pose but no silhouette file for the frame

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from datasets_preprocess.common.cli import UserInputError
+from gaitcore.cli import UserInputError
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.cli import DEVICE_HELP, UserInputError, positive_int, resolve_device_name
-from datasets_preprocess.common.image_io import numbered_images, read_masks
-from datasets_preprocess.common.pose_estimation import FrameDetections, box_iou, link_tracks
-from datasets_preprocess.common.pose_files import read_pose_json
-from datasets_preprocess.common.sequence_builder import QualityRules, SequenceRecord, build_sequence
+from gaitcore.cli import DEVICE_HELP, UserInputError, positive_int, resolve_device_name
+from gaitcore.image_io import numbered_images, read_masks
+from gaitcore.pose_estimation import FrameDetections, box_iou, link_tracks
+from gaitcore.pose_files import read_pose_json
+from gaitcore.sequence_builder import QualityRules, SequenceRecord, build_sequence
 
 
 @dataclass
@@ -167,7 +167,7 @@ def walker_arrays(walker: WalkerTrack, key: str, rules: QualityRules
 def draw_walker(frame: np.ndarray, box: np.ndarray | None, pose: np.ndarray | None, label: str,
                 colour: tuple[int, int, int] = (0, 200, 255), min_conf: float = 0.3) -> np.ndarray:
     """Draw a box, a COCO-17 skeleton and a label on a BGR frame (in place; returned)."""
-    from datasets_preprocess.common.skeleton_maps import COCO_BONES
+    from gaitcore.skeleton_maps import COCO_BONES
     if pose is not None:
         for a, b in COCO_BONES:
             if pose[a, 2] >= min_conf and pose[b, 2] >= min_conf:
@@ -193,8 +193,8 @@ def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool 
     (default ``auto``: CUDA if present, resolved by :func:`resolve_device_name`) and ``--imgsz``
     (default ``imgsz``). ``help_texts`` replaces the help of an option (keys ``seg_model``,
     ``pose_model``, ``device``, ``imgsz``); ``{default}`` in it is the option's default."""
-    from datasets_preprocess.common.pose_estimation import DEFAULT_POSE_MODEL
-    from datasets_preprocess.common.segmentation import DEFAULT_SEG_MODEL
+    from gaitcore.pose_estimation import DEFAULT_POSE_MODEL
+    from gaitcore.segmentation import DEFAULT_SEG_MODEL
     texts = {"seg_model": "ultralytics segmentation weights for silhouettes (default {default})",
              "pose_model": "ultralytics pose weights for COCO-17 keypoints (default {default})",
              "device": "device of the detection models: " + DEVICE_HELP,
@@ -211,7 +211,7 @@ def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool 
 
 def add_walker_source_arguments(parser) -> None:
     """Where masks and poses come from: models (default) or precomputed files; quality rules."""
-    from datasets_preprocess.common.preprocess_runner import DEFAULT_CONFIG
+    from gaitcore.preprocess_runner import DEFAULT_CONFIG
     g = parser.add_argument_group("walker detection (the same path as the preprocessing scripts)")
     add_detection_arguments(g)
     g.add_argument("--sils-from", help="precomputed masks instead of --seg-model: <dir>/<video stem>/*.png "
@@ -227,21 +227,21 @@ class WalkerSource:
     """Models or precomputed files, loaded once, turning a video into tracked walkers."""
 
     def __init__(self, args, use_pose: bool = True):
-        from datasets_preprocess.common.preprocess_runner import load_quality_rules
+        from gaitcore.preprocess_runner import load_quality_rules
         self.args, self.use_pose = args, use_pose
         self.rules = load_quality_rules(args.config, "custom", args.quality_rule)
         self._segmenter = self._pose = None
 
     def segmenter(self):
         if self._segmenter is None and not self.args.sils_from:
-            from datasets_preprocess.common.segmentation import cached_segmenter
+            from gaitcore.segmentation import cached_segmenter
             self._segmenter = cached_segmenter(self.args.seg_model, resolve_device_name(self.args.device),
                                                self.args.imgsz)
         return self._segmenter
 
     def pose_estimator(self):
         if self._pose is None and self.use_pose and not self.args.pose_from:
-            from datasets_preprocess.common.pose_estimation import cached_pose_estimator
+            from gaitcore.pose_estimation import cached_pose_estimator
             self._pose = cached_pose_estimator(self.args.pose_model, resolve_device_name(self.args.device),
                                                self.args.imgsz)
         return self._pose

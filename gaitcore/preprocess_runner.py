@@ -18,16 +18,16 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from datasets_preprocess.common.atomic_files import atomic_write_text, remove_stale_temps
-from datasets_preprocess.common.cli import EXPECTED_ERRORS, UserInputError
-from datasets_preprocess.common.parallel import default_workers, parallel_map
-from datasets_preprocess.common.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
-                                                      write_gei, write_sequence)
-from datasets_preprocess.common.sequence_builder import (QualityLog, QualityRules,
-                                                         SequenceRecord, build_sequence)
+from gaitcore.atomic_files import atomic_write_text, remove_stale_temps
+from gaitcore.cli import EXPECTED_ERRORS, UserInputError
+from gaitcore.parallel import default_workers, parallel_map
+from gaitcore.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
+                                    write_gei, write_sequence)
+from gaitcore.sequence_builder import (QualityLog, QualityRules,
+                                       SequenceRecord, build_sequence)
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "preprocess.yaml"
 UNREADABLE_INPUT = "unreadable_input"
 

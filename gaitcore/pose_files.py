@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
-from datasets_preprocess.common.pretreated_io import NUM_JOINTS, PretreatedFormatError, read_json
+from gaitcore.pretreated_io import NUM_JOINTS, PretreatedFormatError, read_json
 
 COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
                 "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",

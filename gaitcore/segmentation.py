@@ -14,8 +14,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from datasets_preprocess.common.pose_estimation import (FrameDetections, load_yolo,
-                                                        track_main_walker)
+from gaitcore.pose_estimation import (FrameDetections, load_yolo,
+                                      track_main_walker)
 
 DEFAULT_SEG_MODEL = "yolo11n-seg.pt"
 PERSON_CLASS = 0

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from datasets_preprocess.common.atomic_files import atomic_write_text
+from gaitcore.atomic_files import atomic_write_text
 
 
 def parts_dir(out: str | os.PathLike) -> Path:

@@ -12,7 +12,7 @@ import pickle
 import sys
 from typing import Any, Callable
 
-from datasets_preprocess.common.pretreated_io import PretreatedFormatError
+from gaitcore.pretreated_io import PretreatedFormatError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
