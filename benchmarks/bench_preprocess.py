@@ -28,6 +28,7 @@ from datasets_preprocess.casia_b.casia_b_layout import pose_file, sequence_folde
 from gaitcore.atomic_files import atomic_write_report  # noqa: E402
 from gaitcore.cli import positive_int, run_script  # noqa: E402
 from gaitcore.image_io import numbered_images, read_mask  # noqa: E402
+from gaitcore.process_memory import peak_rss_bytes  # noqa: E402
 from gaitcore.pose_files import read_pose_json  # noqa: E402
 from gaitcore.silhouette_alignment import align_silhouette  # noqa: E402
 from gaitcore.skeleton_maps import skeleton_maps  # noqa: E402
@@ -121,7 +122,8 @@ def main(args: argparse.Namespace) -> int:
               "quality log):", "", "| workers | seconds | frames/s |", "| --- | --- | --- |"]
     for w, r in end_to_end.items():
         lines.append(f"| {w} | {r['seconds']} | {r['frames_per_s']} |")
-    atomic_write_report(args.out, lines, {"compute": rows, "end_to_end": end_to_end})
+    atomic_write_report(args.out, lines, {"compute": rows, "end_to_end": end_to_end,
+                                          "main_process_peak_mib": peak_rss_bytes() / 2**20})
     print("\n".join(lines))
     return 0
 

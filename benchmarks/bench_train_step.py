@@ -189,6 +189,19 @@ def bench_eval(n: int) -> dict:
     return {"n": n, "top20_s": top, "full_matrix_s": full}
 
 
+def step_table(rows: list[dict], sequences: int, peak_key: str | None = None) -> list[str]:
+    """Markdown rows: step time and sequences/s of each model and precision (and, with
+    ``peak_key``, the peak memory in MiB each row holds under that key)."""
+    memory = peak_key is not None
+    lines = ["| model | parameters | precision | s / iteration | sequences / s |"
+             + (" peak memory (MiB) |" if memory else ""), "| --- " * (6 if memory else 5) + "|"]
+    for r in rows:
+        for precision, seconds in r["steps"].items():
+            lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | {seconds:.2f} | "
+                         f"{sequences / seconds:.2f} |" + (f" {r[peak_key]:.0f} |" if memory else ""))
+    return lines
+
+
 def memory_table(rows: list[dict]) -> list[str]:
     """Markdown rows: FP16 training memory of each shipped config (estimate; CUDA-measured if present)."""
     lines = ["| config | batch | saved-activation estimate, plain model (GiB) | measured on CUDA (GiB) |",
@@ -218,12 +231,7 @@ def main(args: argparse.Namespace) -> int:
              "not GPU figures.", "",
              f"Timed batch: {rows[0]['timed_batch']} (P x K x frames, 64x44), random inputs; best of "
              f"{args.steps} fp32 steps and {args.bf16_steps} bf16 step(s) after a warm-up.", "",
-             "| model | parameters | precision | s / iteration | sequences / s |",
-             "| --- | --- | --- | --- | --- |"]
-    for r in rows:
-        for precision, seconds in r["steps"].items():
-            lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | "
-                         f"{seconds:.2f} | {p * k / seconds:.2f} |")
+             *step_table(rows, p * k)]
     by_name = {r["model"]: r for r in rows}
     if "HybridGait" in by_name and "SkeletonGaitPP" in by_name:
         for precision in by_name["HybridGait"]["steps"]:

@@ -1,7 +1,8 @@
 """Speed figures side by side, in one run: preprocessing, data loader, training steps, evaluation,
 and the peak memory of each measurement.
 
-Each part runs in a fresh process, so its peak resident memory (ru_maxrss) is its own:
+Each part runs in a fresh process, and its peak resident memory is read from that process's own
+VmHWM (gaitcore.process_memory; ru_maxrss would carry over the parent's resident set):
   1. preprocessing frames/s (silhouette alignment, skeleton maps; per core and with workers; the
      end-to-end rearrange script) -- benchmarks/bench_preprocess.py;
   2. data-loader sequences/s with and without the in-memory cache (needs a preprocessed synthetic
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -31,6 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_write_text
+from gaitcore.process_memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from gaitcore.cli import UserInputError, run_script, setup_logging
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,9 +65,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _with_peak_rss(fn_name: str, *args):
     """Child side: run ``bench_train_step.<fn_name>(*args)``; return it with the RSS before and at peak."""
     from benchmarks import bench_train_step
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reset_peak_rss()
+    before = rss_bytes()
     result = getattr(bench_train_step, fn_name)(*args)
-    return result, before * 1024 / MIB, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
+    return result, before / MIB, peak_rss_bytes() / MIB
 
 
 def in_fresh_process(fn_name: str, *args) -> tuple:
@@ -83,11 +85,11 @@ def run_preprocess(args: argparse.Namespace) -> tuple[dict, float, float]:
     if args.raw:
         cmd += ["--data", str(args.raw)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise UserInputError(f"bench_preprocess.py failed:\n{proc.stderr.read()[-3000:]}")
-    return json.loads(out.with_suffix(".json").read_text()), usage.ru_maxrss * 1024 / MIB, time.perf_counter() - start
+    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise UserInputError(f"bench_preprocess.py failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(out.with_suffix(".json").read_text())
+    return result, result["main_process_peak_mib"], time.perf_counter() - start
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
@@ -117,7 +119,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, CUDA: "
              f"{torch.cuda.is_available()}; whole run {wall / 60:.1f} min. **These are CPU figures; a GPU "
              "trains and evaluates one to two orders of magnitude faster.** Peak memory is the resident "
-             "set (ru_maxrss) of the process that made the measurement, imported libraries included.", "",
+             "set (VmHWM) of the process that made the measurement, imported libraries included.", "",
              "## Preprocessing (synthetic CASIA-B frames, 320x240)", "",
              "| processes | alignment frames/s | skeleton maps frames/s |", "| --- | --- | --- |"]
     for w, r in preprocess["compute"].items():
@@ -135,12 +137,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         lines.append(f"Skipped: no preprocessed set at {args.data} (run `make demo` or pass --data).")
     lines += ["", f"## Training step (timed batch {rows[0]['timed_batch']}, P x K x frames of 64x44, "
               "random inputs, forward + losses + backward + SGD step)", "",
-              "| model | parameters | precision | s / iteration | sequences / s | peak memory (MiB) |",
-              "| --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        for precision, seconds in r["steps"].items():
-            lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {precision} | {seconds:.2f} | "
-                         f"{p * k / seconds:.2f} | {r['peak_rss_mib']:.0f} |")
+              *bench_train_step.step_table(rows, p * k, "peak_rss_mib")]
     lines += ["", "Training memory of the shipped CASIA-B configs in FP16 on a GPU (estimated from the "
               "activations saved for backward, see opengait/opengait/engine/memory.py; with "
               "checkpoint_stages this misses the recomputation and is too low -- benchmarks/fit_batch.py "

@@ -57,3 +57,19 @@ def test_measured_peak_grows_with_the_batch_and_checkpointing_lowers_it(tmp_path
     assert ckpt["measured_bytes"] < 0.6 * three["measured_bytes"], (ckpt, three)
     with pytest.raises(RuntimeError, match="checkpoint_stages"):
         measure_step(cfg, 1, 2, 8, ["model_cfg.checkpoint_stages=[7]"], threads=1)
+
+
+def test_process_peak_memory_resets_and_counts_only_this_process():
+    """A 200 MiB array, touched and freed: the peak since the reset holds it; after another
+    reset the peak is back near the resident set (ru_maxrss could never come down)."""
+    import numpy as np
+
+    from gaitcore.process_memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+    mib = 2 ** 20
+    reset_peak_rss()
+    base = rss_bytes()
+    block = np.ones(200 * mib, np.uint8)           # every page written
+    del block
+    assert peak_rss_bytes() - base >= 190 * mib
+    reset_peak_rss()
+    assert peak_rss_bytes() - rss_bytes() < 50 * mib

@@ -19,6 +19,23 @@ TINY_GAITBASE = {"model": "GaitBase", "backbone_cfg": {"channels": [8, 16, 32, 6
                  "bin_num": [8]}
 
 
+def run_on_two_processes(cfg, out, *extra: str):
+    """``torchrun --nproc_per_node 2 main.py --cfgs cfg --output_root out *extra`` (gloo on a
+    CPU); returns the finished process."""
+    import subprocess
+    import sys
+    for _ in range(2):  # gloo on CPU occasionally aborts at start-up; one retry
+        cmd = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", "2",
+               "--master_port", str(free_port()), str(REPO_ROOT / MAIN), "--cfgs", cfg,
+               "--output_root", str(out), *extra]
+        result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if result.returncode == 0:
+            break
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def run_dir(out, model="SkeletonGaitPP", name="test_run"):
     return out / "synthetic" / model / name
 
@@ -178,17 +195,7 @@ def test_two_process_data_parallel_keeps_ranks_identical(pretreated_casia, tmp_p
     cfg = write_config(tmp_path / "ddp.yaml", pretreated_casia, {**TINY_SGPP, "checkpoint_stages": [1, 3]},
                        data_cfg={"data_in_use": [True, True, False]},
                        trainer_cfg={"total_iter": 4, "save_iter": 2, "sync_BN": True})
-    import subprocess
-    import sys
-    for attempt in range(2):  # gloo on CPU occasionally aborts at start-up; one retry
-        cmd = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", "2",
-               "--master_port", str(free_port()), str(REPO_ROOT / MAIN), "--cfgs", cfg,
-               "--output_root", str(tmp_path / "out")]
-        result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if result.returncode == 0:
-            break
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_on_two_processes(cfg, tmp_path / "out")
     assert "2 process(es)" in result.stderr
     assert result.stderr.count("parameters identical on 2 processes") == 2   # iterations 2 and 4
     assert (run_dir(tmp_path / "out") / "checkpoints" / "test_run-00004.pt").exists()
@@ -196,10 +203,7 @@ def test_two_process_data_parallel_keeps_ranks_identical(pretreated_casia, tmp_p
                        weights_only=True)
     assert state["iteration"] == 4
     # Two-process test phase: each process embeds its share; same numbers as one process.
-    result = subprocess.run([*cmd[:4], str(free_port()), *cmd[5:], "--phase", "test"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_on_two_processes(cfg, tmp_path / "out", "--phase", "test")
     two = json.loads((run_dir(tmp_path / "out") / "eval" / "00004.json").read_text())["results"]
     run_script(MAIN, "--cfgs", cfg, "--output_root", tmp_path / "out", "--phase", "test")
     one = json.loads((run_dir(tmp_path / "out") / "eval" / "00004.json").read_text())["results"]
@@ -224,15 +228,5 @@ def test_two_process_hybridgait_ablation(pretreated_casia, tmp_path):
              "pose_channels": [8, 16], "num_heads": 2, "head_dim": 8, "fusion": "none"}
     cfg = write_config(tmp_path / "ddp.yaml", pretreated_casia, model,
                        trainer_cfg={"total_iter": 2, "save_iter": 2, "find_unused_parameters": True})
-    import subprocess
-    import sys
-    for attempt in range(2):  # gloo on CPU occasionally aborts at start-up; one retry
-        cmd = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", "2",
-               "--master_port", str(free_port()), str(REPO_ROOT / MAIN), "--cfgs", cfg,
-               "--output_root", str(tmp_path / "out")]
-        result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if result.returncode == 0:
-            break
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_on_two_processes(cfg, tmp_path / "out")
     assert result.stderr.count("parameters identical on 2 processes") == 1

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from gaitcore.process_memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
 
 
@@ -80,33 +81,6 @@ def select_inputs(batch: dict, cfg: dict) -> dict:
     return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field}")
-
-
-def _reset_peak_rss() -> None:
-    """Start the peak-resident-set count afresh (Linux >= 4.0). ``getrusage``'s ``ru_maxrss``
-    cannot be used: it carries over the resident set of the parent process at fork."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_rss_bytes() -> int:
-    return _status_kib("VmHWM") * 1024
-
-
 def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), device: str = "cpu",
                       num_classes: int = 74) -> dict:
     """Two training steps (forward, losses, backward, SGD step) of ``config`` at P x K x frames
@@ -122,7 +96,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
     from opengait.modeling.registry import build_model
 
     cfg = load_config(config, list(overrides))
-    before = _rss_bytes()
+    before = rss_bytes()
     model = build_model(cfg["model_cfg"], num_classes)
     losses = LossAggregator(cfg["loss_cfg"])
     optimizer = build_optimizer(model, cfg["optimizer_cfg"])
@@ -134,7 +108,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
         batch = to_device(batch, device)
         torch.cuda.reset_peak_memory_stats()
     model.train()
-    _reset_peak_rss()
+    reset_peak_rss()
 
     def step() -> float:
         start = time.perf_counter()
@@ -153,7 +127,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
         torch.cuda.synchronize()
         measured = int(torch.cuda.max_memory_allocated())
     else:
-        measured = _peak_rss_bytes() - before
+        measured = peak_rss_bytes() - before
     input_bytes = sum(t.numel() * t.element_size() for t in batch["inputs"].values())
     saved = activation_bytes(model, losses, batch)
     return {"config": str(config), "overrides": list(overrides), "batch": [p, k, frames],
