@@ -231,7 +231,7 @@ def test_a_sequence_that_fails_mid_run_is_skipped_and_counted(pretreated_casia, 
     pose_file.write_bytes(pickle.dumps(pose, protocol=4))
     dataset = GaitDataset(data_cfg(root), train=True)            # passes the header check
     item = dataset[bad]
-    assert item["index"] != bad and dataset.sequences[item["index"]].label == dataset.sequences[bad].label
+    assert item["index"] != bad and dataset.labels[item["index"]] == dataset.labels[bad]
     assert dataset.failed == {bad} and "skipped (1 failed so far)" in caplog.text and "NaN" in caplog.text
     strict = GaitDataset(data_cfg(root, max_failed_share=0.0), train=True)
     with pytest.raises(PretreatedFormatError, match="more than data_cfg.max_failed_share 0.0"):

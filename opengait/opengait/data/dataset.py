@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,27 +18,14 @@ from opengait.config import ConfigError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SequenceInfo:
-    """A sequence of the dataset: its training label and its folder (a SequenceRef)."""
-
-    label: int        # index of the id among the dataset's ids (training classes)
-    ref: SequenceRef
-
-    subject = property(lambda self: self.ref.subject)
-    type = property(lambda self: self.ref.type)
-    view = property(lambda self: self.ref.view)
-    path = property(lambda self: self.ref.path)
-    key = property(lambda self: self.ref.key)
-
-
 class GaitDataset(torch.utils.data.Dataset):
     """Sequences of the TRAIN_SET (``train=True``) or TEST_SET ids, with the files chosen by
     ``data_in_use`` (booleans over the sorted .pkl files, or their positions, as OpenGait counts
     them). Roots written here or by OpenGait's scripts (``<view>.pkl``) both work: see
     :func:`gaitcore.pretreated_io.modality_layout`.
 
-    An item is ``{"data": {modality: array}, "index": i}``; metadata is in ``self.sequences``.
+    An item is ``{"data": {modality: array}, "index": i}``; ``self.sequences[i]`` is its folder
+    (a :class:`~gaitcore.pretreated_io.SequenceRef`) and ``self.labels[i]`` its training class.
     """
 
     def __init__(self, data_cfg: dict, train: bool):
@@ -68,8 +54,8 @@ class GaitDataset(torch.utils.data.Dataset):
         self.modalities = list(self.layout.names)
         self.ids = sorted({r.subject for r in refs})
         label_of = {s: i for i, s in enumerate(self.ids)}
-        self.sequences = [SequenceInfo(label_of[r.subject], r)
-                          for r in refs]
+        self.sequences: list[SequenceRef] = refs
+        self.labels = [label_of[r.subject] for r in refs]     # training class of each sequence
         self.train = train
         self.max_failed_share = float(data_cfg.get("max_failed_share") or 0.0)
         self.failed: set[int] = set()          # sequences that failed to read (this process)
@@ -85,7 +71,7 @@ class GaitDataset(torch.utils.data.Dataset):
         the array payloads: a bad file is a one-line error naming it, not a crash mid-run."""
         for seq in tqdm(self.sequences, desc="checking files", unit="seq", leave=False):
             try:
-                self.layout.read(seq.ref, headers_only=True)
+                self.layout.read(seq, headers_only=True)
             except (PretreatedFormatError, pickle.UnpicklingError, OSError) as e:
                 raise ConfigError(f"{e} (datasets_preprocess/validate_pretreated.py --root {root} "
                                   "checks every file)") from None
@@ -94,7 +80,7 @@ class GaitDataset(torch.utils.data.Dataset):
         return len(self.sequences)
 
     def _load(self, index: int) -> dict[str, np.ndarray]:
-        return self.layout.read(self.sequences[index].ref)
+        return self.layout.read(self.sequences[index])
 
     def __getitem__(self, index: int) -> dict:
         if self.cache is not None:
@@ -117,7 +103,7 @@ class GaitDataset(torch.utils.data.Dataset):
             raise PretreatedFormatError(
                 f"{len(self.failed)} of {len(self.sequences)} sequences failed to read, more than "
                 f"data_cfg.max_failed_share {self.max_failed_share}; last: {str(error).splitlines()[0]}")
-        label = self.sequences[index].label
+        label = self.labels[index]
         for other in self.indices_by_label()[label]:
             if other not in self.failed:
                 try:
@@ -129,12 +115,12 @@ class GaitDataset(torch.utils.data.Dataset):
 
     def indices_by_label(self) -> dict[int, list[int]]:
         groups = defaultdict(list)
-        for i, seq in enumerate(self.sequences):
-            groups[seq.label].append(i)
+        for i, label in enumerate(self.labels):
+            groups[label].append(i)
         return dict(groups)
 
     def length_hints(self) -> list[int]:
         """A number that grows with each sequence's frame count (its first file's size, read
         without unpickling), for grouping sequences of similar length into test batches."""
         first = self.layout.positions[0]
-        return [(seq.path / seq.ref.files[first]).stat().st_size for seq in self.sequences]
+        return [(seq.path / seq.files[first]).stat().st_size for seq in self.sequences]

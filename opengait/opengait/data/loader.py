@@ -29,7 +29,7 @@ class SampledSequences(torch.utils.data.Dataset):
         frames = sample_frames(n_frames, self.sampler_cfg, rng, request.frame_count)
         data = self.transform({name: array[frames] for name, array in data.items()}, rng)
         return {"data": data, "frames": frames, "index": request.index,
-                "label": self.dataset.sequences[request.index].label}
+                "label": self.dataset.labels[request.index]}
 
 
 def collate_sequences(items: list[dict]) -> dict:
