@@ -337,3 +337,4 @@ def test_grew_submission_from_a_pretreated_root(grew_run):
     record = json.loads((grew_run["run"] / "eval" / "00001.json").read_text())
     assert record["coverage"] == {"probes": {"evaluated": 2, "expected": 3}}
     assert any("1 probe(s) without features (e.g. gone2)" in n for n in record["notes"])
+    assert any("the gallery has 4 sequences, fewer than the 20 ranks" in n for n in record["notes"])

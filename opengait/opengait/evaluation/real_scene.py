@@ -111,6 +111,9 @@ def grew_submission(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> 
                             "20 most frequent gallery ids")
     if not names:
         raise ConfigError("grew_submission: no probe sequences (type 03) expected or found")
+    if gallery.sum() < 20:
+        result.notes.append(f"the gallery has {int(gallery.sum())} sequences, fewer than the 20 "
+                            "ranks of the GREW submission format: rows list only those")
     path = Path(out_dir) / "GREW_result" / f"{time.strftime('%Y-%m%d-%H%M%S')}.csv"
     with atomic_open(path, "w") as f:
         writer = csv.writer(f)
