@@ -11,11 +11,12 @@ Several GPUs: accelerate launch --num_processes N opengait_ccvid/main.py --cfgs 
 """
 from __future__ import annotations
 
-import opengait_ccvid.ccvid_evaluator  # noqa: F401  (registers evaluate_ccvid)
 from gaitcore.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError
 from opengait.main import main, parse_args
+from opengait.registry import load_plugins
 
 if __name__ == "__main__":
+    load_plugins(["opengait_ccvid.ccvid_evaluator"])        # registers evaluate_ccvid
     args = parse_args(description=__doc__)
     raise SystemExit(run_script(main, args, EXPECTED_ERRORS + (ConfigError,)))

@@ -26,8 +26,7 @@ def flash_attn_available() -> bool:
         _FLASH = False
         if importlib.util.find_spec("flash_attn") is not None:
             try:
-                from flash_attn import flash_attn_func  # noqa: F401
-                _FLASH = True
+                _FLASH = callable(getattr(importlib.import_module("flash_attn"), "flash_attn_func", None))
             except Exception:  # an installed but broken build (wrong CUDA / torch)
                 _FLASH = False
     return _FLASH
