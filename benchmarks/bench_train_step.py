@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precisions", default="fp32,bf16", help="CPU precisions (default fp32,bf16)")
     p.add_argument("--checkpoint-stages", default="1,2,3,4",
                    help="stages checkpointed in the 'checkpointing' rows (default 1,2,3,4; '' for none)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="build every model with model_cfg.channels_last: true (compare with a run without)")
     p.add_argument("--no-measure", action="store_true",
                    help="skip the fresh-process peak-memory measurements (they take a few minutes)")
     p.add_argument("--data", default=str(REPO / "output/demo/casia_b_work"),
@@ -96,7 +98,8 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
     cfg = load_config(REPO / MODEL_CONFIGS[name])
     batch = select_inputs(random_batch(p, k, args.frames), cfg)
     # the plain model: the shipped configs checkpoint, the plain rows must not
-    model = build_model({**cfg["model_cfg"], "checkpoint_stages": []}, 74)
+    layout = {"channels_last": args.channels_last}
+    model = build_model({**cfg["model_cfg"], "checkpoint_stages": [], **layout}, 74)
     n_params = sum(q.numel() for q in model.parameters())
     losses = LossAggregator(cfg["loss_cfg"])
     optimizer = build_optimizer(model, cfg["optimizer_cfg"])
@@ -118,7 +121,7 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
         row["steps"][f"{precision} (cpu)"] = time_steps(model, losses, optimizer, batch, steps, autocast)
     if args.checkpoint_stages:
         stages = [int(s) for s in args.checkpoint_stages.split(",")]
-        ckpt = build_model({**cfg["model_cfg"], "checkpoint_stages": stages}, 74)
+        ckpt = build_model({**cfg["model_cfg"], "checkpoint_stages": stages, **layout}, 74)
         ckpt.load_state_dict(model.state_dict())
         ckpt_opt = build_optimizer(ckpt, cfg["optimizer_cfg"])
         # plain and checkpointed alternately, best of each: the ratio is not skewed by load
@@ -129,8 +132,9 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
         row["checkpointing"] = {"stages": stages, "fp32_plain_s": plain_s, "fp32_checkpointed_s": ckpt_s}
         if not args.no_measure:
             override = f"model_cfg.checkpoint_stages=[{','.join(map(str, stages))}]"
+            extra = ["model_cfg.channels_last=true"] if args.channels_last else []
             for key, overrides in (("plain", ["model_cfg.checkpoint_stages=[]"]), ("checkpointed", [override])):
-                r = measure_step(REPO / MODEL_CONFIGS[name], p, k, args.frames, overrides,
+                r = measure_step(REPO / MODEL_CONFIGS[name], p, k, args.frames, overrides + extra,
                                  threads=torch.get_num_threads())
                 row["checkpointing"][f"{key}_measured_bytes"] = r["measured_bytes"]
                 row["checkpointing"][f"{key}_estimate_bytes"] = r["estimate_bytes"]

@@ -114,3 +114,49 @@ def test_checkpoint_stages_without_the_visual_branch_are_refused():
     cfg = {**MODELS["HybridGait"], "visual_branch": False, "checkpoint_stages": [2]}
     with pytest.raises(ConfigError, match="visual_branch: false"):
         build_model(cfg, 5)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_channels_last_keeps_values_and_outputs(name):
+    """model_cfg.channels_last: every 4-D convolution weight laid out NHWC and every 5-D one
+    NDHWC, with the same values; embeddings equal the plain layout's (fp32, ~1e-5: other kernels)
+    and the state dict loads into a plain model."""
+    torch.manual_seed(0)
+    plain = build_model(MODELS[name], 5)
+    torch.manual_seed(0)
+    fast = build_model({**MODELS[name], "channels_last": True}, 5)
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    relaid = 0                     # (a weight with one input channel is both layouts at once)
+    for (key, a), b in zip(plain.state_dict().items(), fast.state_dict().values()):
+        assert torch.equal(a, b), key
+        if b.ndim in formats:
+            assert b.is_contiguous(memory_format=formats[b.ndim]), key
+            relaid += not a.is_contiguous(memory_format=formats[b.ndim])
+    assert relaid > 0
+    plain.eval(), fast.eval()
+    b = batch()
+    with torch.no_grad():
+        want = plain(b["inputs"], b["lengths"], b["frames"])["inference_feat"]["embeddings"]
+        got = fast(b["inputs"], b["lengths"], b["frames"])["inference_feat"]["embeddings"]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    build_model(MODELS[name], 5).load_state_dict(fast.state_dict())
+
+
+def test_runtime_switches_do_not_block_a_strict_restore(tmp_path):
+    """checkpoint_stages and channels_last change how the model runs, not its weights: a
+    checkpoint saved with one setting loads under restore_ckpt_strict with another; a real
+    architecture change is still refused."""
+    from opengait.engine.checkpoint import load_checkpoint, save_checkpoint
+    model = build_model(MODELS["GaitBase"], 5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    cfg = {"model_cfg": dict(MODELS["GaitBase"])}
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, opt, torch.optim.lr_scheduler.StepLR(opt, 1), None, 1, 5, cfg)
+    load_checkpoint(path, {**MODELS["GaitBase"], "checkpoint_stages": [1, 2], "channels_last": True})
+    with pytest.raises(ConfigError, match="differs in: bin_num"):
+        load_checkpoint(path, {**MODELS["GaitBase"], "bin_num": [4]})
+
+
+def test_channels_last_must_be_a_bool():
+    with pytest.raises(ConfigError, match="model_cfg.channels_last: 'yes', expected true or false"):
+        build_model({**MODELS["GaitBase"], "channels_last": "yes"}, 5)

@@ -23,6 +23,7 @@ import torch
 
 from gaitcore.atomic_files import atomic_path
 from opengait.config import ConfigError
+from opengait.modeling.registry import RUNTIME_KEYS
 
 log = logging.getLogger(__name__)
 FORMAT = "hybridgait-checkpoint-1"
@@ -179,9 +180,9 @@ def load_checkpoint(path: Path, model_cfg: dict, strict: bool = True) -> dict:
     if state["model_name"] != model_cfg.get("model"):
         raise ConfigError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
                           f"{model_cfg.get('model')!r}")
-    if state["model_cfg"] != model_cfg:
-        changed = sorted(k for k in set(state["model_cfg"]) | set(model_cfg)
-                         if state["model_cfg"].get(k) != model_cfg.get(k))
+    changed = sorted(k for k in set(state["model_cfg"]) | set(model_cfg)
+                     if state["model_cfg"].get(k) != model_cfg.get(k) and k not in RUNTIME_KEYS)
+    if changed:
         if strict:
             raise ConfigError(f"{path}: saved with a different model_cfg (differs in: {', '.join(changed)}; "
                               "restore_ckpt_strict: false loads the weights that fit)")

@@ -6,6 +6,7 @@ Each model class has ``from_config(model_cfg, num_classes) -> kwargs`` that turn
 """
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from opengait.config import ConfigError
@@ -26,9 +27,32 @@ def model_class(name: str) -> type:
     return MODELS.get(name)
 
 
+# model_cfg keys that change how a model runs, not its weights: a checkpoint saved with other
+# values loads under restore_ckpt_strict.
+RUNTIME_KEYS = ("checkpoint_stages", "channels_last")
+
+
 def build_model(model_cfg: dict, num_classes: int) -> nn.Module:
-    cls = model_class(model_cfg.get("model", ""))
-    return cls(**cls.from_config(model_cfg, num_classes))
+    """The model ``model_cfg`` names. ``channels_last: true`` (any model) stores the 2-D and 3-D
+    convolution weights channels-last (NHWC / NDHWC), which cuDNN's tensor-core kernels prefer;
+    the activations follow the weights' layout."""
+    cfg = dict(model_cfg)
+    channels_last = cfg.pop("channels_last", False)
+    if not isinstance(channels_last, bool):
+        raise ConfigError(f"model_cfg.channels_last: {channels_last!r}, expected true or false")
+    cls = model_class(cfg.get("model", ""))
+    model = cls(**cls.from_config(cfg, num_classes))
+    return to_channels_last(model) if channels_last else model
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Convolution weights (4-D: channels_last, 5-D: channels_last_3d) re-laid in place; the
+    values, names and shapes stay, so checkpoints are interchangeable with the plain layout."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    for param in model.parameters():
+        if param.ndim in formats:
+            param.data = param.data.contiguous(memory_format=formats[param.ndim])
+    return model
 
 
 def class_num(cfg_value, num_classes: int, where: str) -> int:
