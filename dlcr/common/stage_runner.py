@@ -22,6 +22,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from dlcr.common.image_items import parse_splits
 from gaitcore.cli import DEVICE_HELP, UserInputError, resolve_device_name
 from gaitcore.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 
@@ -168,6 +169,11 @@ def check_stage_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error(f"--batch-size {args.batch_size}: must be >= 1")
     if args.limit < 0:
         parser.error(f"--limit {args.limit}: must be >= 0 (0: all)")
+    if getattr(args, "splits", None) is not None:          # the stages that read CCVID splits
+        try:
+            args.splits = ",".join(parse_splits(args.splits))
+        except UserInputError as e:
+            parser.error(str(e))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -15,8 +15,8 @@ import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from gaitcore.cli import UserInputError, run_script, setup_logging
-from dlcr.common.image_items import ccvid_image_items, evenly_spaced, parse_splits, read_batch, read_rgb
+from gaitcore.cli import run_script, setup_logging
+from dlcr.common.image_items import ccvid_image_items, evenly_spaced, read_batch, read_rgb
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
                                       resolve_device, resolve_dtype, run_stage, summary)
 
@@ -42,10 +42,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     defaults.stop_on_problem(p)
     check_stage_arguments(p, args)
-    try:
-        args.splits = ",".join(parse_splits(args.splits))
-    except UserInputError as e:
-        p.error(str(e))
     if args.frames_per_outfit < 0:
         p.error(f"--frames-per-outfit {args.frames_per_outfit}: must be >= 0 (0: every frame)")
     if args.max_new_tokens < 1:

@@ -20,7 +20,7 @@ import cv2
 from gaitcore.atomic_files import atomic_write_bytes
 from gaitcore.cli import UserInputError, run_script, setup_logging
 from gaitcore.image_io import read_image
-from dlcr.common.image_items import ccvid_image_items, parse_splits, read_batch
+from dlcr.common.image_items import ccvid_image_items, read_batch
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, one_of,
                                       read_stage_defaults, resolve_device, resolve_dtype, run_stage, summary)
 from dlcr.schp.label_sets import LABELS, PARTS
@@ -59,10 +59,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         segformer.stop_on_problem(p)
         args.ckpt = segformer.get("ckpt")
     check_stage_arguments(p, args)
-    try:
-        args.splits = ",".join(parse_splits(args.splits))
-    except UserInputError as e:
-        p.error(str(e))
     if args.mask_dilation < 0:
         p.error(f"--mask-dilation {args.mask_dilation}: must be >= 0")
     if args.input_size is not None and min(args.input_size) < 1:
