@@ -302,6 +302,8 @@ def test_lazy_model_loads_on_first_use_and_once():
 @pytest.mark.parametrize("stage, bad, message", [
     (STAGE1, ["--shard", "2/2"], "--shard '2/2': need 0 <= I < N"),
     (STAGE1, ["--splits", "train,tets"], "--splits 'train,tets': unknown tets"),
+    (STAGE1, ["--max-new-tokens", "0"], "--max-new-tokens 0: must be >= 1"),
+    (STAGE2, ["--max-new-tokens", "0"], "--max-new-tokens 0: must be >= 1"),
     (STAGE3, ["--batch-size", "0"], "--batch-size 0: must be >= 1"),
     (STAGE4, ["--size", "60", "32"], "--size 60 32: height and width must be positive multiples of 8"),
     (STAGE4, ["--steps", "0"], "--steps 0: must be >= 1")])

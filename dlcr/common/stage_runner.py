@@ -169,6 +169,8 @@ def check_stage_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error(f"--batch-size {args.batch_size}: must be >= 1")
     if args.limit < 0:
         parser.error(f"--limit {args.limit}: must be >= 0 (0: all)")
+    if getattr(args, "max_new_tokens", 1) < 1:              # the stages that generate text
+        parser.error(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
     if getattr(args, "splits", None) is not None:          # the stages that read CCVID splits
         try:
             args.splits = ",".join(parse_splits(args.splits))

@@ -39,8 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     defaults.stop_on_problem(p)
     check_stage_arguments(p, args)
-    if args.max_new_tokens < 1:
-        p.error(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
     if not args.system_prompt:
         p.error("--system-prompt: none given and the config has none")
     return args

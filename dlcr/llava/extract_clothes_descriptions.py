@@ -44,8 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_stage_arguments(p, args)
     if args.frames_per_outfit < 0:
         p.error(f"--frames-per-outfit {args.frames_per_outfit}: must be >= 0 (0: every frame)")
-    if args.max_new_tokens < 1:
-        p.error(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
     if not args.question:
         p.error("--question: none given and the config has none")
     return args
