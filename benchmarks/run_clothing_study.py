@@ -404,7 +404,8 @@ def report(args, argv: list[str]) -> dict:
     seconds = sum(r["seconds"] for runs in (*casia.values(), *ccvid.values()) for r in runs.values())
     payload = {"command": " ".join(["python benchmarks/run_clothing_study.py", *argv]),
                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "keypoint_noise": KEYPOINT_NOISE, "augmentation": AUGMENT, "interval": "95% Student-t over seeds",
+               "keypoint_noise": KEYPOINT_NOISE, "keypoint_noise_model": noise_model(args),
+               "augmentation": AUGMENT, "interval": "95% Student-t over seeds",
                "casia_b": {"table": table, "paired": casia_pairs},
                "ccvid_aug": {"table": cc_table, "paired": cc_pairs}, "run_seconds": round(seconds)}
     args.results.mkdir(parents=True, exist_ok=True)
@@ -412,6 +413,37 @@ def report(args, argv: list[str]) -> dict:
     write_markdown(args.results / "clothing_study.md", payload, args, casia, ccvid)
     write_figure(args.results / "clothing_study.png", table, casia, ccvid)
     return payload
+
+
+def noise_model(args) -> dict:
+    """The keypoint error model the runs' data carry: its parameters and, when the realism
+    benchmark's results are there, how it compares with yolo11n-pose on the same walks."""
+    from dataclasses import asdict
+
+    from datasets_preprocess.synthetic.pose_error import parse_pose_error
+    model = {"spec": KEYPOINT_NOISE, "parameters": asdict(parse_pose_error(KEYPOINT_NOISE))}
+    realism = REPO / "benchmarks" / "results" / "synthetic_realism.json"
+    if realism.exists():
+        model["calibration"] = {"source": "benchmarks/results/synthetic_realism.json",
+                                **json.loads(realism.read_text()).get("calibration", {})}
+    return model
+
+
+def noise_model_lines(model: dict) -> list[str]:
+    params = ", ".join(f"{k} {v:g}" for k, v in model["parameters"].items() if not isinstance(v, bool))
+    lines = ["## Keypoint error model", "",
+             f"`--keypoint-noise {model['spec']}` (datasets_preprocess/synthetic/pose_error.py; distances in body "
+             f"heights; each parameter is described there): {params}.", ""]
+    calibration = {k: v for k, v in model.get("calibration", {}).items() if isinstance(v, dict)}
+    if calibration:
+        lines += [f"Against yolo11n-pose on the same synthetic walks ({model['calibration']['source']}, "
+                  "`python benchmarks/bench_synthetic_realism.py`), real / model:", "",
+                  "| condition | PCK@0.1 | median error | lost joints | swap frames |", "| --- | --- | --- | --- | --- |"]
+        for cond, e in calibration.items():
+            lines.append(f"| {cond} | " + " | ".join(f"{e['real'][k]:.3f} / {e['model'][k]:.3f}"
+                                                    for k in ("pck", "median_error", "lost", "swap_frames")) + " |")
+        lines.append("")
+    return lines
 
 
 def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) -> None:
@@ -425,7 +457,7 @@ def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) ->
              "seed. Intervals: 95% Student-t over seeds of the paired differences; an interval that contains "
              "0 is reported as no difference. Keypoints carry the calibrated estimator error model "
              "(`--keypoint-noise estimator`: drift, bias, left/right swaps, joints lost or misplaced under "
-             "coats and bags; benchmarks/results/synthetic_realism.md compares it with yolo11n-pose).", ""]
+             "coats and bags; parameters and calibration below).", ""]
     if casia:
         lines += [f"## CASIA-B layout: {args.subjects} subjects (60% train), views {args.views}, {args.frames} "
                   f"frames, {args.iterations} iterations per run (batch 4 x 3 x 12 frames, SGD 0.1, steps at "
@@ -462,6 +494,7 @@ def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) ->
         for row in payload["ccvid_aug"]["paired"]:
             lines.append(f"| {row['comparison']} | {len(row['seeds'])} | " + " | ".join(cell(row[k]) for k in CC_METRICS) + " |")
     lines += ["", "Training loss of every run: clothing_study.png (one panel per model, one line per seed).", ""]
+    lines += noise_model_lines(payload["keypoint_noise_model"])
     atomic_write_text(path, "\n".join(lines))
 
 

@@ -35,6 +35,22 @@ def test_paired_rows_use_the_same_seeds():
     assert rows[0]["x"]["mean"] == 2.0
 
 
+def test_report_states_the_keypoint_error_model():
+    import run_clothing_study as study
+    model = study.noise_model(study.parse_args([]))
+    # The calibrated estimator preset, as the README's synthetic-dataset section lists it.
+    assert model["spec"] == "estimator"
+    assert model["parameters"]["swap_rate"] == 0.045 and model["parameters"]["coat_miss"] == 0.1
+    assert model["parameters"]["drift_corr"] == 0.97 and model["parameters"]["miss_rate"] == 0.005
+    made_up = {"spec": "estimator", "parameters": {"jitter": 0.005, "iid": False},
+               "calibration": {"source": "x.json", "cl": {
+                   "real": {"pck": 0.75, "median_error": 0.034, "lost": 0.05, "swap_frames": 0.4451},
+                   "model": {"pck": 0.7194, "median_error": 0.042, "lost": 0.055, "swap_frames": 0.5}}}}
+    lines = study.noise_model_lines(made_up)
+    assert "`--keypoint-noise estimator`" in lines[2] and "jitter 0.005" in lines[2] and "iid" not in lines[2]
+    assert "| cl | 0.750 / 0.719 | 0.034 / 0.042 | 0.050 / 0.055 | 0.445 / 0.500 |" in lines
+
+
 @pytest.mark.slow
 def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
     args = ["--arms", "casia_b", "--models", "GaitBase,HybridGait w/o UL", "--subjects", "8",
@@ -54,7 +70,7 @@ def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
     values = [100 * json.loads(p.read_text())["metrics"]["CL"] for p in runs[:2]]
     assert table["GaitBase"]["CL"]["mean"] == pytest.approx(np.mean(values))
     md = (tmp_path / "results" / "clothing_study.md").read_text()
-    assert "| GaitBase | 2 |" in md and "Paired differences" in md
+    assert "| GaitBase | 2 |" in md and "Paired differences" in md and "## Keypoint error model" in md
     image = cv2.imread(str(tmp_path / "results" / "clothing_study.png"))
     assert image is not None and image.shape[1] > 600
     # Two seeds of different populations: the data differ.
