@@ -404,7 +404,7 @@ def report(args, argv: list[str]) -> dict:
     seconds = sum(r["seconds"] for runs in (*casia.values(), *ccvid.values()) for r in runs.values())
     payload = {"command": " ".join(["python benchmarks/run_clothing_study.py", *argv]),
                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "keypoint_noise": KEYPOINT_NOISE, "keypoint_noise_model": noise_model(args),
+               "keypoint_noise": KEYPOINT_NOISE, "keypoint_noise_model": noise_model(),
                "augmentation": AUGMENT, "interval": "95% Student-t over seeds",
                "casia_b": {"table": table, "paired": casia_pairs},
                "ccvid_aug": {"table": cc_table, "paired": cc_pairs}, "run_seconds": round(seconds)}
@@ -415,7 +415,7 @@ def report(args, argv: list[str]) -> dict:
     return payload
 
 
-def noise_model(args) -> dict:
+def noise_model() -> dict:
     """The keypoint error model the runs' data carry: its parameters and, when the realism
     benchmark's results are there, how it compares with yolo11n-pose on the same walks."""
     from dataclasses import asdict
@@ -424,8 +424,8 @@ def noise_model(args) -> dict:
     model = {"spec": KEYPOINT_NOISE, "parameters": asdict(parse_pose_error(KEYPOINT_NOISE))}
     realism = REPO / "benchmarks" / "results" / "synthetic_realism.json"
     if realism.exists():
-        model["calibration"] = {"source": "benchmarks/results/synthetic_realism.json",
-                                **json.loads(realism.read_text()).get("calibration", {})}
+        model["calibration_source"] = str(realism.relative_to(REPO))
+        model["calibration"] = json.loads(realism.read_text()).get("calibration", {})
     return model
 
 
@@ -434,12 +434,11 @@ def noise_model_lines(model: dict) -> list[str]:
     lines = ["## Keypoint error model", "",
              f"`--keypoint-noise {model['spec']}` (datasets_preprocess/synthetic/pose_error.py; distances in body "
              f"heights; each parameter is described there): {params}.", ""]
-    calibration = {k: v for k, v in model.get("calibration", {}).items() if isinstance(v, dict)}
-    if calibration:
-        lines += [f"Against yolo11n-pose on the same synthetic walks ({model['calibration']['source']}, "
+    if model.get("calibration"):
+        lines += [f"Against yolo11n-pose on the same synthetic walks ({model['calibration_source']}, "
                   "`python benchmarks/bench_synthetic_realism.py`), real / model:", "",
                   "| condition | PCK@0.1 | median error | lost joints | swap frames |", "| --- | --- | --- | --- | --- |"]
-        for cond, e in calibration.items():
+        for cond, e in model["calibration"].items():
             lines.append(f"| {cond} | " + " | ".join(f"{e['real'][k]:.3f} / {e['model'][k]:.3f}"
                                                     for k in ("pck", "median_error", "lost", "swap_frames")) + " |")
         lines.append("")

@@ -37,13 +37,13 @@ def test_paired_rows_use_the_same_seeds():
 
 def test_report_states_the_keypoint_error_model():
     import run_clothing_study as study
-    model = study.noise_model(study.parse_args([]))
+    model = study.noise_model()
     # The calibrated estimator preset, as the README's synthetic-dataset section lists it.
     assert model["spec"] == "estimator"
     assert model["parameters"]["swap_rate"] == 0.045 and model["parameters"]["coat_miss"] == 0.1
     assert model["parameters"]["drift_corr"] == 0.97 and model["parameters"]["miss_rate"] == 0.005
     made_up = {"spec": "estimator", "parameters": {"jitter": 0.005, "iid": False},
-               "calibration": {"source": "x.json", "cl": {
+               "calibration_source": "x.json", "calibration": {"cl": {
                    "real": {"pck": 0.75, "median_error": 0.034, "lost": 0.05, "swap_frames": 0.4451},
                    "model": {"pck": 0.7194, "median_error": 0.042, "lost": 0.055, "swap_frames": 0.5}}}}
     lines = study.noise_model_lines(made_up)
