@@ -70,6 +70,12 @@ HYBRID_CCVID = "opengait_ccvid/configs/hybridgait_ccvid_synthetic.yaml"
 # SkeletonGait++ on CCVID: HybridGait with its keypoint branch off, the attention gate and no UL,
 # which is exactly SkeletonGait++ (tests/test_hybridgait.py loads its weights and gets its output).
 SGPP_SWITCHES = ("model_cfg.pose_branch=false", "model_cfg.fusion=attention_gate", "model_cfg.ul_weighting=false")
+# The study's "HybridGait" is the full model the seed describes, whatever the shipped configs
+# default to (the study's verdict may switch a part off there): every run built on a HybridGait
+# config starts from these switches, and the variant's own overrides come after them. They are
+# the values the shipped configs had when the committed runs were made, so those runs stand.
+FULL_HYBRID = ("model_cfg.pose_branch=true", "model_cfg.delta_joint=true",
+               "model_cfg.ul_weighting=true", "model_cfg.fusion=cross_attention")
 CASIA_VARIANTS = {v.name: v for v in (
     Variant("GaitBase", "opengait/configs/gaitbase/gaitbase_synthetic.yaml"),
     Variant("SkeletonGait++", "opengait/configs/skeletongait/skeletongait++_synthetic.yaml"),
@@ -264,6 +270,14 @@ def result_path(args, arm: str, variant: Variant, seed: int) -> Path:
     return args.results / "clothing_study_runs" / arm / f"{slug(variant.name)}_seed{seed}.json"
 
 
+def model_overrides(variant: Variant) -> list[str]:
+    """The ``--set`` items that make a variant's model: the full HybridGait's switches for the
+    runs built on a HybridGait config, then the variant's own (the data markers AUG and DLCR are
+    not model settings)."""
+    pins = list(FULL_HYBRID) if variant.config in (HYBRID, HYBRID_CCVID) else []
+    return pins + [o for o in variant.overrides if o not in ("AUG", "DLCR")]
+
+
 def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, threads: int) -> dict:
     settings = run_settings(args, arm, variant, seed)
     path = result_path(args, arm, variant, seed)
@@ -282,12 +296,10 @@ def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, thre
             "trainer_cfg.image_log_iter=0",
             f"scheduler_cfg.milestones=[{int(iterations * 2 / 3)}, {int(iterations * 0.9)}]",
             f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}"]
-    for o in variant.overrides:
-        if o in ("AUG", "DLCR"):
-            sets += [f"data_cfg.dataset_partition={data / 'ccvid_aug.json'}",
-                     f"trainer_cfg.sampler.augmented_share={AUGMENT['share']}"]
-        else:
-            sets.append(o)
+    sets += model_overrides(variant)
+    if {"AUG", "DLCR"} & set(variant.overrides):
+        sets += [f"data_cfg.dataset_partition={data / 'ccvid_aug.json'}",
+                 f"trainer_cfg.sampler.augmented_share={AUGMENT['share']}"]
     main = "opengait/opengait/main.py" if arm == "casia_b" else "opengait_ccvid/main.py"
     from opengait.config import load_config
     cfg = load_config(REPO / variant.config, sets)

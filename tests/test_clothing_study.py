@@ -119,3 +119,32 @@ def test_tiny_ccvid_arm_trains_with_oracle_and_dlcr_augmentation(tmp_path):
     assert base == again
     md = (tmp_path / "results" / "clothing_study.md").read_text()
     assert "HybridGait: oracle aug - none" in md and "DLCR tiny random SD" in md
+
+
+def test_study_hybridgait_is_the_full_model_whatever_the_shipped_default():
+    """The study's HybridGait keeps cross-attention, ΔJoint, UL and the pose branch on even when
+    the shipped config switches one of them off, and each ablation removes exactly its part."""
+    import run_clothing_study as study
+    from opengait.config import apply_override
+    expected = {  # variant -> (pose_branch, delta_joint, ul_weighting, fusion), written out by hand
+        "HybridGait": (True, True, True, "cross_attention"),
+        "HybridGait w/o cross-attn": (True, True, True, "attention_gate"),
+        "HybridGait w/o ΔJoint": (True, False, True, "cross_attention"),
+        "HybridGait w/o UL": (True, True, False, "cross_attention"),
+        "HybridGait w/o pose branch": (False, True, True, "cross_attention"),
+    }
+    for name, switches in expected.items():
+        # A shipped default with every part off, as a later verdict could leave it.
+        cfg = {"model_cfg": {"pose_branch": False, "delta_joint": False, "ul_weighting": False,
+                             "fusion": "concat"}}
+        for item in study.model_overrides(study.CASIA_VARIANTS[name]):
+            apply_override(cfg, item)
+        m = cfg["model_cfg"]
+        assert (m["pose_branch"], m["delta_joint"], m["ul_weighting"], m["fusion"]) == switches, name
+    ccvid = {"model_cfg": {"pose_branch": True, "delta_joint": False, "ul_weighting": True, "fusion": "concat"}}
+    for item in study.model_overrides(study.CCVID_VARIANTS["SkeletonGait++ + oracle aug"]):
+        apply_override(ccvid, item)
+    assert ccvid["model_cfg"] == {"pose_branch": False, "delta_joint": True, "ul_weighting": False,
+                                  "fusion": "attention_gate"}
+    assert study.model_overrides(study.CASIA_VARIANTS["GaitBase"]) == []
+    assert "AUG" not in study.model_overrides(study.CCVID_VARIANTS["HybridGait + oracle aug"])
