@@ -402,6 +402,24 @@ def cell(d: dict) -> str:
     return f"{d['mean']:+.1f}{interval}{mark}"
 
 
+def loss_windows(runs: dict) -> dict:
+    """Mean logged training loss of one model over its seeds in five windows of the schedule
+    (learning-rate steps at 2/3 and 9/10, as the runs use): the first tenth, two equal windows
+    before the first step (close values there mean the loss had flattened at that rate), between
+    the steps and after the second. Keys are the windows' bounds in iterations, "(lo, hi]"."""
+    iterations = next(iter(runs.values()))["settings"]["iterations"]
+    first, second = int(iterations * 2 / 3), int(iterations * 0.9)
+    span = iterations // 5
+    bounds = [(0, iterations // 10), (first - 2 * span, first - span), (first - span, first),
+              (first, second), (second, iterations)]
+    out = {}
+    for lo, hi in bounds:
+        values = [v for r in runs.values() for i, v in zip(r["loss_curve"]["iteration"], r["loss_curve"]["loss"])
+                  if lo < i <= hi]
+        out[f"({lo}, {hi}]"] = float(np.mean(values)) if values else None     # a window too short to log in
+    return out
+
+
 def report(args, argv: list[str]) -> dict:
     casia = collect(args, "casia_b", CASIA_VARIANTS) if "casia_b" in args.arms else {}
     ccvid = collect(args, "ccvid_aug", CCVID_VARIANTS) if "ccvid_aug" in args.arms else {}
@@ -419,7 +437,9 @@ def report(args, argv: list[str]) -> dict:
                "keypoint_noise": KEYPOINT_NOISE, "keypoint_noise_model": noise_model(),
                "augmentation": AUGMENT, "interval": "95% Student-t over seeds",
                "casia_b": {"table": table, "paired": casia_pairs},
-               "ccvid_aug": {"table": cc_table, "paired": cc_pairs}, "run_seconds": round(seconds)}
+               "ccvid_aug": {"table": cc_table, "paired": cc_pairs}, "run_seconds": round(seconds),
+               "loss": {f"{arm}: {m}": loss_windows(runs) for arm, models in (("casia_b", casia), ("ccvid", ccvid))
+                        for m, runs in models.items()}}
     args.results.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.results / "clothing_study.json", json.dumps(payload, indent=1) + "\n")
     write_markdown(args.results / "clothing_study.md", payload, args, casia, ccvid)
@@ -504,7 +524,19 @@ def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) ->
                   "| --- | --- | --- | --- | --- | --- |"]
         for row in payload["ccvid_aug"]["paired"]:
             lines.append(f"| {row['comparison']} | {len(row['seeds'])} | " + " | ".join(cell(row[k]) for k in CC_METRICS) + " |")
-    lines += ["", "Training loss of every run: clothing_study.png (one panel per model, one line per seed).", ""]
+    lines += ["", "## Training loss", "",
+              "Every run's curve is in clothing_study.png (one panel per model, one line per seed; the logged "
+              "loss is the summed triplet and softmax loss of one batch every 1/40 of the run; dashed lines: the "
+              "learning-rate steps). Mean logged loss over the seeds in windows of iterations: the first tenth, "
+              "two equal windows before the first step (close values: the loss had flattened at that rate), "
+              "between the steps, after the second:", ""]
+    if payload["loss"]:
+        windows = list(next(iter(payload["loss"].values())))
+        lines += ["| model | " + " | ".join(windows) + " |", "| --- |" + " --- |" * len(windows)]
+        for model, w in payload["loss"].items():
+            lines.append(f"| {model} | " + " | ".join("–" if w[k] is None else f"{w[k]:.2f}" for k in windows) + " |")
+        lines.append("")
+    lines.append("")
     lines += noise_model_lines(payload["keypoint_noise_model"])
     atomic_write_text(path, "\n".join(lines))
 
@@ -535,8 +567,17 @@ def write_figure(path: Path, table: dict, casia: dict, ccvid: dict) -> None:
         ax = fig.add_subplot(rows, cols, cols + i + 1)
         for seed, r in sorted(runs.items()):
             ax.plot(r["loss_curve"]["iteration"], r["loss_curve"]["loss"], lw=0.8, label=f"seed {seed}")
+            steps = (int(r["settings"]["iterations"] * 2 / 3), int(r["settings"]["iterations"] * 0.9))
+        for step in steps:
+            ax.axvline(step, color="grey", lw=0.6, ls="--")
         ax.set_title(f"{arm}: {model}", fontsize=7)
         ax.tick_params(labelsize=6)
+        if i % cols == 0:
+            ax.set_ylabel("training loss", fontsize=7)
+        if i >= len(panels) - cols:
+            ax.set_xlabel("iteration (dashed: lr steps)", fontsize=7)
+        if i == 0:
+            ax.legend(fontsize=6)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -35,6 +35,16 @@ def test_paired_rows_use_the_same_seeds():
     assert rows[0]["x"]["mean"] == 2.0
 
 
+def test_loss_windows_by_hand():
+    import run_clothing_study as study
+    # 100 iterations: steps at 66 and 90, windows of 20 before the first step.
+    curve = [10, 30, 50, 70, 95, 100]
+    runs = {0: {"settings": {"iterations": 100}, "loss_curve": {"iteration": curve, "loss": [5, 4, 3, 2, 1, 1]}},
+            1: {"settings": {"iterations": 100}, "loss_curve": {"iteration": curve, "loss": [7, 4, 5, 2, 3, 1]}}}
+    assert study.loss_windows(runs) == {"(0, 10]": 6.0, "(26, 46]": 4.0, "(46, 66]": 4.0,
+                                        "(66, 90]": 2.0, "(90, 100]": 1.5}
+
+
 def test_report_states_the_keypoint_error_model():
     import run_clothing_study as study
     model = study.noise_model()
@@ -71,6 +81,10 @@ def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
     assert table["GaitBase"]["CL"]["mean"] == pytest.approx(np.mean(values))
     md = (tmp_path / "results" / "clothing_study.md").read_text()
     assert "| GaitBase | 2 |" in md and "Paired differences" in md and "## Keypoint error model" in md
+    # 4 iterations: lr steps at 2 and 3, so the last window (3, 4] holds each seed's last logged loss.
+    last = np.mean([json.loads(p.read_text())["loss_curve"]["loss"][-1] for p in runs[:2]])
+    assert payload["loss"]["casia_b: GaitBase"]["(3, 4]"] == pytest.approx(last)
+    assert "## Training loss" in md and "| casia_b: GaitBase |" in md
     image = cv2.imread(str(tmp_path / "results" / "clothing_study.png"))
     assert image is not None and image.shape[1] > 600
     # Two seeds of different populations: the data differ.
