@@ -270,6 +270,11 @@ def result_path(args, arm: str, variant: Variant, seed: int) -> Path:
     return args.results / "clothing_study_runs" / arm / f"{slug(variant.name)}_seed{seed}.json"
 
 
+def lr_steps(iterations: int) -> tuple[int, int]:
+    """The learning-rate milestones of every study run: at 2/3 and 9/10 of its iterations."""
+    return int(iterations * 2 / 3), int(iterations * 0.9)
+
+
 def model_overrides(variant: Variant) -> list[str]:
     """The ``--set`` items that make a variant's model: the full HybridGait's switches for the
     runs built on a HybridGait config, then the variant's own (the data markers AUG and DLCR are
@@ -294,7 +299,7 @@ def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, thre
             f"trainer_cfg.seed={seed}", f"trainer_cfg.total_iter={iterations}",
             f"trainer_cfg.save_iter={iterations}", f"trainer_cfg.log_iter={max(1, iterations // 40)}",
             "trainer_cfg.image_log_iter=0",
-            f"scheduler_cfg.milestones=[{int(iterations * 2 / 3)}, {int(iterations * 0.9)}]",
+            "scheduler_cfg.milestones=[{}, {}]".format(*lr_steps(iterations)),
             f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}"]
     sets += model_overrides(variant)
     if {"AUG", "DLCR"} & set(variant.overrides):
@@ -408,7 +413,7 @@ def loss_windows(runs: dict) -> dict:
     before the first step (close values there mean the loss had flattened at that rate), between
     the steps and after the second. Keys are the windows' bounds in iterations, "(lo, hi]"."""
     iterations = next(iter(runs.values()))["settings"]["iterations"]
-    first, second = int(iterations * 2 / 3), int(iterations * 0.9)
+    first, second = lr_steps(iterations)
     span = iterations // 5
     bounds = [(0, iterations // 10), (first - 2 * span, first - span), (first - span, first),
               (first, second), (second, iterations)]
@@ -567,7 +572,7 @@ def write_figure(path: Path, table: dict, casia: dict, ccvid: dict) -> None:
         ax = fig.add_subplot(rows, cols, cols + i + 1)
         for seed, r in sorted(runs.items()):
             ax.plot(r["loss_curve"]["iteration"], r["loss_curve"]["loss"], lw=0.8, label=f"seed {seed}")
-            steps = (int(r["settings"]["iterations"] * 2 / 3), int(r["settings"]["iterations"] * 0.9))
+            steps = lr_steps(r["settings"]["iterations"])
         for step in steps:
             ax.axvline(step, color="grey", lw=0.6, ls="--")
         ax.set_title(f"{arm}: {model}", fontsize=7)
