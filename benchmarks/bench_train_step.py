@@ -39,7 +39,7 @@ from opengait.engine.memory import (activation_bytes, cuda_peak_bytes, fp16_trai
 from opengait.engine.optim import build_optimizer
 from opengait.evaluation.distance import pairwise_distance, topk_indices
 from opengait.modeling.losses import LossAggregator
-from opengait.modeling.registry import build_model
+from opengait.modeling.registry import build_model, model_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = {
@@ -168,7 +168,7 @@ def bench_loader(data: Path) -> dict | None:
                                      f"data_cfg.dataset_partition={data / 'casia_b.json'}",
                                      f"data_cfg.cache={str(cache).lower()}"])
         start = time.perf_counter()
-        dataset = GaitDataset(cfg["data_cfg"], train=True)
+        dataset = GaitDataset(cfg["data_cfg"], train=True, model_inputs=model_inputs(cfg["model_cfg"]))
         preload = time.perf_counter() - start
         loader = iter(training_loader(dataset, cfg["trainer_cfg"], num_workers=0))
         next(loader)

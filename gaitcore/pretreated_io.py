@@ -274,15 +274,16 @@ class ModalityLayout:
 
 
 def select_positions(data_in_use, n_files: int, where: str = "data_in_use") -> tuple[int, ...]:
-    """OpenGait's ``data_in_use``: booleans over the sorted files, or a list of positions;
-    None uses every file."""
+    """OpenGait's ``data_in_use``: booleans over the sorted files (a shorter list leaves the
+    files after it out, as OpenGait's loader does), or a list of positions; None uses every
+    file."""
     if data_in_use is None:
         return tuple(range(n_files))
     if not isinstance(data_in_use, (list, tuple)) or not data_in_use:
         raise PretreatedFormatError(f"{where}: expected a list of booleans or of file positions, "
                                     f"got {data_in_use!r}")
     if all(isinstance(v, bool) for v in data_in_use):
-        if len(data_in_use) != n_files:
+        if len(data_in_use) > n_files:
             raise PretreatedFormatError(f"{where} has {len(data_in_use)} entries but the sequences "
                                         f"hold {n_files} files")
         positions = tuple(i for i, on in enumerate(data_in_use) if on)
@@ -298,9 +299,12 @@ def select_positions(data_in_use, n_files: int, where: str = "data_in_use") -> t
     return positions
 
 
-def modality_layout(first: SequenceRef, data_in_use=None, where: str = "data_in_use") -> ModalityLayout:
+def modality_layout(first: SequenceRef, data_in_use=None, where: str = "data_in_use",
+                    wanted: Iterable[str] | None = None) -> ModalityLayout:
     """The layout of a root from its first sequence: our names say what a file holds; other
-    names (OpenGait's ``<view>.pkl``) are identified by loading the file once."""
+    names (OpenGait's ``<view>.pkl``) are identified by loading the file once. With
+    ``data_in_use`` None and ``wanted`` (the modalities a model reads), only the files holding
+    those are used; a missing one is an error."""
     positions = select_positions(data_in_use, len(first.files), where)
     stems = [Path(f).stem for f in first.files]
     if all(stem in MODALITY_SPECS for stem in stems):
@@ -309,6 +313,14 @@ def modality_layout(first: SequenceRef, data_in_use=None, where: str = "data_in_
         names = tuple(identify_modality(load_pickle(first.path / first.files[p]),
                                         first.path / first.files[p]) for p in positions)
         file_names = None
+    if data_in_use is None and wanted is not None:
+        wanted = tuple(wanted)
+        missing = [w for w in wanted if w not in names]
+        if missing:
+            raise PretreatedFormatError(
+                f"{first.path}: the model reads {', '.join(wanted)}, but the sequence holds "
+                f"{', '.join(names)} (no {', '.join(missing)})")
+        positions, names = zip(*[(p, n) for p, n in zip(positions, names) if n in wanted])
     if len(set(names)) != len(names):
         raise PretreatedFormatError(f"{where} selects {len(names)} files of {first.path} but they "
                                     f"hold {', '.join(names)}: one file per modality")

@@ -1,5 +1,5 @@
-"""OpenGait's own GaitBase and SkeletonGait++ experiment files run here with only the data paths
-changed (their settings: tests/opengait_configs.py)."""
+"""OpenGait's own GaitBase, SkeletonGait++, DeepGaitV2, SkeletonGait and GaitGraph2 experiment
+files run here with only the data paths changed (their settings: tests/opengait_configs.py)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ import yaml
 
 from conftest import run_script
 from opengait.config import load_config
+from opengait.engine.optim import check_solver_settings
 from opengait.evaluation.evaluators import check_evaluator_config
 from opengait.modeling.registry import build_model
 from opengait_configs import CONFIGS
@@ -22,17 +23,34 @@ def write(cfg: dict, path, root, partition) -> str:
     return str(path)
 
 
+def example_inputs(cfg: dict) -> dict:
+    """One 3-frame sequence of what the configured model reads (GaitGraph2: its multi-input
+    keypoints, 17 or 18 joints by joint_format)."""
+    from opengait.modeling.registry import model_inputs
+    reads = model_inputs(cfg["model_cfg"])
+    if reads == ("2_pose",):
+        joints = 18 if cfg["model_cfg"]["joint_format"] == "alphapose" else 17
+        return {"2_pose": torch.rand(1, 12, joints, 3, 5)}
+    inputs = {"1_sil": torch.rand(1, 3, 64, 44), "0_heatmap": torch.rand(1, 3, 2, 64, 44)}
+    return {k: v for k, v in inputs.items() if k in reads}
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_opengait_config_loads_checks_and_builds(name, tmp_path):
     cfg = load_config(write(CONFIGS[name], tmp_path / "c.yaml", tmp_path, tmp_path / "p.json"))
     check_evaluator_config(cfg)                             # the protocol exists for this dataset
-    classes = cfg["model_cfg"]["SeparateBNNecks"]["class_num"]
+    check_solver_settings(cfg)                              # the optimizer and scheduler build
+    classes = (cfg["model_cfg"].get("SeparateBNNecks") or {}).get("class_num", 74)
     model = build_model(cfg["model_cfg"], classes).eval()
-    inputs = {"1_sil": torch.rand(1, 3, 64, 44), "0_heatmap": torch.rand(1, 3, 2, 64, 44)}
     with torch.no_grad():
-        out = model(inputs)
-    assert out["inference_feat"]["embeddings"].shape == (1, 256, 16)
-    assert out["training_feat"]["softmax"]["logits"].shape == (1, classes, 16)
+        out = model(example_inputs(cfg))
+    if cfg["model_cfg"]["model"] == "GaitGraph2":           # 128-d, three test-time views
+        assert out["inference_feat"]["embeddings"].shape == (1, 3 * 128, 1)
+        assert set(out["training_feat"]) == {"SupConLoss"}
+    else:
+        assert out["inference_feat"]["embeddings"].shape == (1, 256, 16)
+        assert out["training_feat"]["softmax"]["logits"].shape == (1, classes, 16)
+    assert set(out["training_feat"]) == {spec["log_prefix"] for spec in cfg["loss_cfg"]}
 
 
 @pytest.mark.slow

@@ -297,7 +297,15 @@ def test_files_are_selected_by_position_and_identified_by_content(tmp_path):
     assert pio.modality_layout(ref, [False, True, False]).names == (pio.SILHOUETTE,)
     assert pio.modality_layout(ref, [2, 0]).names == (pio.POSE, pio.HEATMAP)
     assert set(layout.read(ref)) == {pio.HEATMAP, pio.SILHOUETTE, pio.POSE}
-    for bad, message in [([True, False], "has 2 entries but the sequences hold 3"),
+    # A shorter boolean list leaves the later files out (OpenGait zips the list with the files):
+    # OpenGait's SkeletonGait files ([True, False]) read the skeleton maps alone here.
+    assert pio.modality_layout(ref, [True, False]).names == (pio.HEATMAP,)
+    assert pio.modality_layout(ref, [False, True]).positions == (1,)
+    # Without data_in_use, the modalities a model reads (in file order).
+    assert pio.modality_layout(ref, wanted=(pio.POSE, pio.HEATMAP)).positions == (0, 2)
+    with pytest.raises(pio.PretreatedFormatError, match=r"the model reads 1_sil, 3_x.*\(no 3_x\)"):
+        pio.modality_layout(ref, wanted=(pio.SILHOUETTE, "3_x"))
+    for bad, message in [([True, False, True, True], "has 4 entries but the sequences hold 3"),
                          ([3], r"positions \[3\] out of range"), ([True, 1], "mixes booleans"),
                          ([False, False, False], "switches every file off"), ([1, 1], "one file per modality")]:
         with pytest.raises(pio.PretreatedFormatError, match=message):

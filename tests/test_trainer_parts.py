@@ -254,7 +254,8 @@ def test_config_merge_is_strict(tmp_path):
 def test_opengait_keys_are_honoured_or_refused(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("model_cfg:\n  model: GaitBase\n")
-    for override, message in [("trainer_cfg.sampler.type=CommonSampler", "TripletSampler, the only"),
+    for override, message in [("trainer_cfg.sampler.type=BilateralSampler", "TripletSampler .P x K batches. and CommonSampler"),
+                              ("trainer_cfg.sampler.type=CommonSampler", r"CommonSampler takes one integer >= 1"),
                               ("evaluator_cfg.sampler.type=BilateralSampler", "InferenceSampler, the only"),
                               ("evaluator_cfg.sampler.batch_shuffle=true", "batch_shuffle: true is not built"),
                               ("evaluator_cfg.sampler.frames_all_select=middle", "not one of first")]:

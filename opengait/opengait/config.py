@@ -114,7 +114,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = (),
 
 # Keys whose default does not say their type, and range rules: (section path, key) -> check.
 _FREE_TYPED = {"restore_hint", "data_in_use", "augmented_share", "frames_all_limit",
-               "test_dataset_name", "mixed_precision", "milestones"}
+               "test_dataset_name", "mixed_precision", "milestones", "batch_size"}
 _AT_LEAST = {"total_iter": 1, "save_iter": 1, "log_iter": 1, "image_log_iter": 0, "num_workers": 0,
              "frames_num_fixed": 1, "frames_num_max": 1, "frames_num_min": 1, "frames_skip_num": 0,
              "grad_clip": 0.0, "frames_all_limit": 0}
@@ -164,9 +164,14 @@ def check_types(cfg: dict, defaults: dict, prefix: str = "") -> None:
 
 
 def _check_batch_sizes(cfg: dict) -> None:
-    train = cfg["trainer_cfg"]["sampler"].get("batch_size")
-    if not (isinstance(train, list) and len(train) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in train)):
+    sampler = cfg["trainer_cfg"]["sampler"]
+    train = sampler.get("batch_size")
+    if sampler.get("type") == "CommonSampler":
+        if isinstance(train, bool) or not isinstance(train, int) or train < 1:
+            raise ConfigError(f"trainer_cfg.sampler.batch_size: {train!r}; CommonSampler takes one "
+                              "integer >= 1 (sequences per batch)")
+    elif not (isinstance(train, list) and len(train) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in train)):
         raise ConfigError(f"trainer_cfg.sampler.batch_size: {train!r}, expected [P ids, K sequences], "
                           "two integers >= 1")
     test = cfg["evaluator_cfg"]["sampler"].get("batch_size")
@@ -178,9 +183,9 @@ def check_settings(cfg: dict) -> None:
     """Refuse values of OpenGait keys that are accepted for compatibility but honoured only one
     way here (the message says why)."""
     train, test = cfg["trainer_cfg"]["sampler"], cfg["evaluator_cfg"]["sampler"]
-    if train.get("type", "TripletSampler") != "TripletSampler":
-        raise ConfigError(f"trainer_cfg.sampler.type: {train['type']!r}; training draws P x K "
-                          "batches with TripletSampler, the only training sampler built here")
+    if train.get("type", "TripletSampler") not in ("TripletSampler", "CommonSampler"):
+        raise ConfigError(f"trainer_cfg.sampler.type: {train['type']!r}; the training samplers built "
+                          "here are TripletSampler (P x K batches) and CommonSampler (random batches)")
     if test.get("type", "InferenceSampler") != "InferenceSampler":
         raise ConfigError(f"evaluator_cfg.sampler.type: {test['type']!r}; testing embeds every "
                           "sequence once with InferenceSampler, the only test sampler built here")

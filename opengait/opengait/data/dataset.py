@@ -21,14 +21,15 @@ log = logging.getLogger(__name__)
 class GaitDataset(torch.utils.data.Dataset):
     """Sequences of the TRAIN_SET (``train=True``) or TEST_SET ids, with the files chosen by
     ``data_in_use`` (booleans over the sorted .pkl files, or their positions, as OpenGait counts
-    them). Roots written here or by OpenGait's scripts (``<view>.pkl``) both work: see
-    :func:`gaitcore.pretreated_io.modality_layout`.
+    them); without it, the files holding ``model_inputs`` (the modalities the model reads), or
+    every file when that is None. Roots written here or by OpenGait's scripts (``<view>.pkl``)
+    both work: see :func:`gaitcore.pretreated_io.modality_layout`.
 
     An item is ``{"data": {modality: array}, "index": i}``; ``self.sequences[i]`` is its folder
     (a :class:`~gaitcore.pretreated_io.SequenceRef`) and ``self.labels[i]`` its training class.
     """
 
-    def __init__(self, data_cfg: dict, train: bool):
+    def __init__(self, data_cfg: dict, train: bool, model_inputs: tuple[str, ...] | None = None):
         root, partition = data_cfg["dataset_root"], data_cfg["dataset_partition"]
         if not root or not Path(root).is_dir():
             raise ConfigError(f"data_cfg.dataset_root: {root!r} is not a folder")
@@ -46,7 +47,8 @@ class GaitDataset(torch.utils.data.Dataset):
             log.warning("%d %s ids of %s have no sequences in %s (e.g. %s)", len(missing),
                         "train" if train else "test", partition, root, ", ".join(missing[:3]))
         try:
-            self.layout = modality_layout(refs[0], data_cfg.get("data_in_use"), "data_cfg.data_in_use")
+            self.layout = modality_layout(refs[0], data_cfg.get("data_in_use"), "data_cfg.data_in_use",
+                                          wanted=model_inputs)
             for ref in refs:
                 self.layout.check(ref)
         except PretreatedFormatError as e:

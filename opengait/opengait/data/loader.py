@@ -6,7 +6,7 @@ import torch
 
 from opengait.data.dataset import GaitDataset
 from opengait.data.frame_sampling import sample_frames
-from opengait.data.samplers import InferenceSampler, SampleRequest, TripletSampler
+from opengait.data.samplers import CommonSampler, InferenceSampler, SampleRequest, TripletSampler
 from opengait.config import ConfigError
 from opengait.data.transforms import build_transform
 
@@ -67,9 +67,16 @@ def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, r
         raise ConfigError("trainer_cfg.sampler.augmented_share is set but the partition lists no "
                           "AUGMENTED_SET sequences of the training ids (make it with "
                           "datasets_preprocess/ccvid_aug/make_probe_gallery.py)")
-    sampler = TripletSampler(dataset.indices_by_label(), sampler_cfg["batch_size"], sampler_cfg,
-                             seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter,
-                             augmented=augmented)
+    if sampler_cfg.get("type", "TripletSampler") == "CommonSampler":
+        if augmented and sampler_cfg.get("augmented_share") is not None:
+            raise ConfigError("trainer_cfg.sampler.augmented_share works with TripletSampler only "
+                              "(CommonSampler draws sequences regardless of id)")
+        sampler = CommonSampler(len(dataset), sampler_cfg["batch_size"], sampler_cfg,
+                                seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter)
+    else:
+        sampler = TripletSampler(dataset.indices_by_label(), sampler_cfg["batch_size"], sampler_cfg,
+                                 seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter,
+                                 augmented=augmented)
     data = SampledSequences(dataset, sampler_cfg, trainer_cfg["transform"], "trainer_cfg.transform")
     return torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
                                        collate_fn=collate_sequences, worker_init_fn=_worker_init,

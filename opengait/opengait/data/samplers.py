@@ -88,6 +88,43 @@ class TripletSampler(torch.utils.data.Sampler):
             self.iteration += 1
 
 
+class CommonSampler(torch.utils.data.Sampler):
+    """Endless batches of ``batch_size`` sequences drawn at random regardless of id (OpenGait's
+    ``CommonSampler``, for losses that find their positives in any batch, e.g. GaitGraph2's
+    supervised contrastive loss): without replacement when the training set has that many
+    sequences, with replacement otherwise. ``batch_size`` is per process, as for
+    :class:`TripletSampler` (OpenGait splits one batch across its processes)."""
+
+    def __init__(self, n_sequences: int, batch_size: int, sampler_cfg: dict, seed: int = 0,
+                 rank: int = 0, start_iter: int = 0):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"trainer_cfg.sampler.batch_size: {batch_size!r}; CommonSampler takes "
+                              "one integer >= 1 (sequences per batch)")
+        self.n, self.size = n_sequences, batch_size
+        self.sampler_cfg, self.seed, self.rank = sampler_cfg, seed, rank
+        self.iteration = start_iter
+
+    def batch(self, iteration: int) -> list[SampleRequest]:
+        rng = np.random.default_rng([self.seed, self.rank, iteration])
+        picks = rng.choice(self.n, size=self.size, replace=self.n < self.size)
+        count = batch_frame_count(self.sampler_cfg, rng)
+        return [SampleRequest(int(i), int(rng.integers(2 ** 31)), count) for i in picks]
+
+    def __iter__(self) -> Iterator[list[SampleRequest]]:
+        while True:
+            yield self.batch(self.iteration)
+            self.iteration += 1
+
+
+TRAINING_SAMPLERS = ("TripletSampler", "CommonSampler")
+
+
+def batch_sequences(sampler_cfg: dict) -> int:
+    """Sequences in one training batch of one process: P x K, or a CommonSampler's count."""
+    size = sampler_cfg["batch_size"]
+    return int(size) if sampler_cfg.get("type", "TripletSampler") == "CommonSampler" else int(size[0]) * int(size[1])
+
+
 class InferenceSampler(torch.utils.data.Sampler):
     """Every sequence once, ``batch_size`` sequences per batch, grouped by length (so little
     padding is needed); with several processes each rank takes every world_size-th batch."""

@@ -17,7 +17,7 @@ from gaitcore.pretreated_io import POSE
 from opengait.config import ConfigError, check_kwargs
 from opengait.registry import Registry
 
-TRANSFORMS = Registry("transform", "transform")
+TRANSFORMS = Registry("transform", "transform", ("opengait.data.pose_transforms",))
 
 # COCO-17 left/right pairs, swapped by a horizontal flip.
 FLIP_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]

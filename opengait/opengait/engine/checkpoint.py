@@ -128,15 +128,27 @@ OPENGAIT_KEY_MAPS = {
     ),
     "SkeletonGaitPP": _SGPP_MAP,
     "HybridGait": _SGPP_MAP,
+    "DeepGaitV2": (                       # our SetBlockWrapper / P3D block name their parts
+        (r"\.forward_block\.", ".block."), (r"\.shortcut3d\.", ".temporal."), (r"\.sbn\.", ".temporal_bn."),
+        (r"^FCs\.", "fcs."), (r"^BNNecks\.", "bnnecks."),
+    ),
+    "GaitGraph2": (),                     # OpenGait's names as they are
 }
 _MODEL_FAMILY = {"GaitBase": "GaitBase", "Baseline": "GaitBase", "SkeletonGaitPP": "SkeletonGaitPP",
                  "SkeletonGait++": "SkeletonGaitPP", "SkeletonGaitPlusPlus": "SkeletonGaitPP",
-                 "HybridGait": "HybridGait", "Hybrid": "HybridGait"}
+                 "HybridGait": "HybridGait", "Hybrid": "HybridGait", "DeepGaitV2": "DeepGaitV2",
+                 "GaitGraph2": "GaitGraph2"}
+# Families whose rules all apply in turn (a name may need several); the others stop at the first.
+_ALL_RULES = {"DeepGaitV2"}
 
 
 def opengait_to_ours(key: str, model_cfg: dict) -> str:
     """Our name of one parameter of an OpenGait checkpoint (unchanged when no rule applies)."""
     family = _MODEL_FAMILY.get(str(model_cfg.get("model")))
+    if family in _ALL_RULES:
+        for pattern, replacement in OPENGAIT_KEY_MAPS[family]:
+            key = re.sub(pattern, replacement, key)
+        return key
     for pattern, replacement in OPENGAIT_KEY_MAPS.get(family, ()):
         m = re.match(pattern, key)
         if m is None:

@@ -21,6 +21,7 @@ from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
 from opengait.engine.run_logging import SummaryLogger
 from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation
+from opengait.modeling.registry import model_inputs
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
     TensorBoard (through ``summary``, the training's writer, when testing during training)."""
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
-    dataset = GaitDataset(cfg["data_cfg"], train=False)
+    dataset = GaitDataset(cfg["data_cfg"], train=False, model_inputs=model_inputs(cfg["model_cfg"]))
     loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
                               accelerator.process_index, accelerator.num_processes)
     features = extract_features(accelerator.unwrap_model(model), loader, accelerator)

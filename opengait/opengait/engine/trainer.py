@@ -15,6 +15,7 @@ from tqdm import tqdm
 from opengait.config import ConfigError, save_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader
+from opengait.data.samplers import batch_sequences
 from opengait.engine.checkpoint import (checkpoint_path, load_checkpoint, load_model_weights,
                                         resolve_restore, save_checkpoint, set_rng_state)
 from opengait.engine.inference import evaluate, to_device
@@ -22,7 +23,7 @@ from opengait.engine.optim import build_optimizer, build_scheduler
 from opengait.engine.run_logging import SummaryLogger
 from opengait.modeling.attention import BACKEND_CALLS
 from opengait.modeling.losses import LossAggregator
-from opengait.modeling.registry import build_model
+from opengait.modeling.registry import build_model, model_inputs
 
 log = logging.getLogger("opengait")
 
@@ -68,7 +69,7 @@ class TrainerSettings:
 
 def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
     tcfg = TrainerSettings.from_config(cfg["trainer_cfg"])
-    dataset = GaitDataset(cfg["data_cfg"], train=True)
+    dataset = GaitDataset(cfg["data_cfg"], train=True, model_inputs=model_inputs(cfg["model_cfg"]))
     model = build_model(cfg["model_cfg"], len(dataset.ids))
     num_classes = getattr(model, "num_classes", len(dataset.ids))
     losses = LossAggregator(cfg["loss_cfg"])
@@ -109,7 +110,7 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     if accelerator.is_main_process:
         save_config(cfg, run_dir / "config.yaml")
     summary = SummaryLogger(run_dir, accelerator.is_main_process)
-    batch_size = math.prod(cfg["trainer_cfg"]["sampler"]["batch_size"]) * accelerator.num_processes
+    batch_size = batch_sequences(cfg["trainer_cfg"]["sampler"]) * accelerator.num_processes
     skipped, window_start, window_iters = 0, time.perf_counter(), 0
     bar = tqdm(total=total, initial=start, desc="train", unit="it",
                disable=not accelerator.is_local_main_process, dynamic_ncols=True)

@@ -86,6 +86,10 @@ class GaitBase(nn.Module):
                 "bin_num": bins, "embed_dim": int(fcs.get("out_channels", 256)),
                 "checkpoint_stages": tuple(cfg.get("checkpoint_stages") or ())}
 
+    @classmethod
+    def input_modalities(cls, cfg: dict) -> tuple[str, ...]:
+        return (SILHOUETTE,)
+
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,
                 frames: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
         require_inputs(inputs, (SILHOUETTE,), "GaitBase")

@@ -23,12 +23,13 @@ SkeletonGait++ (same parameters, same output).
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
 import torch.nn as nn
 
-from gaitcore.pretreated_io import POSE
+from gaitcore.pretreated_io import HEATMAP, POSE
 
 from opengait.config import ConfigError
 from opengait.modeling.attention import attention
@@ -230,6 +231,17 @@ class HybridGait(nn.Module):
         if len(ul) != 2 or min(ul) <= 0 or not math.isclose(sum(ul), 1.0, abs_tol=1e-6):
             raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
         return kwargs
+
+    @classmethod
+    def input_modalities(cls, cfg: dict) -> tuple[str, ...]:
+        """Skeleton maps and silhouettes for the visual branch, keypoints where the keypoint
+        branch is built (the rule of ``__init__``)."""
+        kwargs = cls.from_config(cfg, 1)
+        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
+        get = lambda key: kwargs.get(key, defaults[key])  # noqa: E731
+        visual, pose = get("visual_branch"), get("pose_branch")
+        uses_pose = pose and (not visual or get("fusion") != "none" or get("pose_aux_loss"))
+        return ((HEATMAP, SILHOUETTE) if visual else ()) + ((POSE,) if uses_pose else ())
 
     def no_weight_decay(self) -> set[str]:
         """Parameters that take no weight decay: the UL logits, the LayerScale γ, every norm's

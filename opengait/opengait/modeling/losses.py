@@ -74,6 +74,35 @@ class CrossEntropyLoss(nn.Module):
         return loss, info
 
 
+@LOSSES.register("SupConLoss_Lp")
+class SupConLossLp(nn.Module):
+    """Supervised contrastive loss on L2 distances (GaitGraph2's loss, OpenGait's
+    ``SupConLoss_Lp``; Khosla et al. 2020 with Euclidean similarity).
+
+    Features are L2-normalised; the similarity of two sequences is minus their distance over
+    ``temperature``. For each anchor the loss is minus the mean, over the other sequences of its
+    id, of the log-softmax of their similarity among all other sequences of the batch. Anchors
+    whose loss is 0 (no other sequence of their id) are left out of the mean, as in OpenGait; a
+    batch without any positive pair gives 0 (OpenGait: NaN). Logged: ``loss``.
+    """
+
+    def __init__(self, temperature: float = 0.01, loss_term_weight: float = 1.0):
+        super().__init__()
+        self.temperature, self.loss_term_weight = float(temperature), loss_term_weight
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        x = F.normalize(features.float().flatten(1), p=2, dim=1)
+        sim = -torch.cdist(x, x, p=2) / self.temperature
+        sim = sim - sim.max(dim=1, keepdim=True).values.detach()
+        others = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
+        positive = (labels[:, None] == labels[None, :]) & others
+        log_prob = sim - torch.log((sim.exp() * others).sum(1, keepdim=True))
+        per_anchor = -(positive * log_prob).sum(1) / (positive.sum(1) + torch.finfo(sim.dtype).tiny)
+        kept = per_anchor[per_anchor > 0]
+        loss = kept.mean() if kept.numel() else per_anchor.sum() * 0.0
+        return loss, {"loss": loss.detach()}
+
+
 class LossAggregator(nn.Module):
     """The weighted sum of the configured losses over the model's ``training_feat``."""
 

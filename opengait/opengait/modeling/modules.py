@@ -90,9 +90,14 @@ class SetBlockWrapper(nn.Module):
         self.block = block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, s, h, w = x.shape
-        y = self.block(x.transpose(1, 2).reshape(n * s, c, h, w))
-        return y.reshape(n, s, *y.shape[1:]).transpose(1, 2).contiguous()
+        return per_frame(self.block, x)
+
+
+def per_frame(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``block`` on every frame of (N, C, S, H, W): out (N, C', S, H', W')."""
+    n, c, s, h, w = x.shape
+    y = block(x.transpose(1, 2).reshape(n * s, c, h, w))
+    return y.reshape(n, s, *y.shape[1:]).transpose(1, 2).contiguous()
 
 
 def temporal_max(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:

@@ -15,7 +15,9 @@ from opengait.registry import Registry
 # Modules that define models, imported on first lookup.
 MODELS = Registry("model", "model_cfg.model", ("opengait.modeling.gaitbase",
                                                "opengait.modeling.skeletongait_pp",
-                                               "opengait.modeling.hybridgait"))
+                                               "opengait.modeling.hybridgait",
+                                               "opengait.modeling.deepgaitv2",
+                                               "opengait.modeling.gaitgraph2"))
 
 
 def register_model(*aliases: str):
@@ -25,6 +27,14 @@ def register_model(*aliases: str):
 
 def model_class(name: str) -> type:
     return MODELS.get(name)
+
+
+def model_inputs(model_cfg: dict) -> tuple[str, ...] | None:
+    """The modalities (``0_heatmap``, ``1_sil``, ``2_pose``) the configured model reads: what
+    the loader reads when ``data_cfg.data_in_use`` is not set (None: every file)."""
+    cls = model_class(model_cfg.get("model", ""))
+    reads = getattr(cls, "input_modalities", None)
+    return None if reads is None else tuple(reads(model_cfg))
 
 
 # model_cfg keys that change how a model runs, not its weights: a checkpoint saved with other

@@ -77,6 +77,10 @@ class SkeletonGaitPP(nn.Module):
     def from_config(cls, cfg: dict, num_classes: int) -> dict:
         return skeletongait_kwargs(cfg, num_classes, "SkeletonGaitPP")
 
+    @classmethod
+    def input_modalities(cls, cfg: dict) -> tuple[str, ...]:
+        return (HEATMAP, SILHOUETTE)
+
     def visual_features(self, inputs: dict, lengths: torch.Tensor | None) -> torch.Tensor:
         return skeleton_map_features(self.backbone, inputs, lengths, type(self).__name__)
 
