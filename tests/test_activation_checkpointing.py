@@ -20,6 +20,11 @@ MODELS = {
                        "bin_num": [8]},
     "HybridGait": {"model": "HybridGait", "Backbone": {"blocks": [1, 2, 2, 1], "C": 0.25}, "bin_num": [8],
                    "pose_channels": [8, 16], "num_heads": 2, "head_dim": 8},
+    **{f"DeepGaitV2-{mode}": {"model": "DeepGaitV2", "bin_num": [8],
+                             "Backbone": {"mode": mode, "layers": [1, 2, 2, 1], "channels": [8, 8, 16, 16]}}
+       for mode in ("2d", "p3d", "3d")},
+    "SkeletonGait": {"model": "DeepGaitV2", "bin_num": [8], "use_emb2": True,
+                     "Backbone": {"in_channels": 2, "layers": [1, 2, 2, 1], "channels": [8, 8, 16, 16]}},
 }
 
 

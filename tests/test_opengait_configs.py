@@ -66,3 +66,55 @@ def test_opengaits_gaitbase_casia_b_file_trains_and_tests(opengait_root, tmp_pat
                       tmp_path / "out", *cpu)
     assert "results: NM" in test.stdout and "CL" in test.stdout
     assert (tmp_path / "out/CASIA-B/Baseline/GaitBase_DA/checkpoints/GaitBase_DA-00002.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, model", [("deepgaitv2/deepgaitv2_synthetic.yaml", "DeepGaitV2"),
+                                         ("skeletongait/skeletongait_synthetic.yaml", "DeepGaitV2"),
+                                         ("gaitgraph2/gaitgraph2_synthetic.yaml", "GaitGraph2")])
+def test_shipped_synthetic_configs_train_log_and_test(name, model, pretreated_casia, tmp_path):
+    """The README's two commands on a synthetic root (a few iterations): checkpoints, the
+    TensorBoard scalars of the loss and the learning rate, and every test probe evaluated."""
+    from conftest import read_scalars
+    paths = ["--set", f"data_cfg.dataset_root={pretreated_casia / 'pretreated'}",
+             "--set", f"data_cfg.dataset_partition={pretreated_casia / 'casia_b.json'}",
+             "--set", "trainer_cfg.total_iter=4", "--set", "trainer_cfg.save_iter=4",
+             "--set", "trainer_cfg.log_iter=2", "--output_root", tmp_path]
+    if model != "GaitGraph2":                      # (the fixture has 3 training ids)
+        paths += ["--set", "trainer_cfg.sampler.batch_size=[3,2]"]
+    cfg = f"opengait/configs/{name}"
+    run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "train", *paths)
+    test = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test", *paths)
+    assert test.stdout.startswith("results: NM")
+    run = next((tmp_path / "synthetic_casia_b" / model).iterdir())
+    record = json.loads((run / "eval" / "00004.json").read_text())
+    assert all(c["evaluated"] == c["expected"] > 0 for c in record["coverage"].values())
+    scalars = read_scalars(run / "summary")
+    loss_tag = "scalar/SupConLoss/loss" if model == "GaitGraph2" else "scalar/triplet/loss"
+    assert set(scalars[loss_tag]) == {2, 4} and set(scalars["scalar/learning_rate"]) == {2, 4}
+    assert set(scalars["test_accuracy/NM"]) == {4}
+
+
+@pytest.mark.slow
+def test_opengaits_skeletongait_and_gaitgraph2_files_run_on_our_root(pretreated_casia, tmp_path):
+    """skeletongait_OUMVLP (DeepGaitV2 on skeleton maps, data_in_use [True, False]: our
+    0_heatmap.pkl) and gaitgraph2 (no data_in_use: the keypoints, 2_pose.pkl) as OpenGait ships
+    them; only the data paths, the CPU-sized batch and iterations (--set), and for the first the
+    test protocol (OUMVLP's does not fit a CASIA-B layout) are changed."""
+    root, partition = pretreated_casia / "pretreated", pretreated_casia / "casia_b.json"
+    runs = {"skeletongait/skeletongait_OUMVLP": (["--set", "trainer_cfg.sampler.batch_size=[2,2]",
+                                                  "--set", "evaluator_cfg.eval_func=evaluate_casia_b"],
+                                                 "OUMVLP/DeepGaitV2/SkeletonGait"),
+            "gaitgraph2/gaitgraph2": (["--set", "trainer_cfg.sampler.batch_size=16",
+                                       "--set", "evaluator_cfg.sampler.batch_size=16"],
+                                      "CASIA-B/GaitGraph2/GaitGraph2")}
+    for name, (cpu, folder) in runs.items():
+        cfg = write(CONFIGS[name], tmp_path / f"{name.split('/')[1]}.yaml", root, partition)
+        common = ["--set", "trainer_cfg.total_iter=2", "--set", "trainer_cfg.save_iter=2",
+                  "--set", "trainer_cfg.restore_hint=0", "--set", "evaluator_cfg.restore_hint=2",
+                  "--output_root", tmp_path / "out", *cpu]
+        run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "train", *common)
+        test = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test", *common)
+        assert "results: NM" in test.stdout and "CL" in test.stdout, name
+        saved = json.loads((tmp_path / "out" / folder / "eval" / "00002.json").read_text())
+        assert all(c["evaluated"] == c["expected"] > 0 for c in saved["coverage"].values()), name

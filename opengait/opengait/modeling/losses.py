@@ -99,7 +99,7 @@ class SupConLossLp(nn.Module):
         log_prob = sim - torch.log((sim.exp() * others).sum(1, keepdim=True))
         per_anchor = -(positive * log_prob).sum(1) / (positive.sum(1) + torch.finfo(sim.dtype).tiny)
         kept = per_anchor[per_anchor > 0]
-        loss = kept.mean() if kept.numel() else per_anchor.sum() * 0.0
+        loss = kept.mean() if kept.numel() else (x * 0.0).sum()
         return loss, {"loss": loss.detach()}
 
 
