@@ -11,7 +11,10 @@ On a synthetic CASIA-B set (generated unless --data is given):
 
 With --opengait DIR (a checkout of OpenGait) its own datasets/pretreatment.py and
 datasets/pretreatment_heatmap.py are the reference (they need scikit-learn, einops-free);
-without it the literal write-up of the same rules in tests/opengait_rules.py is.
+without it the literal write-up of the same rules in tests/opengait_rules.py is. With
+--opengait the models are compared too: OpenGait's Baseline, SkeletonGaitPP, DeepGaitV2 (2d,
+p3d, 3d, on skeleton maps) and GaitGraph2 classes, each under a random OpenGait checkpoint loaded
+into ours: parameter counts and embedding differences (needs einops; --skip-models leaves it out).
 
     python benchmarks/bench_opengait_agreement.py [--opengait ~/OpenGait] [--data data/synthetic_casia_b]
 """
@@ -52,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="working folder (default output/bench/opengait_agreement)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/opengait_agreement.md"),
                    help="markdown result (a .json is written next to it)")
+    p.add_argument("--skip-models", action="store_true",
+                   help="with --opengait: leave out the model comparison (OpenGait's classes need einops)")
     args = p.parse_args(argv)
     if args.opengait and not (Path(args.opengait) / "datasets" / "pretreatment_heatmap.py").is_file():
         p.error(f"--opengait {args.opengait}: no datasets/pretreatment_heatmap.py there")
@@ -108,6 +113,105 @@ class Reference:
         if self._heatmaps is not None:
             return self._heatmaps(poses.astype(np.float64).copy())
         return np.stack([self._rules.skeleton_map_like_opengait(p) for p in poses])
+
+
+# --- models: OpenGait's classes against ours under the same OpenGait checkpoint ---------------
+
+RESNET9 = {"type": "ResNet9", "block": "BasicBlock", "channels": [64, 128, 256, 512], "layers": [1, 1, 1, 1],
+           "strides": [1, 2, 2, 1], "maxpool": False}
+P3D = {"mode": "p3d", "in_channels": 1, "layers": [1, 1, 1, 1], "channels": [64, 128, 256, 512]}
+GAITGRAPH2 = {"joint_format": "coco", "input_num": 3, "reduction": 8, "block": "Bottleneck",
+              "input_branch": [5, 64, 32], "main_stream": [32, 128, 256], "num_class": 128, "tta": True}
+MODEL_CASES = [   # (label, OpenGait class, OpenGait model_cfg, our model name, input kind)
+    ("GaitBase (Baseline), CASIA-B", "Baseline",
+     {"backbone_cfg": RESNET9, "SeparateFCs": {"in_channels": 512, "out_channels": 256, "parts_num": 16},
+      "SeparateBNNecks": {"class_num": 74, "in_channels": 256, "parts_num": 16}, "bin_num": [16]}, "Baseline", "sil"),
+    ("SkeletonGait++, blocks [1,4,4,1], C 2", "SkeletonGaitPP",
+     {"Backbone": {"in_channels": 3, "blocks": [1, 4, 4, 1], "C": 2}, "SeparateBNNecks": {"class_num": 3000}},
+     "SkeletonGaitPP", "maps+sil"),
+    ("DeepGaitV2 p3d [1,1,1,1], CASIA-B", "DeepGaitV2", {"Backbone": P3D, "SeparateBNNecks": {"class_num": 74}},
+     "DeepGaitV2", "sil"),
+    ("DeepGaitV2 p3d [1,4,4,1], Gait3D", "DeepGaitV2",
+     {"Backbone": {**P3D, "layers": [1, 4, 4, 1]}, "SeparateBNNecks": {"class_num": 3000}}, "DeepGaitV2", "sil"),
+    ("DeepGaitV2 2d", "DeepGaitV2", {"Backbone": {**P3D, "mode": "2d"}, "SeparateBNNecks": {"class_num": 74}},
+     "DeepGaitV2", "sil"),
+    ("DeepGaitV2 3d", "DeepGaitV2", {"Backbone": {**P3D, "mode": "3d"}, "SeparateBNNecks": {"class_num": 74}},
+     "DeepGaitV2", "sil"),
+    ("SkeletonGait (DeepGaitV2 on maps, use_emb2), CCPG", "DeepGaitV2",
+     {"Backbone": {**P3D, "in_channels": 2}, "SeparateBNNecks": {"class_num": 100}, "use_emb2": True},
+     "DeepGaitV2", "maps"),
+    ("GaitGraph2, CASIA-B (test-time augmentation)", "GaitGraph2", GAITGRAPH2, "GaitGraph2", "pose"),
+    ("GaitGraph2, GREW", "GaitGraph2", {**GAITGRAPH2, "reduction": 4, "input_branch": [5, 64, 64, 32],
+                                       "main_stream": [32, 128, 128, 128, 256, 256, 256]}, "GaitGraph2", "pose"),
+]
+
+
+def randomize(model, generator) -> None:
+    """Random weights and BatchNorm statistics (GaitGraph2's adjacency buffers stay the graph)."""
+    import torch
+    for name, value in model.state_dict().items():
+        if not value.dtype.is_floating_point or name.endswith(".A"):
+            continue
+        if name.endswith("running_var"):
+            value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
+        elif value.ndim <= 1 or name.endswith(".edge"):
+            value.copy_((1.0 if name.endswith((".weight", ".edge")) else 0.0)
+                        + 0.1 * torch.randn(value.shape, generator=generator))
+        else:
+            fan_in = value.shape[1] if name.endswith("fc_bin") else int(np.prod(value.shape[1:]))
+            value.copy_(torch.randn(value.shape, generator=generator) / np.sqrt(fan_in))
+
+
+def model_inputs_for(kind: str, generator):
+    """(OpenGait's ipts[0], our inputs) for two sequences of 10 frames."""
+    import torch
+    if kind == "pose":
+        from opengait.modeling.pose_graph import multi_input_features, skeleton_graph
+        pose = torch.rand(2, 24, 17, 3, generator=generator) * torch.tensor([100.0, 200.0, 1.0])
+        x = torch.stack([multi_input_features(p, skeleton_graph("coco")) for p in pose])
+        return x, {"2_pose": x}
+    sils = torch.rand(2, 10, 64, 44, generator=generator)
+    maps = torch.rand(2, 10, 2, 64, 44, generator=generator)
+    if kind == "sil":
+        return sils, {"1_sil": sils}
+    if kind == "maps":
+        return maps, {"0_heatmap": maps}
+    return torch.cat([maps, sils[:, :, None]], dim=2), {"0_heatmap": maps, "1_sil": sils}
+
+
+def compare_models(checkout: str, scratch: Path) -> list[dict]:
+    """Each case: OpenGait's model with random weights and statistics, saved as an OpenGait
+    checkpoint, loaded through our checkpoint path into our model; parameter counts and the
+    largest embedding difference in eval mode on the same inputs."""
+    import torch
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from opengait_checkout import OpenGaitCheckout, cpu_cuda_calls
+    from opengait.engine.checkpoint import load_checkpoint, load_model_weights
+    from opengait.modeling.registry import build_model
+    og = OpenGaitCheckout(checkout)
+    rows = []
+    for label, og_name, og_cfg, ours_name, kind in MODEL_CASES:
+        g = torch.Generator().manual_seed(len(rows))
+        theirs = og.build(og_name, og_cfg)
+        randomize(theirs, g)
+        path = scratch / f"opengait_{len(rows)}.pt"
+        torch.save({"model": theirs.state_dict(), "optimizer": {}, "scheduler": {}, "iteration": 1}, path)
+        cfg = {"model": ours_name, **og_cfg}
+        state = load_checkpoint(path, cfg)
+        ours = build_model(cfg, state["num_classes"] or 1)
+        load_model_weights(ours, state, path)
+        theirs.eval(), ours.eval()
+        x, inputs = model_inputs_for(kind, g)
+        with torch.no_grad(), cpu_cuda_calls():
+            want = theirs([[x], torch.zeros(2, dtype=torch.long), None, None, None])["inference_feat"]["embeddings"]
+            got = ours(inputs)["inference_feat"]["embeddings"]
+        rows.append({"model": label, "opengait_parameters": sum(p.numel() for p in theirs.parameters()),
+                     "our_parameters": sum(p.numel() for p in ours.parameters()),
+                     "state_entries": [len(theirs.state_dict()), len(ours.state_dict())],
+                     "max_abs_difference": float((got - want).abs().max()),
+                     "max_abs_embedding": float(want.abs().max())})
+        print(f"{label}: {rows[-1]}", flush=True)
+    return rows
 
 
 def main(args: argparse.Namespace) -> int:
@@ -190,6 +294,19 @@ def main(args: argparse.Namespace) -> int:
                      f"(the whole `rearrange_to_grew.py --workers 1` run) / OpenGait's `imgs2pickle` | "
                      f"{ours_sil_seconds:.1f} s / {ref.sil_seconds:.1f} s "
                      f"({ref.sil_seconds / ours_sil_seconds:.1f}x faster) |")
+    if args.opengait and not args.skip_models:
+        result["models"] = compare_models(args.opengait, scratch)
+        lines += ["", "## Models: OpenGait's classes and ours under one OpenGait checkpoint", "",
+                  "OpenGait's own model class (built from the checkout by `benchmarks/opengait_checkout.py`), "
+                  "random weights and BatchNorm statistics, saved in OpenGait's checkpoint layout and loaded here "
+                  "through `engine/checkpoint.py`; embeddings in eval mode on the same random inputs (two "
+                  "sequences; 64 x 44, or 24 frames of keypoints).", "",
+                  "| model | parameters, OpenGait / ours | state-dict entries | max abs difference (largest value) |",
+                  "| --- | --- | --- | --- |"]
+        for r in result["models"]:
+            lines.append(f"| {r['model']} | {r['opengait_parameters']:,} / {r['our_parameters']:,} | "
+                         f"{r['state_entries'][0]} / {r['state_entries'][1]} | {r['max_abs_difference']:.2g} "
+                         f"({r['max_abs_embedding']:.3g}) |")
     atomic_write_report(args.out, lines, result)
     print("\n".join(lines))
     return 0

@@ -115,6 +115,9 @@ def fit_config(path: str, args: argparse.Namespace) -> dict:
         raise UserInputError(f"--cfgs {path}: no such file")
     cfg = load_config(path, args.set)
     sampler = cfg["trainer_cfg"]["sampler"]
+    if sampler.get("type") == "CommonSampler":
+        raise UserInputError(f"--cfgs {path}: a CommonSampler config (one batch of {sampler['batch_size']} "
+                             "sequences, not P x K): fit_batch sizes P x K triplet batches")
     k = args.k or int(sampler["batch_size"][1])
     frames = args.frames or int(sampler.get("frames_num_fixed") or 30)
     budget = args.gib * (1 - args.headroom) * GIB

@@ -85,7 +85,13 @@ CASIA_VARIANTS = {v.name: v for v in (
     Variant("HybridGait w/o UL", HYBRID, ("model_cfg.ul_weighting=false",)),
     Variant("HybridGait w/o pose branch", HYBRID, ("model_cfg.pose_branch=false",)),
     Variant("Pose only", HYBRID, ("model_cfg.visual_branch=false",)),
+    # OpenGait's baselines (not in study v2's default set; name them with --models).
+    Variant("DeepGaitV2", "opengait/configs/deepgaitv2/deepgaitv2_synthetic.yaml"),
+    Variant("SkeletonGait", "opengait/configs/skeletongait/skeletongait_synthetic.yaml"),
+    Variant("GaitGraph2", "opengait/configs/gaitgraph2/gaitgraph2_synthetic.yaml"),
 )}
+STUDY_V2_MODELS = ("GaitBase", "SkeletonGait++", "HybridGait", "HybridGait w/o cross-attn", "HybridGait w/o ΔJoint",
+                   "HybridGait w/o UL", "HybridGait w/o pose branch", "Pose only")
 CCVID_VARIANTS = {v.name: v for v in (
     Variant("HybridGait", HYBRID_CCVID),
     Variant("HybridGait + oracle aug", HYBRID_CCVID, ("AUG",)),
@@ -118,7 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced study for a smoke check (< 10 minutes)")
     p.add_argument("--arms", help="comma-separated: casia_b, ccvid_aug (default both)")
-    p.add_argument("--models", help="casia_b arm: comma-separated subset of: " + ", ".join(CASIA_VARIANTS))
+    p.add_argument("--models", help="casia_b arm: comma-separated subset of: " + ", ".join(CASIA_VARIANTS)
+                   + " (default: study v2's " + ", ".join(STUDY_V2_MODELS) + ")")
     p.add_argument("--seeds", help=f"comma-separated seeds, each a data seed and a training seed "
                                    f"(default {FULL['seeds']}; quick {QUICK['seeds']})")
     p.add_argument("--subjects", type=int, help=f"casia_b identities (default {FULL['subjects']}); 60%% train")
@@ -145,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.work = Path(args.work or ("output/clothing_study_quick" if args.quick else "output/clothing_study"))
     args.results = Path(args.results or (args.work if args.quick else "benchmarks/results"))
     args.models = args.models or (",".join(["SkeletonGait++", "HybridGait", "HybridGait w/o UL"]) if args.quick
-                                  else ",".join(CASIA_VARIANTS))
+                                  else ",".join(STUDY_V2_MODELS))
     unknown = [m for m in args.models.split(",") if m not in CASIA_VARIANTS]
     if unknown:
         p.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(CASIA_VARIANTS)})")
@@ -275,6 +282,15 @@ def lr_steps(iterations: int) -> tuple[int, int]:
     return int(iterations * 2 / 3), int(iterations * 0.9)
 
 
+def schedule_overrides(config: str, iterations: int) -> list[str]:
+    """The learning-rate schedule fitted to the run's length: MultiStepLR steps at
+    :func:`lr_steps`; a one-cycle schedule (GaitGraph2's) spans the run."""
+    from opengait.config import load_config
+    if load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR":
+        return [f"scheduler_cfg.total_steps={iterations}"]
+    return ["scheduler_cfg.milestones=[{}, {}]".format(*lr_steps(iterations))]
+
+
 def model_overrides(variant: Variant) -> list[str]:
     """The ``--set`` items that make a variant's model: the full HybridGait's switches for the
     runs built on a HybridGait config, then the variant's own (the data markers AUG and DLCR are
@@ -298,8 +314,7 @@ def train_and_test(args, arm: str, variant: Variant, seed: int, data: Path, thre
             f"data_cfg.dataset_name=clothing_study_{arm}", "data_cfg.num_workers=0",
             f"trainer_cfg.seed={seed}", f"trainer_cfg.total_iter={iterations}",
             f"trainer_cfg.save_iter={iterations}", f"trainer_cfg.log_iter={max(1, iterations // 40)}",
-            "trainer_cfg.image_log_iter=0",
-            "scheduler_cfg.milestones=[{}, {}]".format(*lr_steps(iterations)),
+            "trainer_cfg.image_log_iter=0", *schedule_overrides(variant.config, iterations),
             f"trainer_cfg.save_name={name}", f"evaluator_cfg.save_name={name}"]
     sets += model_overrides(variant)
     if {"AUG", "DLCR"} & set(variant.overrides):
@@ -333,7 +348,7 @@ def loss_curve(summary: Path) -> dict:
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
     acc = EventAccumulator(str(summary), size_guidance={"scalars": 0})
     acc.Reload()
-    parts = [t for t in ("scalar/triplet/loss", "scalar/softmax/loss") if t in acc.Tags()["scalars"]]
+    parts = [t for t in acc.Tags()["scalars"] if t.startswith("scalar/") and t.endswith("/loss") and t.count("/") == 2]
     steps = sorted({e.step for e in acc.Scalars(parts[0])})
     values = {t: {e.step: e.value for e in acc.Scalars(t)} for t in parts}
     return {"iteration": steps, "loss": [round(sum(values[t].get(s, 0.0) for t in parts), 5) for s in steps]}
