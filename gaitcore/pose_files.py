@@ -36,11 +36,14 @@ class PoseFileError(PretreatedFormatError):
 
 
 def format_pose_json(keypoints: np.ndarray, frame_numbers: Iterable[int],
-                     image_size: tuple[int, int] | None, extra: dict | None = None) -> str:
+                     image_size: tuple[int, int] | None, extra: dict | None = None,
+                     exact: bool = False) -> str:
     """Serialise (T, 17, 3) keypoints to the pose JSON text (``image_size`` may be None when
-    the images differ in size, e.g. person crops)."""
-    frames = [{"frame": int(n), "keypoints": [[round(float(x), 2), round(float(y), 2),
-                                               round(float(c), 3)] for x, y, c in kp]}
+    the images differ in size, e.g. person crops). Coordinates are rounded to 0.01 px and
+    confidences to 0.001, unless ``exact`` (every float32 value reads back unchanged)."""
+    def value(v, digits):
+        return float(v) if exact else round(float(v), digits)
+    frames = [{"frame": int(n), "keypoints": [[value(x, 2), value(y, 2), value(c, 3)] for x, y, c in kp]}
               for n, kp in zip(frame_numbers, keypoints)]
     doc = {"format": "coco17", "keypoint_names": list(COCO17_NAMES)}
     if image_size is not None:

@@ -73,3 +73,55 @@ def test_joints_outside_the_image_stay_unseen():
     kp[:, 16, 2] = 0.0
     out = apply_pose_error(kp, ESTIMATOR, np.random.default_rng(0))
     assert (out[:, 16] == kp[:, 16]).all()
+
+
+def test_shared_bias_levels_are_shared_exactly_where_their_keys_agree():
+    """bias_<level>: one offset per joint for every sequence with the same keys at that level
+    (view; person; person and view; person, clothes and view), and none of it elsewhere."""
+    from datasets_preprocess.synthetic.pose_error import SequenceKeys, shared_offsets
+    kp = walk(3)
+    height = float(np.ptp(kp[0, :, 1]))
+
+    def offset(level, keys):
+        model = PoseErrorModel(**{f"bias_{level}": 0.05})
+        out = apply_pose_error(kp, model, np.random.default_rng(keys.subject * 7 + keys.view),
+                               view_deg=keys.view, shared=shared_offsets(9, keys))
+        return (out[0, :, :2] - kp[0, :, :2]) / height / 0.05          # the standard-normal draw
+    base = SequenceKeys(subject=1, clothes=0, view=90)
+    others = {"other person": SequenceKeys(2, 0, 90), "other view": SequenceKeys(1, 0, 72),
+              "other clothes": SequenceKeys(1, 201, 90)}
+    same_in = {"view": {"other person", "other clothes"}, "person": {"other view", "other clothes"},
+               "person_view": {"other clothes"}, "clothes": set()}
+    for level, shared_with in same_in.items():
+        mine = offset(level, base)
+        assert np.allclose(mine, offset(level, base), atol=1e-4)          # the same sequence keys
+        assert 0.5 < mine.std() < 1.6                                       # a standard-normal draw
+        for name, keys in others.items():
+            assert np.allclose(offset(level, keys), mine, atol=1e-4) == (name in shared_with), (level, name)
+    with pytest.raises(ValueError, match="needs the sequence's shared offsets"):
+        apply_pose_error(kp, PoseErrorModel(bias_person=0.1), np.random.default_rng(0))
+
+
+def test_the_error_redone_from_the_exact_keypoints_is_the_generators(tmp_path):
+    """apply_keypoint_error.py with the generator's own model writes its poses/ byte for byte;
+    with bias=0 only the constant offsets change; none gives the exact keypoints."""
+    from conftest import run_script
+    from gaitcore.pose_files import read_pose_json
+    raw = tmp_path / "raw"
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", raw, "--subjects", "2",
+               "--types", "nm-01,cl-01", "--views", "090", "--frames", "6", "--keypoint-noise", "estimator",
+               "--workers", "1")
+    run_script("datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
+               "--keypoint-noise", "estimator", "--out", tmp_path / "same")
+    names = sorted(p.name for p in (raw / "poses").glob("*.json"))
+    assert len(names) == 4
+    for name in names:
+        assert (tmp_path / "same" / name).read_bytes() == (raw / "poses" / name).read_bytes()
+    run_script("datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
+               "--keypoint-noise", "none", "--out", tmp_path / "exact")
+    for name in names:
+        exact = read_pose_json(raw / "poses_exact" / name)[1]
+        assert np.abs(read_pose_json(tmp_path / "exact" / name)[1] - exact).max() <= 0.005
+    refused = run_script("datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
+                         "--keypoint-noise", "estimator,bias=0", "--out", tmp_path / "same", check=False)
+    assert refused.returncode == 2 and "made with --keypoint-noise estimator" in refused.stderr

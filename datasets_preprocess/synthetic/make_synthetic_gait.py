@@ -39,7 +39,7 @@ DEFAULTS = {  # per layout: subjects, frames, views
 }
 OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
                   "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md",
-                  "oracle_inpainted", "oracle_masks", "oracle_clothes_masks")
+                  "oracle_inpainted", "oracle_masks", "oracle_clothes_masks", "poses_exact")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -47,7 +47,8 @@ from gaitcore.atomic_files import (atomic_path, atomic_write_bytes,
                                    atomic_write_files, atomic_write_text)
 from gaitcore.augmented_names import augmented_key, augmented_tracklet
 from gaitcore.pose_files import format_grew_pose_txt, format_pose_json
-from datasets_preprocess.synthetic.pose_error import apply_pose_error, covered_joints, parse_pose_error
+from datasets_preprocess.synthetic.pose_error import (SequenceKeys, apply_pose_error, covered_joints,
+                                                     parse_pose_error, shared_offsets)
 from gaitcore.pretreated_io import encode_png_gray
 from gaitcore.silhouette_alignment import align_silhouettes
 from datasets_preprocess.synthetic import appearance as ap
@@ -89,16 +90,52 @@ class GenerationConfig:
         return out
 
 
+EXACT_POSES = "poses_exact"        # ground-truth keypoints beside the erred ones (poses/)
+
+
+def error_context(look: ap.Appearance, keys: SequenceKeys, stream_key: int) -> dict:
+    """What the keypoint error of one sequence depends on besides the seed (written with its
+    exact keypoints, so datasets_preprocess/synthetic/apply_keypoint_error.py can redo it)."""
+    return {"subject": keys.subject, "clothes": keys.clothes, "view": keys.view, "stream_key": stream_key,
+            "coat": look.coat is not None, "bag_side": None if look.bag is None else float(look.bag.side)}
+
+
+def erred_keypoints(keypoints: np.ndarray, spec: float | str, seed: int, context: dict) -> np.ndarray:
+    """The structured error model ``spec`` applied to one sequence's exact keypoints; its draws
+    come from the sequence's own stream and the shared levels' streams only."""
+    model = parse_pose_error(spec)
+    if model.is_exact():
+        return keypoints
+    keys = SequenceKeys(context["subject"], context["clothes"], context["view"])
+    covered = covered_joints(context["coat"], context["bag_side"])
+    rng = ws.rng_for(seed, ws.STREAM_POSE_ERROR, keys.subject, context["stream_key"], keys.view)
+    return apply_pose_error(keypoints, model, rng, covered, keys.view, shared_offsets(seed, keys))
+
+
 def measured_keypoints(keypoints: np.ndarray, cfg: "GenerationConfig", rng: np.random.Generator,
-                       error_rng: np.random.Generator, look: ap.Appearance, view: int) -> np.ndarray:
+                       look: ap.Appearance, keys: SequenceKeys, stream_key: int) -> np.ndarray:
     """Keypoints as a pose estimator would report them under the configured error model
     (pose_error.py). The i.i.d. model of the first version draws from ``rng`` as it did, so its
-    data stay byte-identical; the structured model draws from its own ``error_rng``."""
+    data stay byte-identical; the structured model draws from its own streams."""
     model = parse_pose_error(cfg.keypoint_noise)
     if model.is_exact():
         return keypoints
-    covered = covered_joints(look.coat is not None, None if look.bag is None else look.bag.side)
-    return apply_pose_error(keypoints, model, rng if model.iid else error_rng, covered, view)
+    if model.iid:
+        covered = covered_joints(look.coat is not None, None if look.bag is None else look.bag.side)
+        return apply_pose_error(keypoints, model, rng, covered, keys.view)
+    return erred_keypoints(keypoints, cfg.keypoint_noise, cfg.seed, error_context(look, keys, stream_key))
+
+
+def write_exact_keypoints(out: Path, name: str, keypoints: np.ndarray, numbers, image_size,
+                          extra: dict, context: dict, cfg: "GenerationConfig") -> None:
+    """With a structured error model, the exact keypoints too: the pose file's fields
+    (``extra``) followed by the error context."""
+    model = parse_pose_error(cfg.keypoint_noise)
+    if model.is_exact() or model.iid:
+        return
+    atomic_write_text(out / EXACT_POSES / f"{name}.json",
+                      format_pose_json(keypoints, numbers, image_size, {**extra, "error_context": context},
+                                       exact=True))
 
 
 @dataclass
@@ -141,6 +178,12 @@ def _condition(type_name: str) -> str:
 def _type_key(type_name: str) -> int:
     cond, number = type_name.split("-")
     return {"nm": 0, "bg": 1, "cl": 2}[cond] * 100 + int(number)
+
+
+def casia_clothes_key(type_name: str) -> int:
+    """Every nm sequence of a subject wears the same outfit; each bg / cl sequence draws its
+    own bag / coat over it."""
+    return 0 if _condition(type_name) == "nm" else _type_key(type_name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,15 +230,14 @@ def casia_b_job(job: Job) -> Counter:
             sil = rd.add_edge_noise(sil, view_rng, cfg.edge_noise)
             blobs[f"{stem}-{i + 1:03d}.png"] = _png_bytes(sil)
         atomic_write_files(out / "silhouettes" / sid / type_name / view, blobs, overwrite=True)
+        keys = SequenceKeys(job.subject, casia_clothes_key(type_name), angle)
+        numbers, size = range(1, cfg.frames + 1), (ws.FRAME_WIDTH, ws.FRAME_HEIGHT)
+        extra = {"sequence": stem, "placement": placement, "fps": ws.FPS}
+        write_exact_keypoints(out, stem, rendered.keypoints, numbers, size, extra,
+                              error_context(look, keys, _type_key(type_name)), cfg)
         atomic_write_text(out / "poses" / f"{stem}.json",
-                          format_pose_json(measured_keypoints(
-                              rendered.keypoints, cfg, view_rng,
-                              ws.rng_for(cfg.seed, ws.STREAM_POSE_ERROR, job.subject, _type_key(type_name), angle),
-                              look, angle),
-                                           range(1, cfg.frames + 1),
-                                           (ws.FRAME_WIDTH, ws.FRAME_HEIGHT),
-                                           {"sequence": stem, "placement": placement,
-                                            "fps": ws.FPS}))
+                          format_pose_json(measured_keypoints(rendered.keypoints, cfg, view_rng, look, keys,
+                                                              _type_key(type_name)), numbers, size, extra))
         stats["sequences"] += 1
         stats["frames"] += cfg.frames
         stats["silhouettes_missing"] += int(missing.sum())
@@ -271,6 +313,11 @@ def ccvid_outfit_prompts(cfg: GenerationConfig) -> list[dict]:
     return [records[k] for k in sorted(records)]
 
 
+def ccvid_clothes_key(plan: SessionOutfit, session: int) -> int:
+    """The same number for sessions in the same garments (a bag is drawn per session)."""
+    return 1 + plan.upper * 100 + plan.lower * 10 + plan.shoes + (1000 * session if plan.bag is not None else 0)
+
+
 def ccvid_tracklet(subject: int, session: int, camera: int) -> str:
     return f"session{session}/{subject:03d}_{camera:02d}"
 
@@ -338,13 +385,12 @@ def ccvid_job(job: Job) -> Counter:
         if cfg.augment_variants and job.subject <= ccvid_train_count(cfg):
             stats.update(ccvid_oracle_variants(job, walker, plan, tracklet, cam_key, angle,
                                                [n for n in numbers if not missing[n - 1]], boxes, numbers))
-        measured = measured_keypoints(np.stack(keypoints), cfg, view_rng,
-                                      ws.rng_for(cfg.seed, ws.STREAM_POSE_ERROR, job.subject, cam_key, angle),
-                                      look, angle)
-        atomic_write_text(out / "poses" / f"{tracklet}.json",
-                          format_pose_json(measured, numbers, None,
-                                           {"sequence": tracklet, "crop_boxes": boxes,
-                                            "note": "keypoints are in each crop's pixels"}))
+        keys = SequenceKeys(job.subject, ccvid_clothes_key(plan, session), angle)
+        extra = {"sequence": tracklet, "crop_boxes": boxes, "note": "keypoints are in each crop's pixels"}
+        write_exact_keypoints(out, tracklet, np.stack(keypoints), numbers, None, extra,
+                              error_context(look, keys, cam_key), cfg)
+        measured = measured_keypoints(np.stack(keypoints), cfg, view_rng, look, keys, cam_key)
+        atomic_write_text(out / "poses" / f"{tracklet}.json", format_pose_json(measured, numbers, None, extra))
         stats["tracklets"] += 1
         stats["frames"] += len(blobs)
         stats["frames_missing"] += int(sum(missing[n - 1] for n in numbers))
