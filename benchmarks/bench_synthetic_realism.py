@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="a synthetic casia_b root (default: generate one in --scratch)")
     p.add_argument("--subjects", type=int, default=3, help="when generating (default 3)")
-    p.add_argument("--types", default="nm-01,bg-01,cl-01", help="when generating")
+    p.add_argument("--types", default="nm-01,nm-02,bg-01,cl-01",
+                   help="when generating (default nm-01,nm-02,bg-01,cl-01: two in the same clothes)")
     p.add_argument("--views", default=None, help="when generating (default: all 11)")
     p.add_argument("--frames", type=int, default=24, help="when generating (default 24)")
     p.add_argument("--seed", type=int, default=0, help="when generating (default 0)")
@@ -178,6 +179,60 @@ def error_statistics(records: list[dict]) -> dict:
             "lag_corr": float(num / den) if den > 0 else float("nan")}
 
 
+RELATIONS = {   # name -> (same subject, same clothes, same view); the pairs compared
+    "same person, same clothes, same view": (True, True, True),
+    "same person, other clothes, same view": (True, False, True),
+    "same person, same clothes, other view": (True, True, False),
+    "other person, same view": (False, None, True),
+}
+
+
+def sequence_offsets(records: dict[str, dict]) -> dict[str, np.ndarray]:
+    """Each sequence's constant error: the mean error per joint over its detected frames,
+    (17, 2) in body heights (NaN for joints never seen)."""
+    out = {}
+    for stem, r in records.items():
+        d = r["detected"]
+        if d.sum() < 2:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[stem] = np.nanmean(r["err"][d], axis=0)
+    return out
+
+
+def _clothes(type_name: str) -> str:
+    """Sequences in the same clothes: every nm-xx; a bg or cl sequence only with itself."""
+    return "nm" if type_name.startswith("nm") else type_name
+
+
+def cross_sequence_correlation(records: dict[str, dict]) -> dict[str, dict]:
+    """How alike the constant error of two sequences is, by how they are related: the cosine
+    of their offset vectors over the joints both see (pooled over pairs: sum a.b / sqrt(sum
+    a^2 sum b^2)). The identity a keypoint model can learn from the estimator's habits is the
+    excess of the same-person rows over the other-person one."""
+    offsets = sequence_offsets(records)
+    stems = sorted(offsets)
+    parts = {name: [0.0, 0.0, 0.0, 0] for name in RELATIONS}
+    for i, a in enumerate(stems):
+        sa, ta, va = a.split("-")[0], "-".join(a.split("-")[1:3]), a.split("-")[3]
+        for b in stems[i + 1:]:
+            sb, tb, vb = b.split("-")[0], "-".join(b.split("-")[1:3]), b.split("-")[3]
+            same = (sa == sb, _clothes(ta) == _clothes(tb), va == vb)
+            for name, (subject, clothes, view) in RELATIONS.items():
+                if same[0] == subject and same[2] == view and (clothes is None or same[1] == clothes) \
+                        and (subject or ta == tb):          # other person: the same type name
+                    x, y = offsets[a], offsets[b]
+                    ok = np.isfinite(x).all(-1) & np.isfinite(y).all(-1)
+                    p = parts[name]
+                    p[0] += float(np.sum(x[ok] * y[ok]))
+                    p[1] += float(np.sum(x[ok] ** 2))
+                    p[2] += float(np.sum(y[ok] ** 2))
+                    p[3] += 1
+    return {name: {"corr": p[0] / np.sqrt(p[1] * p[2]) if p[1] * p[2] > 0 else float("nan"), "pairs": p[3]}
+            for name, p in parts.items()}
+
+
 def model_records(root: Path, model_root: Path, stems: list[str], frame_step: int) -> dict[str, dict]:
     """error_record() of the error model's keypoints (all frames at the benchmark's picks)."""
     out = {}
@@ -232,7 +287,7 @@ def repo_relative(path: Path) -> str:
 
 
 def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path,
-                 seconds: float, calibration: dict) -> None:
+                 seconds: float, calibration: dict, consistency: dict) -> None:
     views = sorted({k.split("/")[0] for k in summary if k[:1].isdigit()})
     conds = [c for c in ("nm", "bg", "cl") if c in summary]
     lines = ["# Synthetic realism: a real pose model on the synthetic walkers", "",
@@ -266,13 +321,21 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
                          f"{m['median_error']:.3f} | {r['lost']:.3f} / {m['lost']:.3f} | {r['swap_frames']:.3f} / "
                          f"{m['swap_frames']:.3f} | {r['bias_share']:.2f} / {m['bias_share']:.2f} | "
                          f"{r['lag_corr']:.2f} / {m['lag_corr']:.2f} |")
+    if consistency:
+        lines += ["", "Constant error shared between two sequences (the cosine of their per-joint mean errors, "
+                  "pooled over the pairs; a real estimator errs alike on the same person, clothes and view):", "",
+                  "| pair of sequences | pairs | real | model |", "| --- | --- | --- | --- |"]
+        for name in RELATIONS:
+            r, m = consistency["real"][name], consistency["model"][name]
+            lines.append(f"| {name} | {r['pairs']} | {r['corr']:.2f} | {m['corr']:.2f} |")
     lines += ["", f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
               f"wall time {seconds:.0f} s.", ""]
     atomic_write_text(path, "\n".join(lines))
     model_name = Path(args.pose_model).name          # not the machine's path to it
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {"command": ["python", "benchmarks/bench_synthetic_realism.py", *sys.argv[1:]], "pose_model": model_name,
-         "error_model": args.error_model, "summary": summary, "calibration": calibration}, indent=1) + "\n")
+         "error_model": args.error_model, "summary": summary, "calibration": calibration,
+         "consistency": consistency}, indent=1) + "\n")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -287,7 +350,7 @@ def main(args: argparse.Namespace) -> int:
                     for stem in tqdm(stems, desc="realism", unit="seq")}
     real_errors = {stem: r.pop("_errors") for stem, r in per_sequence.items() if "_errors" in r}
     summary = summarise(per_sequence)
-    calibration = {}
+    calibration, consistency = {}, {}
     if args.error_model != "none":
         model_root = generate_with_error_model(root, args.error_model, Path(args.scratch))
         modelled = model_records(root, model_root, stems, args.frame_step)
@@ -295,7 +358,9 @@ def main(args: argparse.Namespace) -> int:
             pick = [s for s in stems if cond == "all" or s.split("-")[1] == cond]
             calibration[cond] = {"real": error_statistics([real_errors[s] for s in pick if s in real_errors]),
                                  "model": error_statistics([modelled[s] for s in pick if s in modelled])}
-    write_report(Path(args.out), summary, args, root, time.time() - start, calibration)
+        consistency = {"real": cross_sequence_correlation(real_errors),
+                       "model": cross_sequence_correlation(modelled)}
+    write_report(Path(args.out), summary, args, root, time.time() - start, calibration, consistency)
     print(f"realism: detection {summary['all']['detection']:.1%}, PCK@{args.alpha} "
           f"{summary['all']['pck']:.3f} over {summary['all']['frames']} frames -> {args.out}")
     return 0

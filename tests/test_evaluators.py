@@ -220,3 +220,27 @@ def test_evaluator_settings_are_checked_at_config_load(monkeypatch):
     named = cfg("evaluate_indoor_dataset", "my-casia")
     named["data_cfg"]["test_dataset_name"] = "CASIA-B"           # OpenGait's rule: this one wins
     check_evaluator_config(named)
+
+
+def test_view_pair_map_by_hand(tmp_path):
+    """evaluator_cfg.view_pair_map: each probe's average precision against one gallery view
+    (identical view excluded), averaged like rank-1. Two ids, views 000 and 090; the NM probe of
+    id a at 000 ranks its two true gallery entries at 090 first and third: AP (1 + 2/3) / 2."""
+    from types import SimpleNamespace
+    from opengait.evaluation.indoor import SINGLE_VIEW, TestSet, single_view_gallery
+    seqs, feats = [], []
+
+    def add(sid, typ, view, x):
+        seqs.append(SimpleNamespace(subject=sid, type=typ, view=view))
+        feats.append(np.array([[x]], np.float32))
+    # gallery at 090: a(nm-01) 0.0, b(nm-01) 0.5, a(nm-02) 1.0, b(nm-02) 3.0; at 000 the same ids far away
+    for sid, typ, x in (("a", "nm-01", 0.0), ("b", "nm-01", 0.5), ("a", "nm-02", 1.0), ("b", "nm-02", 3.0)):
+        add(sid, typ, "090", x)
+        add(sid, typ, "000", 100.0 + x)
+    add("a", "nm-05", "000", 0.1)                 # the probe: nearest a, b, a, b at 090
+    dataset = SimpleNamespace(sequences=seqs, partition={})
+    result = single_view_gallery(TestSet(np.stack(feats), dataset), SINGLE_VIEW["CASIA-B"], "euc", True)
+    assert result.metrics["NM-mAP"] == pytest.approx((1 + 2 / 3) / 2)
+    assert result.metrics["NM"] == 1.0
+    assert "NM-mAP" not in single_view_gallery(TestSet(np.stack(feats), dataset), SINGLE_VIEW["CASIA-B"],
+                                               "euc").metrics

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import read_scalars, run_script, write_config
+from opengait.config import ConfigError
 from opengait.modeling import attention as attn_mod
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.pose_branch import delta_joint, sort_by_original_order
@@ -336,3 +337,40 @@ def test_model_forward_through_flash_matches_sdpa_on_gpu():
         with unittest.mock.patch.object(attn_mod, "flash_capable", lambda q: False):
             sdpa = model(x)["inference_feat"]["embeddings"].float()
     torch.testing.assert_close(flash, sdpa, rtol=1e-2, atol=1e-2)
+
+
+def test_pose_normalizations_by_hand():
+    """height: every frame one unit tall; sequence: the median frame height of the real frames;
+    pixels: 100 px. Hips at the origin in all three."""
+    from opengait.modeling.pose_branch import normalize_pose
+    pose = torch.zeros(1, 3, 17, 3)
+    pose[..., 2] = 1.0
+    for t, tall in enumerate((100.0, 120.0, 200.0)):        # frame heights (the third frame is padding)
+        pose[0, t, :, 1] = torch.linspace(0, tall, 17)
+        pose[0, t, 11, 1] = pose[0, t, 12, 1] = tall / 2     # the hips half-way up
+    pose[0, :, 0, 0] = 30.0                                  # the nose 30 px right of the hips
+    lengths = torch.tensor([2])
+    per_frame, _ = normalize_pose(pose, 0.3, "height", lengths)
+    sequence, _ = normalize_pose(pose, 0.3, "sequence", lengths)
+    pixels, _ = normalize_pose(pose, 0.3, "pixels", lengths)
+    assert per_frame[0, 0, 0, 0] == pytest.approx(0.30) and per_frame[0, 1, 0, 0] == pytest.approx(0.25)
+    assert sequence[0, 0, 0, 0] == pytest.approx(30 / 110) and sequence[0, 1, 0, 0] == pytest.approx(30 / 110)
+    assert pixels[0, 1, 16, 1] == pytest.approx(0.60)       # the ankle 60 px below the hips
+    assert per_frame[0, 0, 11].abs().max() == 0 and sequence[0, 1, 12].abs().max() == 0
+
+
+def test_pose_normalization_changes_the_embeddings():
+    torch.manual_seed(0)
+    cfg = {"model": "HybridGait", "visual_branch": False, "pose_channels": [8, 16]}
+    models = {m: build_model({**cfg, "pose_normalization": m}, 4).eval() for m in ("height", "sequence", "pixels")}
+    state = models["height"].state_dict()
+    pose = torch.rand(2, 6, 17, 3) * torch.tensor([80.0, 160.0, 1.0]) + torch.tensor([100.0, 40.0, 0.0])
+    with torch.no_grad():
+        out = {}
+        for name, model in models.items():
+            model.load_state_dict(state)
+            out[name] = model({"2_pose": pose}, torch.tensor([6, 6]), torch.arange(6).repeat(2, 1))[
+                "inference_feat"]["embeddings"]
+    assert not torch.allclose(out["height"], out["sequence"]) and not torch.allclose(out["sequence"], out["pixels"])
+    with pytest.raises(ConfigError, match="pose_normalization: 'metres' is not one of"):
+        build_model({**cfg, "pose_normalization": "metres"}, 4)

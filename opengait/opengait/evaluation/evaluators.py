@@ -79,7 +79,15 @@ def check_evaluator_config(cfg: dict) -> None:
         raise ConfigError("data_cfg.remove_no_gallery: true would drop probes whose identity has "
                           "no gallery sequence; official protocols count every probe (OpenGait's "
                           "own code never reads this key): set it to false")
-    entry = _registered(cfg["evaluator_cfg"]["eval_func"])
+    ecfg = cfg["evaluator_cfg"]
+    entry = _registered(ecfg["eval_func"])
+    if ecfg.get("view_pair_map"):
+        if ecfg["eval_func"] not in ("evaluate_indoor_dataset", "evaluate_casia_b"):
+            raise ConfigError(f"evaluator_cfg.view_pair_map: true is for the single-view-gallery "
+                              f"protocols (evaluate_indoor_dataset, evaluate_casia_b), not {ecfg['eval_func']}")
+        if ecfg.get("cross_view_gallery"):
+            raise ConfigError("evaluator_cfg.view_pair_map: the cross-view gallery reports mAP already; "
+                              "set one of the two")
     if entry.check is not None:
         entry.check(cfg)
 

@@ -121,14 +121,27 @@ class TestSet:
                 if rule(t) and self.view_of(v) in views]
 
 
+def average_precision(dist: np.ndarray, probe_ids: np.ndarray, gallery_ids: np.ndarray) -> np.ndarray:
+    """AP of every probe row over the gallery columns: the mean precision at the ranks of its
+    true matches (0 for a probe without any)."""
+    order = np.argsort(dist, axis=1, kind="stable")
+    match = gallery_ids[order] == probe_ids[:, None]
+    precision = np.cumsum(match, axis=1) / np.arange(1, match.shape[1] + 1)
+    hits = match.sum(1)
+    return np.where(hits > 0, (precision * match).sum(1) / np.maximum(hits, 1), 0.0)
+
+
 def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, views: list[str],
-                        metric: str, ranks: int) -> tuple[np.ndarray, tuple[int, int]]:
+                        metric: str, ranks: int, with_map: bool = False
+                        ) -> tuple[np.ndarray, tuple[int, int]] | tuple[np.ndarray, tuple[int, int], np.ndarray]:
     """acc[probe view, gallery view, k-1]: share of the expected probes of the probe view whose
     true identity is within the first k gallery entries of the gallery view (NaN where there is
-    no gallery or no expected probe); and (probes evaluated, expected)."""
+    no gallery or no expected probe); and (probes evaluated, expected). With ``with_map``, also
+    mAP[probe view, gallery view] over the same expected probes (a missing probe counts 0)."""
     probe = test.probe_mask(rule, views)
     expected = test.expected_probes(rule, views)
     acc = np.full((len(views), len(views), ranks), np.nan)
+    mean_ap = np.full((len(views), len(views)), np.nan)
     if probe.any() and gallery.any():
         dist = pairwise_distance(test.features[probe], test.features[gallery], metric)
         p_ids, p_views = test.ids[probe], test.views[probe]
@@ -147,6 +160,11 @@ def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, view
                 if hit.shape[1] < ranks:                      # fewer gallery entries than k
                     hit = np.concatenate([hit, np.repeat(hit[:, -1:], ranks - hit.shape[1], 1)], 1)
                 acc[i, j] = hit.sum(0) / n_expected
+                if with_map:
+                    block = dist[np.ix_(rows, cols)]
+                    mean_ap[i, j] = average_precision(block, p_ids[rows], g_ids[cols]).sum() / n_expected
+    if with_map:
+        return acc, (int(probe.sum()), len(expected)), mean_ap
     return acc, (int(probe.sum()), len(expected))
 
 
@@ -165,7 +183,8 @@ def _mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def single_view_gallery(test: TestSet, protocol: IndoorProtocol, metric: str) -> Evaluation:
+def single_view_gallery(test: TestSet, protocol: IndoorProtocol, metric: str,
+                        view_pair_map: bool = False) -> Evaluation:
     views = test.view_list(protocol.excluded_views)
     gallery = np.array([protocol.gallery(t) for t in test.types.tolist()], bool) & np.isin(test.views, views)
     result = Evaluation({})
@@ -180,7 +199,8 @@ def single_view_gallery(test: TestSet, protocol: IndoorProtocol, metric: str) ->
                             "pairs are left out of the means")
     tables = {}
     for cond, rule in protocol.probes.items():
-        acc, coverage = rank_k_by_view_pair(test, rule, gallery, views, metric, protocol.ranks)
+        acc, coverage, *maps = rank_k_by_view_pair(test, rule, gallery, views, metric, protocol.ranks,
+                                                   view_pair_map)
         if coverage[1] == 0:
             result.notes.append(f"{cond}: no probe sequences in the test set")
             continue
@@ -191,6 +211,8 @@ def single_view_gallery(test: TestSet, protocol: IndoorProtocol, metric: str) ->
             result.metrics[name] = _mean(per_view)
             if k == 1:
                 tables[cond] = per_view
+        if view_pair_map:
+            result.metrics[f"{cond}-mAP"] = _mean(exclude_identical_view(maps[0]))
     result.text = format_view_table(views, tables)
     return result
 
@@ -264,7 +286,7 @@ def evaluate_indoor_dataset(features: np.ndarray, dataset, cfg: dict, out_dir: P
     test = TestSet(features, dataset)
     if ecfg.get("cross_view_gallery"):
         return cross_view_gallery(test, CROSS_VIEW[name], ecfg.get("metric", "euc"))
-    result = single_view_gallery(test, SINGLE_VIEW[name], ecfg.get("metric", "euc"))
+    result = single_view_gallery(test, SINGLE_VIEW[name], ecfg.get("metric", "euc"), ecfg.get("view_pair_map", False))
     if not result.coverage:
         raise ConfigError(f"{name}: the test set has no probe sequences of any condition")
     return result
@@ -278,7 +300,7 @@ def evaluate_casia_b(features: np.ndarray, dataset, cfg: dict, out_dir: Path) ->
     table = CROSS_VIEW if ecfg.get("cross_view_gallery") else SINGLE_VIEW
     if table is CROSS_VIEW:
         return cross_view_gallery(test, table["CASIA-B"], ecfg.get("metric", "euc"))
-    result = single_view_gallery(test, table["CASIA-B"], ecfg.get("metric", "euc"))
+    result = single_view_gallery(test, table["CASIA-B"], ecfg.get("metric", "euc"), ecfg.get("view_pair_map", False))
     if not result.coverage:
         raise ConfigError("evaluate_casia_b: the test set has no probe (nm-05/06, bg-01/02, "
                           "cl-01/02) sequences")

@@ -171,7 +171,8 @@ class HybridGait(nn.Module):
                  ul_init=(0.3, 0.7), pose_channels=(32, 64, 128), num_heads: int = 4,
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
-                 map_channels: int = 2, ul_lr_multiplier: float = 0.1, checkpoint_stages=()):
+                 map_channels: int = 2, ul_lr_multiplier: float = 0.1, checkpoint_stages=(),
+                 pose_normalization: str = "height"):
         super().__init__()
         if not 0.0 < ul_lr_multiplier <= 1.0:
             raise ConfigError(f"model_cfg.ul_lr_multiplier: {ul_lr_multiplier} is not in (0, 1]")
@@ -199,7 +200,7 @@ class HybridGait(nn.Module):
             embed_dim = embed_dim or pose_channels[-1]
         self.n_upper = parts // 2 if visual_branch else len(UPPER_JOINTS)
         if self.use_pose:
-            self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf)
+            self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf, pose_normalization)
         if visual_branch and self.use_pose and fusion != "none":
             jd = self.pose_branch.out_channels
             if fusion == "cross_attention":
@@ -219,7 +220,7 @@ class HybridGait(nn.Module):
 
     EXTRA_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
                   "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
-                  "pose_aux_loss", "min_joint_conf", "ul_lr_multiplier")
+                  "pose_aux_loss", "min_joint_conf", "ul_lr_multiplier", "pose_normalization")
 
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from opengait.config import ConfigError
 from opengait.modeling.modules import frame_mask
 
 # COCO-17 skeleton (the 19 links also used for the skeleton maps).
@@ -40,8 +41,21 @@ def sort_by_original_order(pose: torch.Tensor, frames: torch.Tensor | None) -> t
     return pose.gather(1, order.view(*order.shape, *([1] * (pose.ndim - 2))).expand_as(pose))
 
 
-def normalize_pose(pose: torch.Tensor, min_conf: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, T, 17, 3) pixels -> (xy (N, T, 17, 2) in body heights around the hips, valid mask)."""
+POSE_NORMALIZATIONS = ("height", "sequence", "pixels")
+PIXEL_SCALE = 100.0            # "pixels": coordinates in units of 100 px
+
+
+def normalize_pose(pose: torch.Tensor, min_conf: float, mode: str = "height",
+                   lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T, 17, 3) pixels -> (xy (N, T, 17, 2) around the hips, valid mask). The scale:
+
+    - ``height``: each frame's own body height (the vertical extent of its seen joints), so
+      every frame is one unit tall: proportions stay, the size and its change over a stride go;
+    - ``sequence``: the median body height of the sequence's real frames: the size goes, the
+      frames' changes of height (legs apart, head bob) stay;
+    - ``pixels``: a fixed 100 px: the walker's size in the image stays too (at a fixed camera
+      distance, as in CASIA-B, that is the body's height; GaitGraph2 reads raw pixels).
+    """
     xy, conf = pose[..., :2], pose[..., 2]
     valid = conf >= min_conf
     w = valid.to(xy.dtype)[..., None]
@@ -53,7 +67,17 @@ def normalize_pose(pose: torch.Tensor, min_conf: float) -> tuple[torch.Tensor, t
     y = xy[..., 1]
     top = torch.where(valid, y, big).amin(-1)
     bottom = torch.where(valid, y, -big).amax(-1)
-    height = torch.where(valid.sum(-1) >= 2, bottom - top, torch.ones_like(top)).clamp_min(1e-3)
+    measured = valid.sum(-1) >= 2
+    height = torch.where(measured, bottom - top, torch.ones_like(top)).clamp_min(1e-3)   # (N, T)
+    if mode == "sequence":
+        real = measured if lengths is None else measured & (
+            torch.arange(pose.shape[1], device=pose.device)[None, :] < lengths.to(pose.device)[:, None])
+        median = torch.where(real, height, torch.full_like(height, float("nan"))).nanquantile(0.5, dim=1)
+        height = torch.nan_to_num(median, nan=1.0).clamp_min(1e-3)[:, None].expand_as(height)
+    elif mode == "pixels":
+        height = torch.full_like(height, PIXEL_SCALE)
+    elif mode != "height":
+        raise ValueError(f"pose normalization {mode!r} is not one of {', '.join(POSE_NORMALIZATIONS)}")
     out = (xy - centre[..., None, :]) / height[..., None, None]
     return out * w, valid
 
@@ -125,9 +149,13 @@ class GraphTemporalBlock(nn.Module):
 class PoseBranch(nn.Module):
     """(N, T, 17, 3) keypoints -> (joint tokens (N, 17, C), joint mask (N, 17))."""
 
-    def __init__(self, channels=(32, 64, 128), delta_joint: bool = True, min_conf: float = 0.3):
+    def __init__(self, channels=(32, 64, 128), delta_joint: bool = True, min_conf: float = 0.3,
+                 normalization: str = "height"):
         super().__init__()
-        self.use_delta, self.min_conf = delta_joint, min_conf
+        if normalization not in POSE_NORMALIZATIONS:
+            raise ConfigError(f"model_cfg.pose_normalization: {normalization!r} is not one of "
+                              f"{', '.join(POSE_NORMALIZATIONS)}")
+        self.use_delta, self.min_conf, self.normalization = delta_joint, min_conf, normalization
         in_channels = 5 if delta_joint else 3
         self.input_bn = nn.BatchNorm1d(in_channels * NUM_JOINTS)
         adjacency = normalized_adjacency()
@@ -143,7 +171,7 @@ class PoseBranch(nn.Module):
         """(N, T, 17, F) features in original frame order and the (N, T, 17) valid mask."""
         pose = sort_by_original_order(pose.float(), frames)
         ordered = None if frames is None else sort_by_original_order(frames, frames)
-        xy, valid = normalize_pose(pose, self.min_conf)
+        xy, valid = normalize_pose(pose, self.min_conf, self.normalization, lengths)
         conf = pose[..., 2:3] * valid[..., None]
         feats = [xy, conf]
         if self.use_delta:
