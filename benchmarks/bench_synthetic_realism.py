@@ -184,15 +184,17 @@ RELATIONS = {   # name -> (same subject, same clothes, same view); the pairs com
     "same person, other clothes, same view": (True, False, True),
     "same person, same clothes, other view": (True, True, False),
     "other person, same view": (False, None, True),
+    "other person, other view": (False, None, False),
 }
 
 
-def sequence_offsets(records: dict[str, dict]) -> dict[str, np.ndarray]:
-    """Each sequence's constant error: the mean error per joint over its detected frames,
-    (17, 2) in body heights (NaN for joints never seen)."""
+def sequence_offsets(records: dict[str, dict], skip_swapped: bool = False) -> dict[str, np.ndarray]:
+    """Each sequence's constant error: the mean error per joint over its detected frames (those
+    without a left/right swap with ``skip_swapped``), (17, 2) in body heights (NaN for joints
+    never seen)."""
     out = {}
     for stem, r in records.items():
-        d = r["detected"]
+        d = r["detected"] & ~r["swapped"] if skip_swapped else r["detected"]
         if d.sum() < 2:
             continue
         with warnings.catch_warnings():
@@ -206,12 +208,12 @@ def _clothes(type_name: str) -> str:
     return "nm" if type_name.startswith("nm") else type_name
 
 
-def cross_sequence_correlation(records: dict[str, dict]) -> dict[str, dict]:
+def cross_sequence_correlation(records: dict[str, dict], skip_swapped: bool = False) -> dict[str, dict]:
     """How alike the constant error of two sequences is, by how they are related: the cosine
     of their offset vectors over the joints both see (pooled over pairs: sum a.b / sqrt(sum
     a^2 sum b^2)). The identity a keypoint model can learn from the estimator's habits is the
     excess of the same-person rows over the other-person one."""
-    offsets = sequence_offsets(records)
+    offsets = sequence_offsets(records, skip_swapped)
     stems = sorted(offsets)
     parts = {name: [0.0, 0.0, 0.0, 0] for name in RELATIONS}
     for i, a in enumerate(stems):
@@ -323,11 +325,15 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
                          f"{r['lag_corr']:.2f} / {m['lag_corr']:.2f} |")
     if consistency:
         lines += ["", "Constant error shared between two sequences (the cosine of their per-joint mean errors, "
-                  "pooled over the pairs; a real estimator errs alike on the same person, clothes and view):", "",
-                  "| pair of sequences | pairs | real | model |", "| --- | --- | --- | --- |"]
+                  "pooled over the pairs; a real estimator errs alike on the same person, clothes and view), "
+                  "over every detected frame and outside the frames with a left/right swap:", "",
+                  "| pair of sequences | pairs | real | model | real, no swaps | model, no swaps |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for name in RELATIONS:
             r, m = consistency["real"][name], consistency["model"][name]
-            lines.append(f"| {name} | {r['pairs']} | {r['corr']:.2f} | {m['corr']:.2f} |")
+            r2, m2 = consistency["real_no_swaps"][name], consistency["model_no_swaps"][name]
+            lines.append(f"| {name} | {r['pairs']} | {r['corr']:.2f} | {m['corr']:.2f} | {r2['corr']:.2f} | "
+                         f"{m2['corr']:.2f} |")
     lines += ["", f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
               f"wall time {seconds:.0f} s.", ""]
     atomic_write_text(path, "\n".join(lines))
@@ -359,7 +365,9 @@ def main(args: argparse.Namespace) -> int:
             calibration[cond] = {"real": error_statistics([real_errors[s] for s in pick if s in real_errors]),
                                  "model": error_statistics([modelled[s] for s in pick if s in modelled])}
         consistency = {"real": cross_sequence_correlation(real_errors),
-                       "model": cross_sequence_correlation(modelled)}
+                       "model": cross_sequence_correlation(modelled),
+                       "real_no_swaps": cross_sequence_correlation(real_errors, True),
+                       "model_no_swaps": cross_sequence_correlation(modelled, True)}
     write_report(Path(args.out), summary, args, root, time.time() - start, calibration, consistency)
     print(f"realism: detection {summary['all']['detection']:.1%}, PCK@{args.alpha} "
           f"{summary['all']['pck']:.3f} over {summary['all']['frames']} frames -> {args.out}")

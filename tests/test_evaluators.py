@@ -242,5 +242,8 @@ def test_view_pair_map_by_hand(tmp_path):
     result = single_view_gallery(TestSet(np.stack(feats), dataset), SINGLE_VIEW["CASIA-B"], "euc", True)
     assert result.metrics["NM-mAP"] == pytest.approx((1 + 2 / 3) / 2)
     assert result.metrics["NM"] == 1.0
+    # ... and one row per probe (the 090 gallery only: its own view is excluded)
+    assert result.probes == [{"condition": "NM", "probe": "a/nm-05/000", "rank1": 1.0,
+                              "ap": pytest.approx((1 + 2 / 3) / 2)}]
     assert "NM-mAP" not in single_view_gallery(TestSet(np.stack(feats), dataset), SINGLE_VIEW["CASIA-B"],
                                                "euc").metrics

@@ -77,7 +77,7 @@ def test_joints_outside_the_image_stay_unseen():
 
 def test_shared_bias_levels_are_shared_exactly_where_their_keys_agree():
     """bias_<level>: one offset per joint for every sequence with the same keys at that level
-    (view; person; person and view; person, clothes and view), and none of it elsewhere."""
+    (all; view; person; person and view; person, clothes and view), and none of it elsewhere."""
     from datasets_preprocess.synthetic.pose_error import SequenceKeys, shared_offsets
     kp = walk(3)
     height = float(np.ptp(kp[0, :, 1]))
@@ -90,7 +90,8 @@ def test_shared_bias_levels_are_shared_exactly_where_their_keys_agree():
     base = SequenceKeys(subject=1, clothes=0, view=90)
     others = {"other person": SequenceKeys(2, 0, 90), "other view": SequenceKeys(1, 0, 72),
               "other clothes": SequenceKeys(1, 201, 90)}
-    same_in = {"view": {"other person", "other clothes"}, "person": {"other view", "other clothes"},
+    same_in = {"global": set(others), "view": {"other person", "other clothes"},
+               "person": {"other view", "other clothes"},
                "person_view": {"other clothes"}, "clothes": set()}
     for level, shared_with in same_in.items():
         mine = offset(level, base)

@@ -4,6 +4,16 @@ A subject has fixed skin and hair; an *outfit* (shirt, trousers, shoes) is fixed
 subject or per CCVID clothes label; each sequence jitters the colours a little (lighting) and
 the condition adds a coat (``cl``) or a bag (``bg``). The coat changes the silhouette (wider
 torso and thighs, a hem below the hips) but never the skeleton.
+
+Two wardrobes (``--wardrobe`` of make_synthetic_gait.py). ``v2`` is the first one: one kind of
+coat (hem at 0.45-0.95 of the thigh, bulk 2.5-6 cm), a backpack or a shoulder bag, trousers or
+shorts. ``v3`` starts from the very same draws and re-cuts them from a stream of its own
+(walker_sequences.STREAM_WARDROBE), so a walk and its keypoints are the same in both: coats
+of three kinds (:data:`COAT_KINDS`: a bulky jacket ending at the hips, a mid-thigh coat, a long
+coat below the knee with a flared hem), some with a hood or a high collar; hats
+(:data:`HAT_KINDS`), part of an outfit or worn with a coat; wide trousers, skirts and dresses
+in the subjects' outfits; and five kinds of bag (:data:`BAG_KINDS`: also a handbag in one
+hand, a large tote at the hip and a suitcase pulled behind).
 """
 from __future__ import annotations
 
@@ -42,6 +52,29 @@ class Material:
         return replace(self, colour=adjust(self.colour), colour2=adjust(self.colour2))
 
 
+WARDROBES = ("v2", "v3")
+COAT_KINDS = ("jacket", "coat", "long coat")      # v2 coats are all "coat"
+HOOD_KINDS = ("hood", "collar")
+HAT_KINDS = ("cap", "beanie", "wide-brim hat")
+BAG_KINDS = ("backpack", "shoulder", "handbag", "tote", "suitcase")   # v2: the first two
+LOWER_KINDS = ("trousers", "wide trousers", "shorts", "skirt", "dress")
+
+
+@dataclass(frozen=True)
+class Hat:
+    kind: str                     # one of HAT_KINDS
+    material: Material
+
+
+@dataclass(frozen=True)
+class Skirt:
+    kind: str                     # "skirt", or "dress" (the top in the same cloth)
+    material: Material
+    length: float                 # hem below the hip as a fraction of the thigh (1 = the knee)
+    flare: float                  # extra hem radius, metres (A-line)
+    legs: Material | None         # tights under it; None = bare legs
+
+
 @dataclass(frozen=True)
 class Outfit:
     shirt: Material
@@ -50,20 +83,37 @@ class Outfit:
     long_sleeves: bool
     shorts: bool
     looseness: float              # extra garment radius, metres
+    wide: float = 0.0             # v3 wide trousers: extra leg radius at the ankle, metres
+    skirt: Skirt | None = None    # v3: a skirt or dress instead of trousers
+    hat: Hat | None = None        # v3: headwear that belongs to the outfit (always worn with it)
+
+    @property
+    def lower(self) -> str:
+        """What is worn on the legs, one of LOWER_KINDS."""
+        if self.skirt is not None:
+            return self.skirt.kind
+        if self.shorts:
+            return "shorts"
+        return "wide trousers" if self.wide > 0 else "trousers"
 
 
 @dataclass(frozen=True)
 class Coat:
     material: Material
-    length: float                 # hem position as a fraction of the thigh (0.5 mid-thigh .. 1 knee)
+    length: float                 # hem below the hip as a fraction of the thigh (0.5 mid-thigh, 1 knee,
+                                  # up to 1.6 for a long coat)
     bulk: float                   # extra torso/thigh radius, metres
+    kind: str = "coat"            # one of COAT_KINDS
+    flare: float = 0.0            # v3: extra hem radius per unit of ``length``, metres (A-line)
+    hood: str | None = None       # v3: None, "hood" (down, on the back) or "collar" (high collar)
 
 
 @dataclass(frozen=True)
 class Bag:
-    kind: str                     # "shoulder" or "backpack"
+    kind: str                     # one of BAG_KINDS ("shoulder" or "backpack" in v2)
     material: Material
-    side: float                   # +1 left hip / -1 right hip (shoulder bag)
+    side: float                   # +1 left / -1 right: the hip of a shoulder bag or tote, the hand
+                                  # holding a handbag or pulling a suitcase
     size: float                   # scale factor
 
 
@@ -75,6 +125,7 @@ class Appearance:
     outfit: Outfit
     coat: Coat | None = None
     bag: Bag | None = None
+    hat: Hat | None = None        # v3: the hat worn (the outfit's or one worn with a coat)
 
 
 def _colour(rng: np.random.Generator, avoid: tuple | None = None) -> tuple[float, float, float]:
@@ -144,6 +195,123 @@ def dress_for_condition(skin: tuple, hair: tuple, hair_cover: float, outfit: Out
     return dress(skin, hair, hair_cover, outfit, rng, coat, bag)
 
 
+# ---------------------------------------------------------------------------------------
+# wardrobe v3: every function below draws a fixed block of numbers first (then materials),
+# from a stream of its own, so a v3 look never shifts the draws of the walk.
+
+def sample_hat(rng: np.random.Generator) -> Hat:
+    kind = HAT_KINDS[int(rng.integers(len(HAT_KINDS)))]
+    return Hat(kind, _material(rng, pattern_prob=0.1))
+
+
+def outfits_v3(outfits: tuple, rng: np.random.Generator) -> tuple:
+    """A subject's v2 outfits with v3 lower garments and hats: about a third of the subjects
+    wear a skirt or dress in about half their outfits, a fifth of the other outfits have wide
+    trousers (+3-6 cm leg radius), one in eight comes with a hat. Shorts stay shorts."""
+    skirt_person = bool(rng.random() < 0.3)
+    out = []
+    for outfit in outfits:
+        u_skirt, u_dress, u_wide, u_hat, u_tights = rng.random(5)
+        wide = float(rng.uniform(0.03, 0.06))
+        length, flare = float(rng.uniform(0.8, 1.1)), float(rng.uniform(0.03, 0.12))
+        cloth = _material(rng, pattern_prob=0.25, avoid=outfit.shirt.colour)
+        tights = Material(tuple(float(v) for v in np.clip(rng.choice([25, 40, 70]) + rng.normal(0, 6, 3), 0, 255)))
+        hat = sample_hat(rng)
+        if outfit.shorts:
+            lower = {}
+        elif skirt_person and u_skirt < 0.55:
+            kind = "dress" if u_dress < 0.4 else "skirt"
+            lower = {"skirt": Skirt(kind, cloth, length, flare, tights if u_tights < 0.5 else None)}
+        elif u_wide < 0.2:
+            lower = {"wide": wide}
+        else:
+            lower = {}
+        out.append(replace(outfit, hat=hat if u_hat < 0.12 else None, **lower))
+    return tuple(out)
+
+
+def sample_coat_v3(rng: np.random.Generator, base: Coat) -> Coat:
+    """A v3 coat in the colour of the v2 draw ``base``: a bulky jacket ending at the hips
+    (bulk 5-9 cm), a mid-thigh coat, or a long coat to below the knee / mid-calf (hem 1.15-1.6
+    thigh lengths below the hip) whose flared hem widens with its length; a third have a hood,
+    a fifth a high collar."""
+    u_kind, u_length, u_bulk, u_flare, u_hood = rng.random(5)
+    if u_kind < 0.3:
+        kind, length, bulk, flare = "jacket", 0.05 + 0.17 * u_length, 0.05 + 0.04 * u_bulk, 0.0
+    elif u_kind < 0.62:
+        kind, length, bulk, flare = "coat", 0.45 + 0.35 * u_length, 0.03 + 0.035 * u_bulk, 0.04 * u_flare
+    else:
+        kind, length, bulk, flare = ("long coat", 1.15 + 0.45 * u_length, 0.03 + 0.035 * u_bulk,
+                                     0.02 + 0.035 * u_flare)
+    hood = "hood" if u_hood < 0.33 else "collar" if u_hood < 0.53 else None
+    return Coat(base.material, float(length), float(bulk), kind, float(flare), hood)
+
+
+def sample_bag_v3(rng: np.random.Generator, base: Bag) -> Bag:
+    """A v3 bag in the colour and on the side of the v2 draw ``base``: backpack (size 0.7-1.3),
+    shoulder bag, handbag in one hand, large tote at the hip, or a suitcase pulled behind."""
+    u_kind, u_size = rng.random(2)
+    cumulative = {"backpack": 0.3, "shoulder": 0.5, "handbag": 0.7, "tote": 0.9, "suitcase": 1.0}
+    kind = next(k for k, c in cumulative.items() if u_kind < c)
+    low, high = {"backpack": (0.7, 1.3), "shoulder": (0.85, 1.25), "handbag": (0.8, 1.3),
+                 "tote": (0.9, 1.3), "suitcase": (0.85, 1.2)}[kind]
+    return replace(base, kind=kind, size=float(low + (high - low) * u_size))
+
+
+def wear(look: Appearance, rng: np.random.Generator, hat: Hat | None = None,
+         colour_jitter: float = 0.06) -> Appearance:
+    """The last v3 step of dressing a sequence: the hat worn (the outfit's, else ``hat``) and
+    the lighting jitter of the v3 garments' colours (v2's ``dress`` jitters the others)."""
+    outfit = look.outfit
+    skirt = outfit.skirt
+    if skirt is not None:
+        legs = None if skirt.legs is None else skirt.legs.jittered(rng, colour_jitter)
+        skirt = replace(skirt, material=skirt.material.jittered(rng, colour_jitter), legs=legs)
+        outfit = replace(outfit, skirt=skirt)
+    worn = outfit.hat if outfit.hat is not None else hat
+    if worn is not None:
+        worn = replace(worn, material=worn.material.jittered(rng, colour_jitter))
+    return replace(look, outfit=outfit, hat=worn)
+
+
+def dress_v3(look: Appearance, rng: np.random.Generator) -> Appearance:
+    """A v2 sequence look (from :func:`dress_for_condition`) re-cut by the v3 wardrobe: its
+    coat and bag re-drawn in kind and size, a hat with a third of the coats."""
+    coat_hat = bool(rng.random() < 0.35)
+    hat = sample_hat(rng)
+    coat = None if look.coat is None else sample_coat_v3(rng, look.coat)
+    bag = None if look.bag is None else sample_bag_v3(rng, look.bag)
+    return wear(replace(look, coat=coat, bag=bag), rng, hat if coat is not None and coat_hat else None)
+
+
+def legs_covered(look: Appearance) -> bool:
+    """Hips and knees hidden under a coat (of any kind) or a skirt or dress (the pose error
+    model's ``coat`` joints)."""
+    return look.coat is not None or look.outfit.skirt is not None
+
+
+def look_record(look: Appearance, wardrobe: str) -> dict:
+    """What a sequence wears, for ``looks/`` (lengths as fractions of the thigh, sizes in metres)."""
+    coat, bag, skirt = look.coat, look.bag, look.outfit.skirt
+    return {
+        "wardrobe": wardrobe,
+        "coat": None if coat is None else {
+            "kind": coat.kind, "length": round(coat.length, 4), "bulk": round(coat.bulk, 4),
+            "flare": round(coat.flare * coat.length, 4), "hood": coat.hood,
+            "colour": colour_name(coat.material.colour)},
+        "bag": None if bag is None else {
+            "kind": bag.kind, "size": round(bag.size, 4), "side": "left" if bag.side > 0 else "right",
+            "colour": colour_name(bag.material.colour)},
+        "hat": None if look.hat is None else look.hat.kind,
+        "lower": look.outfit.lower,
+        "skirt": None if skirt is None else {
+            "length": round(skirt.length, 4), "flare": round(skirt.flare, 4),
+            "legs": "bare" if skirt.legs is None else "tights"},
+        "wide": round(look.outfit.wide, 4),
+        "sleeves": "long" if look.outfit.long_sleeves or coat is not None else "short",
+    }
+
+
 def colour_name(rgb) -> str:
     """The name of the palette colour nearest to ``rgb``."""
     d = np.abs(GARMENT_COLOURS - np.asarray(rgb, np.float32)).sum(1)
@@ -156,14 +324,34 @@ def describe_material(material: Material, garment: str) -> str:
     return f"{colour_name(material.colour)}{second} {pattern[material.pattern]}{garment}".replace("  ", " ")
 
 
-def describe_clothes(outfit: Outfit, coat: Coat | None = None, bag: Bag | None = None) -> list[str]:
-    """Ground-truth garment list of an outfit, in the words a clothes description would use."""
+def describe_clothes(outfit: Outfit, coat: Coat | None = None, bag: Bag | None = None,
+                     hat: Hat | None = None) -> list[str]:
+    """Ground-truth garment list of an outfit, in the words a clothes description would use
+    (``hat``: one worn with the coat when the outfit has none)."""
     items = []
+    hat = outfit.hat if outfit.hat is not None else hat
+    if hat is not None:
+        items.append(describe_material(hat.material, hat.kind))
     if coat is not None:
-        items.append(describe_material(coat.material, "coat"))
-    items.append(describe_material(outfit.shirt, "long-sleeved shirt" if outfit.long_sleeves else "t-shirt"))
-    items.append(describe_material(outfit.trousers, "shorts" if outfit.shorts else "trousers"))
+        hood = {None: "", "hood": " with a hood", "collar": " with a high collar"}[coat.hood]
+        items.append(describe_material(coat.material, coat.kind) + hood)
+    skirt = outfit.skirt
+    if skirt is not None and skirt.kind == "dress":
+        items.append(describe_material(skirt.material, "dress"))
+    else:
+        items.append(describe_material(outfit.shirt, "long-sleeved shirt" if outfit.long_sleeves else "t-shirt"))
+    if skirt is None:
+        lower = "shorts" if outfit.shorts else "wide trousers" if outfit.wide > 0 else "trousers"
+        items.append(describe_material(outfit.trousers, lower))
+    elif skirt.kind == "skirt":
+        items.append(describe_material(skirt.material, "skirt"))
+    if skirt is not None and skirt.legs is not None:
+        items.append(describe_material(skirt.legs, "tights"))
     items.append(describe_material(outfit.shoes, "shoes"))
     if bag is not None:
-        items.append(describe_material(bag.material, "backpack" if bag.kind == "backpack" else "shoulder bag"))
+        items.append(describe_material(bag.material, BAG_NAMES[bag.kind]))
     return items
+
+
+BAG_NAMES = {"backpack": "backpack", "shoulder": "shoulder bag", "handbag": "handbag", "tote": "tote bag",
+             "suitcase": "suitcase"}

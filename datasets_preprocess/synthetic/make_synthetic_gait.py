@@ -6,11 +6,16 @@ CASIA-B-style view angles (0 = front, 90 = side, 180 = back). Sequences wear nor
 (nm), carry a bag (bg) or wear a coat (cl); RGB frames, exact silhouettes (with edge noise)
 and ground-truth COCO-17 keypoints are written in the same layout as the real dataset, so the
 real preprocessing scripts run on them unchanged. Same seed -> byte-identical files.
+What every walk wears is recorded in looks/ (casia_b: looks/<sid>-<type>.json, ccvid:
+looks/session<k>/<pid>.json). --wardrobe v3 dresses the same walks in richer clothes: coats
+from hip-length jackets to long coats below the knee (some hooded or with a high collar),
+hats, wide trousers, skirts and dresses, handbags, totes and suitcases.
 
 examples:
   python datasets_preprocess/synthetic/make_synthetic_gait.py --layout casia_b --out data/synthetic_casia_b
   python datasets_preprocess/synthetic/make_synthetic_gait.py --layout ccvid --subjects 10 --out data/synthetic_ccvid
   python datasets_preprocess/synthetic/make_synthetic_gait.py --layout grew --subjects 12 --out data/synthetic_grew
+  python datasets_preprocess/synthetic/make_synthetic_gait.py --wardrobe v3 --out data/synthetic_casia_b_v3
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import UserInputError, run_script, setup_logging
 from gaitcore.parallel import default_workers, parallel_map
 from datasets_preprocess.synthetic import raw_layouts as rl
+from datasets_preprocess.synthetic.appearance import WARDROBES
 from datasets_preprocess.synthetic.pose_error import parse_pose_error
 from datasets_preprocess.synthetic.walker_sequences import subject_profile
 
@@ -39,7 +45,7 @@ DEFAULTS = {  # per layout: subjects, frames, views
 }
 OUTPUT_ENTRIES = ("videos", "silhouettes", "poses", "masks", "train", "test", "train.txt", "query.txt",
                   "gallery.txt", "outfit_prompts.jsonl", "synthetic_probe_labels.csv", "subjects.json", "README.md",
-                  "oracle_inpainted", "oracle_masks", "oracle_clothes_masks", "poses_exact")
+                  "oracle_inpainted", "oracle_masks", "oracle_clothes_masks", "poses_exact", "looks")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "against yolo11n-pose (drift, bias, left/right swaps, joints lost or misplaced "
                         "under coats and bags), estimator,name=value,... to change a parameter "
                         "(datasets_preprocess/synthetic/pose_error.py)")
+    p.add_argument("--wardrobe", choices=WARDROBES, default="v2",
+                   help="the clothes the walkers wear: v2 (default; the first wardrobe, byte for byte: one "
+                        "kind of coat ending mid-thigh, backpack or shoulder bag, trousers or shorts) or v3 "
+                        "(the same walks and keypoints, richer clothes: a bulky jacket ending at the hips, a "
+                        "mid-thigh coat or a long flared coat below the knee, some with a hood or a high "
+                        "collar; caps, beanies and wide-brim hats; wide trousers, skirts and dresses; "
+                        "backpacks of more sizes, shoulder bags, handbags in one hand, totes at the hip and "
+                        "suitcases pulled behind). What each walk wears is written to looks/")
     p.add_argument("--sessions", type=int, default=3, help="ccvid: sessions per person (default 3)")
     p.add_argument("--augment-fraction", type=float, default=0.25,
                    help="ccvid with --augment-variants: share of the training tracklets re-dressed (default "
@@ -136,7 +150,7 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         sequences_per_subject=args.sequences_per_subject if args.layout == "grew" else 0,
         keypoint_noise=canonical_spec(args.keypoint_noise) if args.layout != "grew" else 0.0,
         augment_fraction=args.augment_fraction if args.augment_variants else 0.0,
-        augment_variants=args.augment_variants)
+        augment_variants=args.augment_variants, wardrobe=args.wardrobe)
 
 
 def canonical_spec(spec: str) -> float | str:

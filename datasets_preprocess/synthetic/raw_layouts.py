@@ -5,6 +5,7 @@ casia_b::
     videos/<sid>-<type>-<view>.avi                           320x240, 25 fps, MJPG
     silhouettes/<sid>/<type>/<view>/<sid>-<type>-<view>-<frame:03d>.png   frame = video index + 1
     poses/<sid>-<type>-<view>.json                           ground-truth COCO-17 (pose JSON below)
+    looks/<sid>-<type>.json                                  what the walk wears (look record below)
 
 ccvid::
 
@@ -12,6 +13,7 @@ ccvid::
     train.txt  query.txt  gallery.txt                        "<session>/<pid>_<cam>\\t<pid>\\t<clothes>"
     poses/session<k>/<pid>_<cam>.json                        keypoints in crop pixels
     outfit_prompts.jsonl                                     garments and prompt per outfit (DLCR stage-2 format)
+    looks/session<k>/<pid>.json                              what the person wears in the session
     masks/session<k>/<pid>_<cam>/<frame:05d>.png              exact person masks of the crops
     oracle_clothes_masks/<tracklet>/<frame:05d>.png          training tracklets: garment pixels of the
                                                              crops (DLCR stage-3 layout: a perfect parser)
@@ -31,6 +33,16 @@ Pose JSON (also the ``--pose-from`` format of the preprocessing scripts)::
 
     {"format": "coco17", "image_size": [w, h], "fps": 25,
      "frames": [{"frame": 1, "keypoints": [[x, y, confidence] x 17]}, ...]}
+
+Look record (``looks/``, both wardrobes; appearance.look_record)::
+
+    {"wardrobe": "v2" | "v3", "coat": null | {"kind", "length", "bulk", "flare", "hood", "colour"},
+     "bag": null | {"kind", "size", "side", "colour"}, "hat": null | kind,
+     "lower": "trousers" | "wide trousers" | "shorts" | "skirt" | "dress",
+     "skirt": null | {"length", "flare", "legs"}, "wide": metres, "sleeves": "long" | "short", ...}
+
+(coat and skirt lengths in thigh lengths below the hip, bulk and flare in metres; a
+backpack's side only matters to the keypoint error model.)
 """
 from __future__ import annotations
 
@@ -78,6 +90,7 @@ class GenerationConfig:
     keypoint_noise: float | str = 0.0  # error model of the written keypoints (pose_error.py)
     augment_fraction: float = 0.0      # ccvid: share of training tracklets re-dressed (oracle)
     augment_variants: int = 0          # ccvid: outfits of other identities per chosen tracklet
+    wardrobe: str = "v2"               # appearance.WARDROBES: v2 (the first) or v3 (richer clothes)
 
     def summary(self) -> dict:
         """Plain JSON types (tuples as lists), comparable with a generation.json record (options
@@ -87,17 +100,24 @@ class GenerationConfig:
             del out["keypoint_noise"]
         if not out["augment_variants"]:
             del out["augment_fraction"], out["augment_variants"]
+        if out["wardrobe"] == "v2":
+            del out["wardrobe"]
         return out
 
 
 EXACT_POSES = "poses_exact"        # ground-truth keypoints beside the erred ones (poses/)
+LOOKS = "looks"                    # what each walk wears (look records)
+
+
+def write_look(path: Path, look: ap.Appearance, cfg: "GenerationConfig", **fields) -> None:
+    atomic_write_text(path, json.dumps({**fields, **ap.look_record(look, cfg.wardrobe)}, indent=1) + "\n")
 
 
 def error_context(look: ap.Appearance, keys: SequenceKeys, stream_key: int) -> dict:
     """What the keypoint error of one sequence depends on besides the seed (written with its
     exact keypoints, so datasets_preprocess/synthetic/apply_keypoint_error.py can redo it)."""
     return {"subject": keys.subject, "clothes": keys.clothes, "view": keys.view, "stream_key": stream_key,
-            "coat": look.coat is not None, "bag_side": None if look.bag is None else float(look.bag.side)}
+            "coat": ap.legs_covered(look), "bag_side": None if look.bag is None else float(look.bag.side)}
 
 
 def erred_keypoints(keypoints: np.ndarray, spec: float | str, seed: int, context: dict) -> np.ndarray:
@@ -121,7 +141,7 @@ def measured_keypoints(keypoints: np.ndarray, cfg: "GenerationConfig", rng: np.r
     if model.is_exact():
         return keypoints
     if model.iid:
-        covered = covered_joints(look.coat is not None, None if look.bag is None else look.bag.side)
+        covered = covered_joints(ap.legs_covered(look), None if look.bag is None else look.bag.side)
         return apply_pose_error(keypoints, model, rng, covered, keys.view)
     return erred_keypoints(keypoints, cfg.keypoint_noise, cfg.seed, error_context(look, keys, stream_key))
 
@@ -205,12 +225,19 @@ def casia_b_job(job: Job) -> Counter:
             stats["sequences_skipped"] += 1
             continue
         todo.append(view)
-    if not todo:
+    sid = f"{job.subject:03d}"
+    look_file = out / LOOKS / f"{sid}-{type_name}.json"
+    if not todo and look_file.exists():
         return stats
-    profile = ws.subject_profile(cfg.seed, job.subject)
+    profile = ws.subject_profile(cfg.seed, job.subject, wardrobe=cfg.wardrobe)
     rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, _type_key(type_name))
     look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover,
                                   profile.outfits[0], _condition(type_name), rng)
+    if cfg.wardrobe == "v3":
+        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 1, _type_key(type_name)))
+    write_look(look_file, look, cfg, subject=sid, type=type_name)
+    if not todo:
+        return stats
     walk, placement = ws.sample_walk(rng, profile.identity, cfg.frames, cfg.pose_noise_deg)
     walker = ws.WalkRenderer(profile, look, walk, cfg.frames, rng)
     for view in todo:
@@ -264,15 +291,17 @@ class SessionOutfit:
     carrying: int
     coat: object
     bag: object
+    hat: object = None            # wardrobe v3: a hat worn with this outfit's coat
 
     @property
     def clothes_label(self) -> str:
         return f"u{self.upper}_l{self.lower}_s{self.shoes}_c{self.carrying}_a0"
 
 
-def ccvid_outfit_plan(seed: int, subject: int, sessions: int) -> list[SessionOutfit]:
+def ccvid_outfit_plan(seed: int, subject: int, sessions: int, wardrobe: str = "v2") -> list[SessionOutfit]:
     """Which clothes a person wears in each session: 2..5 outfits, some sharing trousers or
-    shoes, some with a coat; an outfit may come back in a later session."""
+    shoes, some with a coat; an outfit may come back in a later session. Wardrobe v3 re-cuts
+    the same coats (per outfit, with a hat for about a third) and bags (per session)."""
     rng = ws.rng_for(seed, ws.STREAM_EXTRA, subject, 7)
     n_outfits = int(rng.integers(2, min(5, max(sessions, 2)) + 1)) if sessions > 1 else 1
     designs = []
@@ -288,13 +317,30 @@ def ccvid_outfit_plan(seed: int, subject: int, sessions: int) -> list[SessionOut
         d = designs[k]
         plan.append(SessionOutfit(k, k, d["lower"], d["shoes"], int(bag is not None),
                                   d["coat"], bag))
+    if wardrobe == "v3":
+        coats, hats = {}, {}
+        for k, d in enumerate(designs):
+            if d["coat"] is not None:
+                wrng = ws.wardrobe_rng(seed, subject, 2, k)
+                with_hat, hat = bool(wrng.random() < 0.35), ap.sample_hat(wrng)
+                coats[k], hats[k] = ap.sample_coat_v3(wrng, d["coat"]), hat if with_hat else None
+        plan = [replace(p, coat=coats.get(p.outfit), hat=hats.get(p.outfit),
+                        bag=None if p.bag is None else ap.sample_bag_v3(ws.wardrobe_rng(seed, subject, 3, s + 1), p.bag))
+                for s, p in enumerate(plan)]
     return plan
 
 
 def ccvid_outfit(profile: ws.SubjectProfile, plan: SessionOutfit) -> ap.Outfit:
     base = profile.outfits[plan.upper]
-    return replace(base, trousers=profile.outfits[plan.lower].trousers,
-                   shoes=profile.outfits[plan.shoes].shoes)
+    outfit = replace(base, trousers=profile.outfits[plan.lower].trousers,
+                     shoes=profile.outfits[plan.shoes].shoes)
+    if profile.wardrobe == "v3":      # the whole lower garment comes with the lower outfit
+        lower = profile.outfits[plan.lower]
+        skirt = lower.skirt
+        if skirt is not None and skirt.kind == "dress" and plan.lower != plan.upper:
+            skirt = replace(skirt, kind="skirt")
+        outfit = replace(outfit, shorts=lower.shorts, wide=lower.wide, skirt=skirt)
+    return outfit
 
 
 def ccvid_outfit_prompts(cfg: GenerationConfig) -> list[dict]:
@@ -302,11 +348,11 @@ def ccvid_outfit_prompts(cfg: GenerationConfig) -> list[dict]:
     format of DLCR), so the clothing pipeline can be tried without language models."""
     records = {}
     for s in range(1, cfg.subjects + 1):
-        profile = ws.subject_profile(cfg.seed, s)
-        for plan in ccvid_outfit_plan(cfg.seed, s, cfg.sessions):
+        profile = ws.subject_profile(cfg.seed, s, wardrobe=cfg.wardrobe)
+        for plan in ccvid_outfit_plan(cfg.seed, s, cfg.sessions, cfg.wardrobe):
             outfit = f"{s:03d}_{plan.clothes_label}"
             if outfit not in records:
-                items = ap.describe_clothes(ccvid_outfit(profile, plan), plan.coat, plan.bag)
+                items = ap.describe_clothes(ccvid_outfit(profile, plan), plan.coat, plan.bag, plan.hat)
                 records[outfit] = {"outfit": outfit, "pid": f"{s:03d}", "items": items,
                                    "prompt": "a person wearing " + ", ".join(items),
                                    "model": "synthetic ground truth"}
@@ -333,13 +379,19 @@ def ccvid_job(job: Job) -> Counter:
             stats["tracklets_skipped"] += 1
         else:
             todo.append((cam, view))
-    if not todo:
+    look_file = out / LOOKS / f"session{session}" / f"{job.subject:03d}.json"
+    if not todo and look_file.exists():
         return stats
-    profile = ws.subject_profile(cfg.seed, job.subject)
-    plan = ccvid_outfit_plan(cfg.seed, job.subject, cfg.sessions)[session - 1]
+    profile = ws.subject_profile(cfg.seed, job.subject, wardrobe=cfg.wardrobe)
+    plan = ccvid_outfit_plan(cfg.seed, job.subject, cfg.sessions, cfg.wardrobe)[session - 1]
     rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, 1000 + session)
     look = ap.dress(profile.skin, profile.hair, profile.hair_cover, ccvid_outfit(profile, plan),
                     rng, plan.coat, plan.bag)
+    if cfg.wardrobe == "v3":
+        look = ap.wear(look, ws.wardrobe_rng(cfg.seed, job.subject, 4, session), plan.hat)
+    write_look(look_file, look, cfg, subject=f"{job.subject:03d}", session=session, clothes=plan.clothes_label)
+    if not todo:
+        return stats
     walk, _ = ws.sample_walk(rng, profile.identity, cfg.frames, cfg.pose_noise_deg)
     walker = ws.WalkRenderer(profile, look, walk, cfg.frames, rng)
     for cam, view in todo:
@@ -431,12 +483,14 @@ def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit
     records = []
     for v in range(cfg.augment_variants):
         target = others[int(pick.integers(len(others)))]
-        target_plans = ccvid_outfit_plan(cfg.seed, target, cfg.sessions)
+        target_plans = ccvid_outfit_plan(cfg.seed, target, cfg.sessions, cfg.wardrobe)
         target_plan = target_plans[int(pick.integers(len(target_plans)))]
-        target_profile = ws.subject_profile(cfg.seed, target)
+        target_profile = ws.subject_profile(cfg.seed, target, wardrobe=cfg.wardrobe)
         source_profile = walker.profile
         look = ap.dress(source_profile.skin, source_profile.hair, source_profile.hair_cover,
                         ccvid_outfit(target_profile, target_plan), pick, target_plan.coat, plan.bag)
+        if cfg.wardrobe == "v3":
+            look = ap.wear(look, ws.wardrobe_rng(cfg.seed, job.subject, 6, cam_key, v), target_plan.hat)
         render_seed = int(pick.integers(2 ** 31))
         rendered = walker.dressed(look).render(ws.camera_for_view(angle),
                                                ws.background_for_camera(cfg.seed, cam_key),
@@ -453,7 +507,8 @@ def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit
         atomic_write_files(out / ORACLE_IMAGES / name, images, overwrite=True)
         atomic_write_files(out / ORACLE_MASKS / name, masks, overwrite=True)
         outfit = f"{target:03d}_{target_plan.clothes_label}"
-        items = ap.describe_clothes(ccvid_outfit(target_profile, target_plan), target_plan.coat, plan.bag)
+        items = ap.describe_clothes(ccvid_outfit(target_profile, target_plan), target_plan.coat, plan.bag,
+                                    target_plan.hat)
         for n in frames:
             source = f"{tracklet}/{n:05d}.jpg"
             records.append({"key": augmented_key(source, v), "source": source, "variant": v, "tracklet": tracklet,
@@ -532,12 +587,14 @@ def grew_job(job: Job) -> Counter:
     gei_file = seq_dir.parent / f"{seq_dir.name}_gei.png"
     if not job.overwrite and gei_file.exists():
         return Counter(sequences_skipped=1)
-    profile = ws.subject_profile(cfg.seed, job.subject)
+    profile = ws.subject_profile(cfg.seed, job.subject, wardrobe=cfg.wardrobe)
     rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, 2000 + job.key)
     condition = str(rng.choice(["nm", "bg", "cl"], p=[0.7, 0.15, 0.15]))
     outfit = profile.outfits[int(rng.integers(len(profile.outfits)))]
     look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover, outfit,
                                   condition, rng)
+    if cfg.wardrobe == "v3":
+        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 5, job.key))
     n_frames = max(8, int(round(cfg.frames * rng.uniform(0.75, 1.25))))
     walk, _ = ws.sample_walk(rng, profile.identity, n_frames, cfg.pose_noise_deg)
     angle = float(rng.uniform(0, 180))

@@ -24,6 +24,7 @@ from datasets_preprocess.synthetic.camera import Camera
 # Body-part groups written to the group map (0 = background).
 HEAD, TORSO, L_UPPER_ARM, L_FOREARM, R_UPPER_ARM, R_FOREARM = 1, 2, 3, 4, 5, 6
 L_THIGH, L_SHANK, R_THIGH, R_SHANK, BAG = 7, 8, 9, 10, 11
+HAT = 12                               # wardrobe v3 headwear (covers no joint)
 
 # Groups a joint may be covered by and still count as visible.
 JOINT_GROUPS = {
@@ -100,12 +101,17 @@ def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
     spine = p["neck"] - p["pelvis"]
     spine_dir = spine / np.linalg.norm(spine)
     outfit, coat, bag = look.outfit, look.coat, look.bag
+    skirt = outfit.skirt                 # wardrobe v3 (like the hat, wide trousers and the kinds
+                                         # of coat and bag other than v2's)
     skin = Material(look.skin)
     bulk = coat.bulk if coat else 0.0
     loose = outfit.looseness
-    torso_mat = coat.material if coat else outfit.shirt
-    sleeve_mat = coat.material if coat else outfit.shirt
+    top_mat = skirt.material if skirt is not None and skirt.kind == "dress" else outfit.shirt
+    torso_mat = coat.material if coat else top_mat
+    sleeve_mat = coat.material if coat else top_mat
     long_sleeves = outfit.long_sleeves or coat is not None
+    # A jacket ends at the hips: the thighs keep the trousers' width.
+    leg_bulk = 0.0 if coat is not None and coat.kind == "jacket" else bulk * 0.5
     parts: list = []
 
     shoulder_mid = (p["left_shoulder"] + p["right_shoulder"]) / 2
@@ -122,7 +128,7 @@ def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
     parts.append(Capsule(p["left_shoulder"], p["right_shoulder"], 0.055 * g + bulk * 0.6,
                          0.055 * g + bulk * 0.6, torso_mat, TORSO))
     parts.append(Capsule(p["left_hip"], p["right_hip"], 0.085 * g + loose, 0.085 * g + loose,
-                         outfit.trousers, TORSO))
+                         outfit.trousers if skirt is None else skirt.material, TORSO))
     # Neck and head.
     head_bottom = p["head"] - p["head_up"] * ident.head_radius * 0.6
     parts.append(Capsule(p["neck"] - spine_dir * 0.03, head_bottom, 0.048 * g, 0.045 * g,
@@ -148,8 +154,15 @@ def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
             parts.append(Capsule(sho, sho + 0.45 * (elb - sho), 0.055 * g + loose,
                                  0.05 * g + loose, sleeve_mat, ua, depth_bias=-0.001))
         # Legs: trousers (or shorts over skin) and shoes.
-        trouser_r = (0.088 * g + loose + bulk * 0.5, 0.058 * g + loose, 0.04 * g + loose)
-        if outfit.shorts:
+        trouser_r = (0.088 * g + loose + leg_bulk, 0.058 * g + loose, 0.04 * g + loose)
+        if outfit.wide:                  # wide trousers: the legs widen towards the hem
+            trouser_r = (trouser_r[0] + 0.3 * outfit.wide, trouser_r[1] + 0.6 * outfit.wide,
+                         trouser_r[2] + outfit.wide)
+        if skirt is not None:            # bare legs or tights under a skirt or dress
+            legs, extra = (skin, 0.0) if skirt.legs is None else (skirt.legs, 0.003)
+            parts.append(Capsule(knee, ankle, 0.055 * g + extra, 0.037 * g + extra, legs, sh))
+            parts.append(Capsule(hip, knee, 0.075 * g + extra, 0.056 * g + extra, legs, th))
+        elif outfit.shorts:
             parts.append(Capsule(knee, ankle, 0.055 * g, 0.037 * g, skin, sh))
             parts.append(Capsule(hip, hip + 0.8 * (knee - hip), trouser_r[0],
                                  0.066 * g + loose, outfit.trousers, th))
@@ -165,16 +178,50 @@ def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
         hem_dir = (thigh_dirs[0] + thigh_dirs[1]) / 2
         hem = p["pelvis"] + hem_dir * ident.thigh * coat.length
         spread = abs(float((p["left_knee"] - p["right_knee"]) @ p["forward"]))
+        hem_r = (ident.hip_width / 2 + 0.1 * g + bulk, 0.5 * spread * coat.length + 0.08 + bulk)
+        if coat.flare > 0 or coat.length > 1.0:
+            # A-line hem, wider the longer the coat; below the knees the coat no longer follows
+            # the legs apart (they step out of its front opening).
+            flare = coat.flare * coat.length
+            hem_r = (hem_r[0] + flare, 0.5 * spread * min(coat.length, 1.0) + 0.08 + bulk + 0.6 * flare)
+        top, top_r = torso_bottom + spine_dir * 0.04, (ident.hip_width / 2 + 0.08 * g + bulk, half_depth + bulk)
+        if coat.length > 1.0:
+            # From mid-thigh down a long coat hangs over the legs: that part is drawn over them
+            # from every side (its radii continue the cone's; it starts 3 cm above the upper
+            # part's end, so the two cut edges' anti-aliasing never meets). The upper part is
+            # drawn like a v2 coat, under the near arm.
+            t = 0.6 / coat.length
+            t_lower = t - 0.03 / float(np.linalg.norm(hem - top))
+            knee_level, upper_end = top + (hem - top) * t_lower, top + (hem - top) * t
+            parts.append(Capsule(top, upper_end, top_r, tuple(a + (b - a) * t for a, b in zip(top_r, hem_r)),
+                                 coat.material, TORSO, caps=(False, False), axes=(lat, fwd),
+                                 depth_bias=-(ident.hip_width / 2 + 0.04)))
+            parts.append(Capsule(knee_level, hem, tuple(a + (b - a) * t_lower for a, b in zip(top_r, hem_r)),
+                                 hem_r, coat.material, TORSO, caps=(False, False), axes=(lat, fwd),
+                                 depth_bias=-(ident.hip_width / 2 + 0.34)))
+        else:
+            parts.append(Capsule(top, hem, top_r, hem_r, coat.material, TORSO, caps=(False, False),
+                                 axes=(lat, fwd), depth_bias=-(ident.hip_width / 2 + 0.04)))
+        if coat.hood is not None:
+            parts += _hood(p, ident, coat, spine_dir, half_depth)
+    if skirt is not None:
+        thigh_dirs = [(p[f"{s}_knee"] - p[f"{s}_hip"]) / ident.thigh for s in ("left", "right")]
+        hem = p["pelvis"] + (thigh_dirs[0] + thigh_dirs[1]) / 2 * ident.thigh * skirt.length
+        spread = abs(float((p["left_knee"] - p["right_knee"]) @ p["forward"]))
         parts.append(Capsule(torso_bottom + spine_dir * 0.04, hem,
-                             (ident.hip_width / 2 + 0.08 * g + bulk, half_depth + bulk),
-                             (ident.hip_width / 2 + 0.1 * g + bulk,
-                              0.5 * spread * coat.length + 0.08 + bulk),
-                             coat.material, TORSO, caps=(False, False), axes=(lat, fwd),
-                             depth_bias=-(ident.hip_width / 2 + 0.04)))
+                             (ident.hip_width / 2 + 0.075 * g + loose, half_depth * 0.95),
+                             (ident.hip_width / 2 + 0.09 * g + loose + skirt.flare,
+                              0.5 * spread * min(skirt.length, 1.0) + 0.06 + 0.6 * skirt.flare),
+                             skirt.material, TORSO, caps=(False, False), axes=(lat, fwd),
+                             depth_bias=-(ident.hip_width / 2 + 0.03)))
+    if look.hat is not None:
+        parts += _hat(p, ident, look.hat, lat)
     if bag is not None:
         spine_mid = (p["pelvis"] + p["neck"]) / 2
         axes = np.stack([lat, spine_dir, fwd])
-        if bag.kind == "backpack":
+        if bag.kind in ("handbag", "tote", "suitcase"):
+            parts += _carried(p, ident, bag, axes, half_depth)
+        elif bag.kind == "backpack":
             s = bag.size
             centre = spine_mid + spine_dir * 0.06 - fwd * (half_depth + 0.085 * s)
             parts.append(Box(centre, axes, np.array([0.15, 0.2, 0.085]) * s, bag.material, BAG))
@@ -194,6 +241,86 @@ def build_body(points: dict[str, np.ndarray], i: int, ident: SubjectIdentity,
             parts.append(Capsule(chest, centre + spine_dir * half[1], 0.016, 0.016, bag.material,
                                  BAG, depth_bias=-0.2))
     return parts
+
+
+def _hood(p: dict, ident: SubjectIdentity, coat, spine_dir: np.ndarray, half_depth: float) -> list:
+    """A high collar around the neck (up to the chin), or a hood lying on the upper back with a
+    lower collar: both widen the head-neck outline."""
+    g, neck, fwd = ident.girth, p["neck"], p["forward"]
+    parts = []
+    if coat.hood == "collar":        # up to the chin, about as wide as the head
+        parts.append(Capsule(neck - spine_dir * 0.03, neck + spine_dir * ident.neck,
+                             0.068 * g + 0.3 * coat.bulk, 0.062 * g + 0.3 * coat.bulk, coat.material, TORSO,
+                             caps=(True, False)))
+    else:
+        parts.append(Capsule(neck - spine_dir * 0.03, neck + spine_dir * ident.neck * 0.5,
+                             0.06 * g + 0.3 * coat.bulk, 0.056 * g + 0.3 * coat.bulk, coat.material, TORSO,
+                             caps=(True, False)))
+        back = neck - fwd * (half_depth * 0.6 + 0.03)       # (below the eyes, behind the head)
+        parts.append(Capsule(back, back - spine_dir * 0.12 - fwd * 0.03,
+                             0.075 + 0.3 * coat.bulk, 0.06 + 0.3 * coat.bulk, coat.material, TORSO))
+    return parts
+
+
+def _hat(p: dict, ident: SubjectIdentity, hat, lat: np.ndarray) -> list:
+    """Headwear on the head sphere: a cap (crown and a brim over the face), a beanie (a taller
+    rounded crown), or a wide-brim hat (a flat crown over a brim about 40 cm across)."""
+    c, hu, hf, r = p["head"], p["head_up"], p["head_forward"], ident.head_radius
+    if hat.kind == "beanie":
+        return [Capsule(c + hu * r * 0.1, c + hu * r * 0.45, r * 1.06, r * 0.86, hat.material, HAT,
+                        caps=(False, True), depth_bias=-0.01)]
+    if hat.kind == "cap":
+        return [Capsule(c + hu * r * 0.2, c + hu * r * 0.35, r * 1.04, r * 0.8, hat.material, HAT,
+                        caps=(False, True), depth_bias=-0.01),
+                Box(c + hu * r * 0.28 + hf * r * 1.3, np.stack([lat, hu, hf]),
+                    np.array([r * 0.75, 0.01, r * 0.55]), hat.material, HAT)]
+    # Seen from a camera below it, the brim is a thin ellipse: ~3 cm high, as wide as the brim.
+    brim = c + hu * r * 0.3
+    return [Capsule(brim, brim + hu * 0.03, r * 1.9, r * 1.9, hat.material, HAT, caps=(False, False),
+                    depth_bias=-0.02),
+            Capsule(brim, c + hu * r * 1.3, r * 1.0, r * 0.92, hat.material, HAT, caps=(False, False),
+                    depth_bias=-0.03)]
+
+
+def _carried(p: dict, ident: SubjectIdentity, bag, axes: np.ndarray, half_depth: float) -> list:
+    """Wardrobe v3 bags: a handbag hanging from one hand (it swings with the wrist), a large
+    tote at the hip on a strap over the same shoulder, or a suitcase pulled behind on its
+    wheels, tilted towards the walker, its handle in one hand."""
+    s, side, g = bag.size, bag.side, ident.girth
+    name = "left" if side > 0 else "right"
+    up = np.array([0.0, 1.0, 0.0])
+    fwd_h = p["forward"] * np.array([1.0, 0.0, 1.0])
+    fwd_h /= np.linalg.norm(fwd_h)
+    lat_h = np.cross(up, fwd_h)          # the walker's left, horizontal
+    grip = (p[f"{name}_wrist"] + p[f"{name}_hand"]) / 2
+    if bag.kind == "handbag":
+        half = np.array([0.045, 0.1, 0.13]) * s
+        centre = grip - up * (0.08 * s + half[1])
+        top = centre + up * half[1]
+        return [Box(centre, np.stack([lat_h, up, fwd_h]), half, bag.material, BAG)] + [
+            Capsule(grip, top + fwd_h * half[2] * end, 0.01, 0.01, bag.material, BAG) for end in (-0.6, 0.6)]
+    if bag.kind == "tote":
+        lat, spine_dir, fwd = axes
+        sway = 0.04 * np.sin(np.arctan2(float(p["left_knee"][2] - p["right_knee"][2]), 0.3))
+        half = np.array([0.06, 0.16, 0.19]) * s
+        centre = p[f"{name}_hip"] + lat * side * (0.09 * g + 0.065) + spine_dir * 0.07 + fwd * sway
+        top = centre + spine_dir * half[1]
+        strap = p[f"{name}_shoulder"] + up * 0.03
+        return [Box(centre, axes, half, bag.material, BAG)] + [
+            Capsule(strap, top + fwd * half[2] * end, 0.014, 0.014, bag.material, BAG, depth_bias=-0.02)
+            for end in (-0.5, 0.5)]
+    # suitcase: rolling on the edge nearest the walker, 0.6 m behind the pelvis
+    half = np.array([0.1, 0.28, 0.18]) * s          # across, height, along the walk
+    tilt = math.radians(30.0)
+    u2 = math.cos(tilt) * up + math.sin(tilt) * fwd_h
+    f2 = math.cos(tilt) * fwd_h - math.sin(tilt) * up
+    wheels = p["pelvis"] * np.array([1.0, 0.0, 1.0]) + up * 0.03 - fwd_h * 0.6 + lat_h * side * 0.22
+    centre = wheels + u2 * half[1] - f2 * half[2]
+    handle = wheels + u2 * (2 * half[1] + 0.06)
+    return [Box(centre, np.stack([lat_h, u2, f2]), half, bag.material, BAG),
+            Capsule(handle, grip, 0.012, 0.012, bag.material, BAG),
+            Capsule(wheels + lat_h * half[0] * 0.8, wheels - lat_h * half[0] * 0.8, 0.03, 0.03,
+                    Material((30.0, 30.0, 30.0)), BAG)]
 
 
 def _effective_radius(r, axes, cam: Camera) -> float:

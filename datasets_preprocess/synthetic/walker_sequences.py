@@ -25,6 +25,8 @@ FOCAL = 380.0
 STREAM_SUBJECT, STREAM_WALK, STREAM_VIEW, STREAM_BACKGROUND, STREAM_EXTRA = 0, 1, 2, 3, 4
 STREAM_POSE_ERROR = 5          # the keypoint error model's own draws
 STREAM_ORACLE = 6              # oracle clothing augmentation: who is re-dressed, in what
+STREAM_WARDROBE = 7            # wardrobe v3: outfits' and sequences' garments beyond v2's draws
+                               # (a stream of their own: walks and keypoints stay as in v2)
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
@@ -40,14 +42,28 @@ class SubjectProfile:
     hair: tuple
     hair_cover: float
     outfits: tuple  # Outfit per clothes id; outfit 0 is the CASIA-B "nm" outfit
+    wardrobe: str = "v2"
 
 
-def subject_profile(seed: int, index: int, n_outfits: int = 5) -> SubjectProfile:
+def subject_profile(seed: int, index: int, n_outfits: int = 5, wardrobe: str = "v2") -> SubjectProfile:
+    """A subject's body, skin, hair and outfits. ``wardrobe="v3"`` re-cuts the same outfits
+    (wide trousers, skirts and dresses, hats) from the subject's wardrobe stream."""
+    if wardrobe not in ap.WARDROBES:
+        raise ValueError(f"unknown wardrobe {wardrobe!r} (expected {' or '.join(ap.WARDROBES)})")
     rng = rng_for(seed, STREAM_SUBJECT, index)
     identity = sample_identity(rng)
     skin, hair, cover = ap.sample_subject_look(rng)
     outfits = tuple(ap.sample_outfit(rng) for _ in range(n_outfits))
-    return SubjectProfile(index, identity, skin, hair, cover, outfits)
+    if wardrobe == "v3":
+        outfits = ap.outfits_v3(outfits, rng_for(seed, STREAM_WARDROBE, index, 0))
+    return SubjectProfile(index, identity, skin, hair, cover, outfits, wardrobe)
+
+
+def wardrobe_rng(seed: int, subject: int, purpose: int, *keys: int) -> np.random.Generator:
+    """The v3 wardrobe's stream of one purpose (1 casia_b walk, 2 ccvid outfit design, 3 ccvid
+    session bag, 4 ccvid session, 5 grew sequence, 6 ccvid oracle variant; 0 is the subject's
+    outfits)."""
+    return rng_for(seed, STREAM_WARDROBE, subject, purpose, *keys)
 
 
 def sample_walk(rng: np.random.Generator, identity: SubjectIdentity, n_frames: int,

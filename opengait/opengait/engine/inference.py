@@ -65,7 +65,8 @@ def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator) -
 def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
              iteration: int, summary: SummaryLogger | None = None) -> Evaluation:
     """Features of the TEST_SET, then the configured protocol; returns its Evaluation (metrics,
-    probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json`` and to
+    probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json`` (one row
+    per probe in ``<iteration>_probes.json`` where the protocol scores probes one by one) and to
     TensorBoard (through ``summary``, the training's writer, when testing during training)."""
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
@@ -84,6 +85,9 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
                   "coverage": {k: {"evaluated": d, "expected": e} for k, (d, e) in result.coverage.items()},
                   "notes": result.notes}
         atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
+        if result.probes:                # every probe's own score, for breakdowns (e.g. by garment)
+            atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}_probes.json",
+                              json.dumps(result.probes, separators=(",", ":")) + "\n")
         writer = summary or SummaryLogger(run_dir, True)
         writer.scalars(metric_tags(result.metrics), iteration)
         writer.flush() if summary else writer.close()

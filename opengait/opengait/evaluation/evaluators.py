@@ -37,6 +37,9 @@ class Evaluation:
     coverage: dict[str, tuple[int, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     text: str = ""                     # a table for the log (e.g. rank-1 per view)
+    # One row per evaluated probe where the protocol scores probes one by one: {"probe": key,
+    # "condition", "rank1": share of the gallery views where its first match is right, ...}.
+    probes: list[dict] = field(default_factory=list)
 
     def coverage_lines(self) -> list[str]:
         return [f"{cond}: {done}/{expected} probes evaluated"

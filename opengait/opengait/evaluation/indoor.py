@@ -132,12 +132,14 @@ def average_precision(dist: np.ndarray, probe_ids: np.ndarray, gallery_ids: np.n
 
 
 def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, views: list[str],
-                        metric: str, ranks: int, with_map: bool = False
+                        metric: str, ranks: int, with_map: bool = False, per_probe: list | None = None
                         ) -> tuple[np.ndarray, tuple[int, int]] | tuple[np.ndarray, tuple[int, int], np.ndarray]:
     """acc[probe view, gallery view, k-1]: share of the expected probes of the probe view whose
     true identity is within the first k gallery entries of the gallery view (NaN where there is
     no gallery or no expected probe); and (probes evaluated, expected). With ``with_map``, also
-    mAP[probe view, gallery view] over the same expected probes (a missing probe counts 0)."""
+    mAP[probe view, gallery view] over the same expected probes (a missing probe counts 0).
+    ``per_probe`` (a list) receives one row per evaluated probe: its rank-1 over the gallery
+    views other than its own (and its mean AP there with ``with_map``)."""
     probe = test.probe_mask(rule, views)
     expected = test.expected_probes(rule, views)
     acc = np.full((len(views), len(views), ranks), np.nan)
@@ -146,6 +148,8 @@ def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, view
         dist = pairwise_distance(test.features[probe], test.features[gallery], metric)
         p_ids, p_views = test.ids[probe], test.views[probe]
         g_ids, g_views = test.ids[gallery], test.views[gallery]
+        n_probe = int(probe.sum())
+        hits_sum, ap_sum, pairs = np.zeros(n_probe), np.zeros(n_probe), np.zeros(n_probe)
         for i, pv in enumerate(views):
             rows = p_views == pv
             n_expected = sum(1 for _, v in expected if v == pv)
@@ -162,7 +166,20 @@ def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, view
                 acc[i, j] = hit.sum(0) / n_expected
                 if with_map:
                     block = dist[np.ix_(rows, cols)]
-                    mean_ap[i, j] = average_precision(block, p_ids[rows], g_ids[cols]).sum() / n_expected
+                    ap = average_precision(block, p_ids[rows], g_ids[cols])
+                    mean_ap[i, j] = ap.sum() / n_expected
+                if gv != pv or len(views) == 1:
+                    hits_sum[rows] += hit[:, 0]
+                    pairs[rows] += 1
+                    if with_map:
+                        ap_sum[rows] += ap
+        if per_probe is not None:
+            keys = np.asarray(test.keys, dtype=object)[probe]
+            for k in np.flatnonzero(pairs > 0):
+                row = {"probe": str(keys[k]), "rank1": float(hits_sum[k] / pairs[k])}
+                if with_map:
+                    row["ap"] = float(ap_sum[k] / pairs[k])
+                per_probe.append(row)
     if with_map:
         return acc, (int(probe.sum()), len(expected)), mean_ap
     return acc, (int(probe.sum()), len(expected))
@@ -199,8 +216,10 @@ def single_view_gallery(test: TestSet, protocol: IndoorProtocol, metric: str,
                             "pairs are left out of the means")
     tables = {}
     for cond, rule in protocol.probes.items():
+        rows: list[dict] = []
         acc, coverage, *maps = rank_k_by_view_pair(test, rule, gallery, views, metric, protocol.ranks,
-                                                   view_pair_map)
+                                                   view_pair_map, rows)
+        result.probes += [{"condition": cond, **row} for row in rows]
         if coverage[1] == 0:
             result.notes.append(f"{cond}: no probe sequences in the test set")
             continue

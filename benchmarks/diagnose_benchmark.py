@@ -1,0 +1,229 @@
+"""Where does identity leave the pose path of the synthetic benchmark, and how much does clothing
+hurt silhouettes? One tuning population (its data seed is never a study seed), the study's
+training settings, one run per cell:
+
+- keypoints: exact, the estimator model, the estimator with each of its parts switched off,
+  and the calibrated model with shared constant errors (``estimator_v3``), read by HybridGait's
+  keypoint branch alone ("Pose only");
+- normalisation of the keypoints: per-frame height (HybridGait's), the sequence's height, pixels;
+- 14 vs 74 training ids (a CASIA-B-sized population: 74 train, 50 test);
+- the study's budget vs three times as long;
+- HybridGait's keypoint branch vs GaitGraph2 and SkeletonGait (skeleton maps);
+- silhouettes: GaitBase per condition, and per garment (coat kind / length, bag kind) from each
+  probe's score and what the generator says it wore.
+
+Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
+is a JSON in <results>/diagnosis_runs/ (reused when its settings match); the report is rebuilt
+from them.
+
+    python benchmarks/diagnose_benchmark.py --jobs 2            # every cell (hours on 2 cores; resumable)
+    python benchmarks/diagnose_benchmark.py --cells keypoints   # one group
+    python benchmarks/diagnose_benchmark.py --report-only
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import run_script, setup_logging
+from study.pipelines import Population, looks, preprocessed, training_subset, work_folder, write_json
+from study.runs import REPO, RunSpec, finished, train_and_test
+
+CONDITIONS = ("NM", "BG", "CL")
+HYBRID = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
+FULL_HYBRID = ("model_cfg.pose_branch=true", "model_cfg.delta_joint=true", "model_cfg.ul_weighting=true",
+               "model_cfg.fusion=cross_attention")
+POSE_ONLY = FULL_HYBRID + ("model_cfg.visual_branch=false",)
+MODELS = {   # name -> (config, model overrides)
+    "Pose only": (HYBRID, POSE_ONLY),
+    "GaitGraph2": ("opengait/configs/gaitgraph2/gaitgraph2_synthetic.yaml", ()),
+    "SkeletonGait": ("opengait/configs/skeletongait/skeletongait_synthetic.yaml", ()),
+    "GaitBase": ("opengait/configs/gaitbase/gaitbase_synthetic.yaml", ()),
+}
+ESTIMATOR_PARTS = {   # the estimator model with one part off
+    "jitter": "jitter=0", "drift": "drift=0", "per-sequence bias": "bias=0",
+    "left/right swaps": "swap_rate=0,coat_swap=0", "coat errors": "coat_error=0,coat_miss=0",
+    "bag errors": "bag_error=0,bag_miss=0", "outliers": "outlier_rate=0", "lost joints": "miss_rate=0",
+}
+SMALL = Population(seed=100, subjects=24)               # the study v2 layout, a tuning seed
+LARGE = Population(seed=101, subjects=124)              # CASIA-B-sized: 74 train, 50 test ids
+ITERATIONS = 1500
+
+
+@dataclass(frozen=True)
+class Cell:
+    group: str
+    label: str
+    model: str
+    population: Population = SMALL
+    keypoints: str | None = None          # None: the population's own (estimator)
+    sets: tuple[str, ...] = ()
+    train_ids: int | None = None
+    iterations: int = ITERATIONS
+    keep_probes: bool = False
+
+    @property
+    def name(self) -> str:
+        text = f"{self.group}__{self.label}__{self.model}"
+        return "".join(c if c.isalnum() else "_" for c in text.replace("Δ", "delta")).strip("_")
+
+
+def cells() -> list[Cell]:
+    out = [Cell("keypoints", "exact", "Pose only", keypoints="none"),
+           Cell("keypoints", "estimator", "Pose only")]
+    out += [Cell("keypoints", f"estimator without {part}", "Pose only", keypoints=f"estimator,{change}")
+            for part, change in ESTIMATOR_PARTS.items()]
+    for norm in ("sequence", "pixels"):
+        for kp, tag in ((None, "estimator"), ("none", "exact")):
+            out.append(Cell("normalisation", f"{norm}, {tag}", "Pose only", keypoints=kp,
+                            sets=(f"model_cfg.pose_normalization={norm}",)))
+    out += [Cell("training ids", f"{n} of 74 training ids", "Pose only", population=LARGE, train_ids=n)
+            for n in (14, 74)]
+    out += [Cell("budget", f"{3 * ITERATIONS} iterations, {tag}", "Pose only", keypoints=kp, iterations=3 * ITERATIONS)
+            for kp, tag in ((None, "estimator"), ("none", "exact"))]
+    for model in ("GaitGraph2", "SkeletonGait"):
+        out += [Cell("models", f"{model}, {tag}", model, keypoints=kp) for kp, tag in ((None, "estimator"),
+                                                                                      ("none", "exact"))]
+    out.append(Cell("silhouettes", "GaitBase", "GaitBase", keep_probes=True))
+    return out
+
+
+def spec_for(cell: Cell, work: Path, build: bool = True) -> RunSpec:
+    """The run of a cell; with ``build`` its data are made first (else only named)."""
+    data = preprocessed(cell.population, work, cell.keypoints) if build else \
+        work_folder(cell.population, work, cell.keypoints)
+    partition = "casia_b.json" if cell.train_ids is None else training_subset(data, cell.train_ids, build)
+    config, model_sets = MODELS[cell.model]
+    from opengait.config import load_config
+    one_cycle = load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR"
+    schedule = ((f"scheduler_cfg.total_steps={cell.iterations}",) if one_cycle else
+                (f"scheduler_cfg.milestones=[{int(cell.iterations * 2 / 3)}, {int(cell.iterations * 0.9)}]",))
+    settings = {"population": cell.population.describe(), "keypoints": cell.keypoints or cell.population.keypoint_noise,
+                "train_ids": cell.train_ids, "cell": [cell.group, cell.label, cell.model]}
+    return RunSpec(cell.name, config, data, partition,
+                   (*model_sets, *cell.sets, *schedule, "evaluator_cfg.view_pair_map=true"),
+                   seed=cell.population.seed, iterations=cell.iterations, settings=settings,
+                   keep_probes=cell.keep_probes)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = sorted({c.group for c in cells()})
+    p.add_argument("--cells", help="comma-separated groups to run: " + ", ".join(groups) + " (default all)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time; each gets cores/jobs threads (default 1)")
+    p.add_argument("--work", default="output/diagnosis", help="data and run folders (default output/diagnosis)")
+    p.add_argument("--results", default="benchmarks/results", help="report and run files (default benchmarks/results)")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the report from the run files")
+    p.add_argument("--overwrite", action="store_true", help="retrain runs whose result file exists")
+    args = p.parse_args(argv)
+    args.groups = args.cells.split(",") if args.cells else groups
+    unknown = set(args.groups) - set(groups)
+    if unknown or args.jobs < 1:
+        p.error(f"--cells: unknown {', '.join(sorted(unknown))} (known: {', '.join(groups)})" if unknown
+                else "--jobs must be >= 1")
+    args.work, args.results = Path(args.work), Path(args.results)
+    return args
+
+
+def value(record: dict, cond: str, metric: str = "rank1") -> float:
+    m = record["metrics"]
+    key = (lambda c: c) if metric == "rank1" else (lambda c: f"{c}-mAP")
+    if cond == "mean":
+        return 100 * float(np.mean([m[key(c)] for c in CONDITIONS]))
+    return 100 * m[key(cond)]
+
+
+def garment_rows(record: dict, wear: dict[str, dict]) -> list[tuple[str, int, float]]:
+    """Mean rank-1 of the probes by what they wore (coat kind or length, bag kind)."""
+    groups = defaultdict(list)
+    for key, score in record.get("probes", {}).items():
+        sid, typ, _ = key.split("/")
+        look = wear.get(f"{sid}-{typ}", {})
+        if typ.startswith("nm"):
+            groups["NM"].append(score)
+        elif typ.startswith("cl") and look.get("coat"):
+            coat = look["coat"]
+            kind = coat.get("kind") or ("long coat (hem below 0.7 of the thigh)" if coat["length"] >= 0.7
+                                        else "short coat (hem above 0.7 of the thigh)")
+            groups[f"CL: {kind}"].append(score)
+        elif typ.startswith("bg") and look.get("bag"):
+            groups[f"BG: {look['bag']['kind']}"].append(score)
+    return [(name, len(v), 100 * float(np.mean(v))) for name, v in sorted(groups.items())]
+
+
+def report(args, runs: dict[Cell, dict]) -> str:
+    lines = ["# Diagnosis of the synthetic benchmark (tuning populations)", "", "```",
+             "python benchmarks/diagnose_benchmark.py " + " ".join(sys.argv[1:]), "```", "",
+             f"Populations: {SMALL.subjects} subjects (14 train / 10 test ids; chance 10%), data seed {SMALL.seed}; "
+             f"CASIA-B-sized {LARGE.subjects} subjects (74 / 50; chance 2%), seed {LARGE.seed}. Views "
+             f"{SMALL.views}, {SMALL.frames} frames. Training seed = data seed, {ITERATIONS} iterations unless "
+             "said, the study's settings (batch 4 x 3 x 12 frames; GaitGraph2 64 x 30). Rank-1 (%) with the "
+             "identical view excluded; mAP (%) per view pair, averaged like rank-1.", ""]
+    by_group = defaultdict(list)
+    for cell, record in runs.items():
+        by_group[cell.group].append((cell, record))
+    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "silhouettes"):
+        if group not in by_group:
+            continue
+        lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for cell, r in by_group[group]:
+            cells_ = " | ".join(f"{value(r, c):.1f}" for c in (*CONDITIONS, "mean"))
+            ratio = value(r, "CL") / max(value(r, "NM"), 1e-9)
+            lines.append(f"| {cell.label} | {cell.model} | {cells_} | {value(r, 'mean', 'map'):.1f} | {ratio:.2f} | "
+                         f"{r['seconds']:.0f} |")
+        lines.append("")
+        for cell, r in by_group[group]:
+            wear = looks(cell.population, args.work)
+            rows = garment_rows(r, wear) if cell.keep_probes else []
+            if rows:
+                lines += [f"{cell.model} rank-1 by what the probe wore (from each probe's score and the "
+                          "generator's looks/):", "", "| probe | probes | rank-1 |", "| --- | --- | --- |"]
+                lines += [f"| {name} | {n} | {v:.1f} |" for name, n, v in rows] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging()
+    todo = [c for c in cells() if c.group in args.groups]
+    results = args.results / "diagnosis_runs"
+    done: dict[Cell, dict] = {}
+    if not args.report_only:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        start = time.time()
+        specs = {}
+        for cell in todo:                     # data first (shared by cells), in order
+            specs[cell] = spec_for(cell, args.work)
+
+        def do(cell):
+            record = train_and_test(specs[cell], results, args.work / "runs", threads, args.overwrite)
+            print(f"[{cell.group}] {cell.label} / {cell.model}: " + ", ".join(
+                f"{c} {value(record, c):.1f}" for c in CONDITIONS) + f" ({record['seconds']:.0f} s)", flush=True)
+            return cell, record
+        with ThreadPoolExecutor(args.jobs) as pool:
+            done.update(pool.map(do, todo))
+        print(f"diagnosis: {len(todo)} cells in {(time.time() - start) / 60:.1f} min", flush=True)
+    else:
+        for cell in todo:
+            record = finished(results, spec_for(cell, args.work, build=False))
+            if record is not None:
+                done[cell] = record
+    text = report(args, {c: done[c] for c in cells() if c in done})
+    atomic_write_text(args.results / "diagnosis.md", text)
+    write_json(args.results / "diagnosis.json", {c.name: {"cell": [c.group, c.label, c.model], "metrics": r["metrics"],
+                                                        "seconds": r["seconds"]} for c, r in done.items()})
+    print(f"diagnosis report -> {args.results / 'diagnosis.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, parse_args()))

@@ -1,0 +1,105 @@
+"""Synthetic populations for the studies, made by the project's own scripts (each step skips
+work already done, so a population is made once and shared by every run on it).
+
+A *population* is one generator call (its seed draws the people); a *keypoint variant* of it
+redoes only the keypoint error (``apply_keypoint_error.py``) and the preprocessing that reads
+keypoints; a *training subset* keeps the test set and trains on fewer ids.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.pretreated_io import read_partition, write_partition
+
+from study.runs import PY, run_command
+
+GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
+
+
+@dataclass(frozen=True)
+class Population:
+    """One synthetic CASIA-B-layout population (the generator's options)."""
+
+    seed: int
+    subjects: int
+    views: str = "000,036,072,108,144,180"
+    frames: int = 30
+    keypoint_noise: str = "estimator"            # written to poses/ (poses_exact/ keeps the truth)
+    wardrobe: str = "v2"
+    extra: tuple[str, ...] = ()                  # more generator options, e.g. ("--pose-noise", "1.5")
+
+    @property
+    def slug(self) -> str:
+        tail = f"_{self.wardrobe}" if self.wardrobe != "v2" else ""
+        tail += "_" + "_".join(self.extra).replace("-", "").replace(".", "p") if self.extra else ""
+        return f"casia_b_seed{self.seed}_n{self.subjects}_f{self.frames}_v{len(self.views.split(','))}{tail}"
+
+    def describe(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def raw_population(pop: Population, work: Path) -> Path:
+    raw = Path(work) / "data" / pop.slug
+    cmd = [PY, GENERATOR, "--layout", "casia_b", "--out", raw, "--subjects", pop.subjects, "--views", pop.views,
+           "--frames", pop.frames, "--seed", pop.seed, "--keypoint-noise", pop.keypoint_noise]
+    if pop.wardrobe != "v2":
+        cmd += ["--wardrobe", pop.wardrobe]
+    run_command([*cmd, *pop.extra], f"generating {pop.slug}")
+    return raw
+
+
+def _keypoint_tag(pop: Population, keypoints: str | None) -> str:
+    if keypoints is None or keypoints == pop.keypoint_noise:
+        return ""
+    return "_kp_" + "".join(c if c.isalnum() else "_" for c in keypoints)
+
+
+def work_folder(pop: Population, work: Path, keypoints: str | None = None) -> Path:
+    """Where :func:`preprocessed` puts the pretreated data (nothing is made)."""
+    return Path(work) / "data" / f"{pop.slug}{_keypoint_tag(pop, keypoints)}_work"
+
+
+def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> Path:
+    """The pretreated work folder of the population, with its own keypoints (``keypoints``
+    None) or with the keypoint error redone under another model (``none``: exact)."""
+    raw = raw_population(pop, work)
+    poses = raw / "poses"
+    tag = _keypoint_tag(pop, keypoints)
+    if tag:
+        poses = Path(work) / "data" / f"{pop.slug}{tag}_poses"
+        run_command([PY, "datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
+                     "--keypoint-noise", keypoints, "--out", poses], f"keypoint error {keypoints} of {pop.slug}")
+    out = work_folder(pop, work, keypoints)
+    run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+                 "--pose-from", poses, "--out", out], f"poses of {pop.slug}{tag}")
+    run_command([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+                 "--out", out], f"silhouettes of {pop.slug}{tag}")
+    return out
+
+
+def training_subset(work: Path, train_ids: int, write: bool = True) -> str:
+    """A partition next to ``casia_b.json`` that trains on its first ``train_ids`` training ids
+    (the test set unchanged); returns its file name (only the name when not ``write``)."""
+    name = f"casia_b_train{train_ids}.json"
+    if not write:
+        return name
+    full = read_partition(work / "casia_b.json")
+    if train_ids > len(full["TRAIN_SET"]):
+        raise ValueError(f"{work}: {train_ids} training ids asked, the population has {len(full['TRAIN_SET'])}")
+    extra = {k: v for k, v in full.items() if k not in ("TRAIN_SET", "TEST_SET")}
+    write_partition(work / name, sorted(full["TRAIN_SET"])[:train_ids], full["TEST_SET"], **extra)
+    return name
+
+
+def looks(pop: Population, work: Path) -> dict[str, dict]:
+    """What each sequence wore, ``{"<id>-<type>": look}``, from the generator's looks/ folder
+    (empty if the generator wrote none)."""
+    folder = Path(work) / "data" / pop.slug / "looks"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def write_json(path: Path, payload) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
