@@ -12,9 +12,10 @@ On a synthetic CASIA-B set (generated unless --data is given):
 With --opengait DIR (a checkout of OpenGait) its own datasets/pretreatment.py and
 datasets/pretreatment_heatmap.py are the reference (they need scikit-learn, einops-free);
 without it the literal write-up of the same rules in tests/opengait_rules.py is. With
---opengait the models are compared too: OpenGait's Baseline, SkeletonGaitPP, DeepGaitV2 (2d,
-p3d, 3d, on skeleton maps) and GaitGraph2 classes, each under a random OpenGait checkpoint loaded
-into ours: parameter counts and embedding differences (needs einops; --skip-models leaves it out).
+--opengait the models are compared too (results/opengait_models.md): OpenGait's Baseline,
+SkeletonGaitPP, DeepGaitV2 (2d, p3d, 3d, on skeleton maps) and GaitGraph2 classes, each under a
+random OpenGait checkpoint loaded into ours: parameter counts and embedding differences (needs
+einops; --skip-models leaves it out, --models-only does only that).
 
     python benchmarks/bench_opengait_agreement.py [--opengait ~/OpenGait] [--data data/synthetic_casia_b]
 """
@@ -55,9 +56,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="working folder (default output/bench/opengait_agreement)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results/opengait_agreement.md"),
                    help="markdown result (a .json is written next to it)")
+    p.add_argument("--models-only", action="store_true",
+                   help="with --opengait: only compare the models (written to --models-out), not the "
+                        "pretreatment")
     p.add_argument("--skip-models", action="store_true",
                    help="with --opengait: leave out the model comparison (OpenGait's classes need einops)")
+    p.add_argument("--models-out", default=str(REPO / "benchmarks/results/opengait_models.md"),
+                   help="markdown result of the model comparison (a .json beside it)")
     args = p.parse_args(argv)
+    if args.models_only and (args.skip_models or not args.opengait):
+        p.error("--models-only needs --opengait and no --skip-models")
     if args.opengait and not (Path(args.opengait) / "datasets" / "pretreatment_heatmap.py").is_file():
         p.error(f"--opengait {args.opengait}: no datasets/pretreatment_heatmap.py there")
     return args
@@ -214,9 +222,31 @@ def compare_models(checkout: str, scratch: Path) -> list[dict]:
     return rows
 
 
+def models_report(args: argparse.Namespace, scratch: Path) -> None:
+    rows = compare_models(args.opengait, scratch)
+    lines = ["# Models: OpenGait's classes and ours under one OpenGait checkpoint", "", "```",
+             "python benchmarks/bench_opengait_agreement.py --opengait <checkout> --models-only", "```", "",
+             "OpenGait's own model class (built from the checkout by `benchmarks/opengait_checkout.py`), random "
+             "weights and BatchNorm statistics, saved in OpenGait's checkpoint layout and loaded here through "
+             "`engine/checkpoint.py`; embeddings in eval mode on the same random inputs (two sequences; 10 "
+             "frames of 64 x 44, or 24 frames of keypoints). Parameters: the weights that learn.", "",
+             "| model | parameters, OpenGait / ours | state-dict entries | max abs difference (largest value) |",
+             "| --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['opengait_parameters']:,} / {r['our_parameters']:,} | "
+                     f"{r['state_entries'][0]} / {r['state_entries'][1]} | {r['max_abs_difference']:.2g} "
+                     f"({r['max_abs_embedding']:.3g}) |")
+    atomic_write_report(args.models_out, lines, {"models": rows, "machine": f"{platform.machine()}"})
+    print("\n".join(lines))
+
+
 def main(args: argparse.Namespace) -> int:
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
+    if args.opengait and not args.skip_models:
+        models_report(args, scratch)
+        if args.models_only:
+            return 0
     raw = Path(args.data) if args.data else scratch / "raw"
     if not args.data and not (raw / "generation.json").exists():
         subprocess.run([sys.executable, str(REPO / "datasets_preprocess/synthetic/make_synthetic_gait.py"),
@@ -294,19 +324,6 @@ def main(args: argparse.Namespace) -> int:
                      f"(the whole `rearrange_to_grew.py --workers 1` run) / OpenGait's `imgs2pickle` | "
                      f"{ours_sil_seconds:.1f} s / {ref.sil_seconds:.1f} s "
                      f"({ref.sil_seconds / ours_sil_seconds:.1f}x faster) |")
-    if args.opengait and not args.skip_models:
-        result["models"] = compare_models(args.opengait, scratch)
-        lines += ["", "## Models: OpenGait's classes and ours under one OpenGait checkpoint", "",
-                  "OpenGait's own model class (built from the checkout by `benchmarks/opengait_checkout.py`), "
-                  "random weights and BatchNorm statistics, saved in OpenGait's checkpoint layout and loaded here "
-                  "through `engine/checkpoint.py`; embeddings in eval mode on the same random inputs (two "
-                  "sequences; 64 x 44, or 24 frames of keypoints).", "",
-                  "| model | parameters, OpenGait / ours | state-dict entries | max abs difference (largest value) |",
-                  "| --- | --- | --- | --- |"]
-        for r in result["models"]:
-            lines.append(f"| {r['model']} | {r['opengait_parameters']:,} / {r['our_parameters']:,} | "
-                         f"{r['state_entries'][0]} / {r['state_entries'][1]} | {r['max_abs_difference']:.2g} "
-                         f"({r['max_abs_embedding']:.3g}) |")
     atomic_write_report(args.out, lines, result)
     print("\n".join(lines))
     return 0

@@ -82,8 +82,9 @@ def cells() -> list[Cell]:
            Cell("keypoints", "estimator", "Pose only")]
     out += [Cell("keypoints", f"estimator without {part}", "Pose only", keypoints=f"estimator,{change}")
             for part, change in ESTIMATOR_PARTS.items()]
+    out.append(Cell("keypoints", "estimator_v3 (shared constant errors)", "Pose only", keypoints="estimator_v3"))
     for norm in ("sequence", "pixels"):
-        for kp, tag in ((None, "estimator"), ("none", "exact")):
+        for kp, tag in ((None, "estimator"), ("none", "exact"), ("estimator_v3", "estimator_v3")):
             out.append(Cell("normalisation", f"{norm}, {tag}", "Pose only", keypoints=kp,
                             sets=(f"model_cfg.pose_normalization={norm}",)))
     out += [Cell("training ids", f"{n} of 74 training ids", "Pose only", population=LARGE, train_ids=n)
@@ -91,8 +92,8 @@ def cells() -> list[Cell]:
     out += [Cell("budget", f"{3 * ITERATIONS} iterations, {tag}", "Pose only", keypoints=kp, iterations=3 * ITERATIONS)
             for kp, tag in ((None, "estimator"), ("none", "exact"))]
     for model in ("GaitGraph2", "SkeletonGait"):
-        out += [Cell("models", f"{model}, {tag}", model, keypoints=kp) for kp, tag in ((None, "estimator"),
-                                                                                      ("none", "exact"))]
+        out += [Cell("models", f"{model}, {tag}", model, keypoints=kp) for kp, tag in (
+            (None, "estimator"), ("none", "exact"), ("estimator_v3", "estimator_v3"))]
     out.append(Cell("silhouettes", "GaitBase", "GaitBase", keep_probes=True))
     return out
 
