@@ -9,6 +9,8 @@ training settings, one run per cell:
 - 14 vs 74 training ids (a CASIA-B-sized population: 74 train, 50 test);
 - the study's budget vs three times as long;
 - HybridGait's keypoint branch vs GaitGraph2 and SkeletonGait (skeleton maps);
+- the keypoint branch redesigned: 30 training frames (a whole stride) instead of 12, and
+  GaitGraph2's ResGCN as its encoder (``model_cfg.pose_encoder: resgcn``);
 - silhouettes: GaitBase per condition, and per garment (coat kind / length, bag kind) from each
   probe's score and what the generator says it wore.
 
@@ -95,6 +97,15 @@ def cells() -> list[Cell]:
         out += [Cell("models", f"{model}, {tag}", model, keypoints=kp) for kp, tag in (
             (None, "estimator"), ("none", "exact"), ("estimator_v3", "estimator_v3"))]
     out.append(Cell("silhouettes", "GaitBase", "GaitBase", keep_probes=True))
+    thirty = ("trainer_cfg.sampler.frames_num_fixed=30", "trainer_cfg.sampler.frames_skip_num=0")
+    designs = [("light encoder, 30 frames", thirty),
+               ("ResGCN encoder, pixels", ("model_cfg.pose_encoder=resgcn", "model_cfg.pose_normalization=pixels")),
+               ("ResGCN encoder, pixels, 30 frames", ("model_cfg.pose_encoder=resgcn",
+                                                      "model_cfg.pose_normalization=pixels", *thirty)),
+               ("ResGCN encoder, sequence height, 30 frames", ("model_cfg.pose_encoder=resgcn",
+                                                               "model_cfg.pose_normalization=sequence", *thirty))]
+    for kp, tag in ((None, "estimator"), ("estimator_v3", "estimator_v3")):
+        out += [Cell("pose branch", f"{label}, {tag}", "Pose only", keypoints=kp, sets=sets) for label, sets in designs]
     return out
 
 
@@ -172,7 +183,7 @@ def report(args, runs: dict[Cell, dict]) -> str:
     by_group = defaultdict(list)
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
-    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "silhouettes"):
+    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "silhouettes"):
         if group not in by_group:
             continue
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",

@@ -374,3 +374,28 @@ def test_pose_normalization_changes_the_embeddings():
     assert not torch.allclose(out["height"], out["sequence"]) and not torch.allclose(out["sequence"], out["pixels"])
     with pytest.raises(ConfigError, match="pose_normalization: 'metres' is not one of"):
         build_model({**cfg, "pose_normalization": "metres"}, 4)
+
+
+def test_resgcn_pose_encoder_builds_tokens_and_keeps_the_switches():
+    """pose_encoder: resgcn -- 17 joint tokens from GaitGraph2's encoder; delta_joint: false drops
+    the ΔJoint input branch (and changes the output); a padded batch embeds each sequence as
+    alone; the visual branch fuses its tokens as the light encoder's."""
+    torch.manual_seed(0)
+    cfg = {"model": "HybridGait", "visual_branch": False, "pose_encoder": "resgcn"}
+    model = build_model(cfg, 4).eval()
+    no_delta = build_model({**cfg, "delta_joint": False}, 4).eval()
+    assert len(model.pose_branch.head) == 3 and len(no_delta.pose_branch.head) == 2
+    pose = torch.rand(2, 12, 17, 3) * torch.tensor([80.0, 160.0, 1.0]) + torch.tensor([100.0, 40.0, 0.0])
+    frames = torch.arange(12).repeat(2, 1)
+    with torch.no_grad():
+        tokens, mask = model.pose_branch(pose, frames, torch.tensor([12, 12]))
+        assert tokens.shape == (2, 17, 256) and bool(mask.all())
+        padded = pose.clone()
+        padded[1, 9:] = 0
+        together = model({"2_pose": padded}, torch.tensor([12, 9]), frames)["inference_feat"]["embeddings"]
+        alone = model({"2_pose": pose[1:2, :9]}, torch.tensor([9]), frames[1:2, :9])["inference_feat"]["embeddings"]
+        torch.testing.assert_close(together[1], alone[0], rtol=1e-4, atol=1e-5)
+        light = build_model({**cfg, "pose_encoder": "light"}, 4).eval()
+        assert light({"2_pose": pose}, None, frames)["inference_feat"]["embeddings"].shape == (2, 256, 17)
+    with pytest.raises(ConfigError, match="pose_encoder: 'lstm' is not one of light, resgcn"):
+        build_model({**cfg, "pose_encoder": "lstm"}, 4)

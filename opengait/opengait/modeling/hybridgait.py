@@ -35,7 +35,8 @@ from opengait.config import ConfigError
 from opengait.modeling.attention import attention
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
                                        init_parameters)
-from opengait.modeling.pose_branch import LOWER_JOINTS, NUM_JOINTS, UPPER_JOINTS, PoseBranch
+from opengait.modeling.pose_branch import (LOWER_JOINTS, NUM_JOINTS, POSE_ENCODERS, UPPER_JOINTS, PoseBranch,
+                                           ResGCNPoseBranch)
 from opengait.modeling.registry import register_model, require_inputs
 from opengait.modeling.skeletongait_pp import (SILHOUETTE, SkeletonGaitPPBackbone,
                                                skeleton_map_features, skeletongait_kwargs)
@@ -172,7 +173,7 @@ class HybridGait(nn.Module):
                  head_dim: int = 64, depth: int = 1, bidirectional: bool = False,
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
                  map_channels: int = 2, ul_lr_multiplier: float = 0.1, checkpoint_stages=(),
-                 pose_normalization: str = "height"):
+                 pose_normalization: str = "height", pose_encoder: str = "light"):
         super().__init__()
         if not 0.0 < ul_lr_multiplier <= 1.0:
             raise ConfigError(f"model_cfg.ul_lr_multiplier: {ul_lr_multiplier} is not in (0, 1]")
@@ -195,12 +196,17 @@ class HybridGait(nn.Module):
             embed_dim = embed_dim or self.backbone.widths[2]
             parts = sum(bin_num)
             self.hpp = HorizontalPoolingPyramid(bin_num)
-        else:
-            token_dim, parts = pose_channels[-1], NUM_JOINTS
-            embed_dim = embed_dim or pose_channels[-1]
-        self.n_upper = parts // 2 if visual_branch else len(UPPER_JOINTS)
         if self.use_pose:
-            self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf, pose_normalization)
+            if pose_encoder == "resgcn":
+                self.pose_branch = ResGCNPoseBranch(delta_joint, min_joint_conf, pose_normalization)
+            elif pose_encoder == "light":
+                self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf, pose_normalization)
+            else:
+                raise ConfigError(f"model_cfg.pose_encoder: {pose_encoder!r} is not one of {', '.join(POSE_ENCODERS)}")
+        if not visual_branch:
+            token_dim, parts = self.pose_branch.out_channels, NUM_JOINTS
+            embed_dim = embed_dim or token_dim
+        self.n_upper = parts // 2 if visual_branch else len(UPPER_JOINTS)
         if visual_branch and self.use_pose and fusion != "none":
             jd = self.pose_branch.out_channels
             if fusion == "cross_attention":
@@ -220,7 +226,7 @@ class HybridGait(nn.Module):
 
     EXTRA_KEYS = ("pose_branch", "visual_branch", "fusion", "delta_joint", "ul_weighting", "ul_init",
                   "pose_channels", "num_heads", "head_dim", "depth", "bidirectional", "ffn_ratio",
-                  "pose_aux_loss", "min_joint_conf", "ul_lr_multiplier", "pose_normalization")
+                  "pose_aux_loss", "min_joint_conf", "ul_lr_multiplier", "pose_normalization", "pose_encoder")
 
     @classmethod
     def from_config(cls, cfg: dict, num_classes: int) -> dict:

@@ -195,3 +195,84 @@ class PoseBranch(nn.Module):
         tokens = x.max(dim=2).values.transpose(1, 2)                    # (N, V, C)
         real = valid if mask is None else valid & mask[..., None]
         return tokens, real.any(dim=1)                                  # joint seen at least once
+
+
+POSE_ENCODERS = ("light", "resgcn")
+
+
+class ResGCNPoseBranch(nn.Module):
+    """The keypoint branch with GaitGraph2's encoder (``pose_encoder: resgcn``): three inputs per
+    joint -- position (x, y, conf), ΔJoint (Δx, Δy, conf; left out with ``delta_joint: false``)
+    and bone (the vector from the joint it hangs from, its angle to the vertical, conf) -- each
+    through its own ResGCN input branch, concatenated, a ResGCN main stream (9-frame temporal
+    convolutions, temporal stride 2 where the width grows), then the max over the remaining
+    frames per joint: 17 joint tokens. Positions are normalised as ``normalization`` says.
+    Sequences of different lengths in one batch run apart (the strided convolutions would let
+    padding in)."""
+
+    def __init__(self, delta_joint: bool = True, min_conf: float = 0.3, normalization: str = "pixels",
+                 input_branch=(64, 32), main_stream=(32, 128, 256), reduction: int = 8):
+        super().__init__()
+        from opengait.modeling.gaitgraph2 import ResGCNInputBranch, ResGCNModule
+        from opengait.modeling.pose_graph import skeleton_graph
+        if normalization not in POSE_NORMALIZATIONS:
+            raise ConfigError(f"model_cfg.pose_normalization: {normalization!r} is not one of "
+                              f"{', '.join(POSE_NORMALIZATIONS)}")
+        self.use_delta, self.min_conf, self.normalization = delta_joint, min_conf, normalization
+        self.graph = skeleton_graph("coco", max_hop=3)
+        A = torch.tensor(self.graph.adjacency, dtype=torch.float32)
+        inputs = (3, 3, 4) if delta_joint else (3, 4)
+        self.head = nn.ModuleList(ResGCNInputBranch([c, *input_branch], "Bottleneck", A, reduction)
+                                  for c in inputs)
+        stream = [ResGCNModule(input_branch[-1] * len(inputs), main_stream[1], "Bottleneck", A,
+                               reduction=reduction, get_res=True)]
+        for i in range(1, len(main_stream) - 1):
+            stride = 1 if main_stream[i] == main_stream[i + 1] else 2
+            stream.append(ResGCNModule(main_stream[i], main_stream[i + 1], "Bottleneck", A, stride=stride,
+                                       reduction=reduction))
+        self.stream = nn.ModuleList(stream)
+        self.register_buffer("adjacency", A.clone(), persistent=False)
+        self.out_channels = main_stream[-1]
+
+    def joint_inputs(self, pose: torch.Tensor, frames: torch.Tensor | None,
+                     lengths: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The branches' inputs, each (N, C, T, V), in original frame order, and the valid mask."""
+        pose = sort_by_original_order(pose.float(), frames)
+        ordered = None if frames is None else sort_by_original_order(frames, frames)
+        xy, valid = normalize_pose(pose, self.min_conf, self.normalization, lengths)
+        conf = pose[..., 2:3] * valid[..., None]
+        feats = [torch.cat([xy, conf], -1)]
+        if self.use_delta:
+            prev_ok, next_ok = temporal_neighbours(valid, lengths)
+            delta = delta_joint(xy, lengths, ordered) * (valid & prev_ok & next_ok)[..., None]
+            feats.append(torch.cat([delta, conf], -1))
+        parent = list(self.graph.connect_joint)
+        bone = (xy - xy[..., parent, :]) * (valid & valid[..., parent])[..., None]
+        length = bone.norm(dim=-1, keepdim=True) + 1e-4
+        feats.append(torch.cat([bone, torch.acos((bone[..., 1:2] / length).clamp(-1, 1)), conf], -1))
+        return [f.permute(0, 3, 1, 2).contiguous() for f in feats], valid
+
+    def encode(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([branch(f) for branch, f in zip(self.head, inputs)], dim=1)
+        for layer in self.stream:
+            x = layer(x, self.adjacency)
+        return x.max(dim=2).values.transpose(1, 2)                  # (N, V, C)
+
+    def forward(self, pose: torch.Tensor, frames: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, valid = self.joint_inputs(pose, frames, lengths)
+        t = pose.shape[1]
+        if lengths is None or bool((lengths == t).all()):
+            tokens = self.encode(inputs)
+        else:
+            tokens = None
+            for length in lengths.unique().tolist():
+                rows = (lengths == length).nonzero(as_tuple=True)[0]
+                part = self.encode([f[rows, :, :length] for f in inputs])
+                if tokens is None:
+                    tokens = part.new_zeros((pose.shape[0], *part.shape[1:]))
+                tokens[rows] = part
+        mask = frame_mask(lengths, t, pose.device)
+        real = valid if mask is None else valid & mask[..., None]
+        return tokens, real.any(dim=1)
+
