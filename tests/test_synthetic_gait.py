@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,8 @@ import pytest
 from conftest import run_script
 from gaitcore.pose_files import read_grew_pose_txt, read_pose_json
 from gaitcore.silhouette_alignment import align_silhouettes
+from datasets_preprocess.synthetic import appearance as ap
+from datasets_preprocess.synthetic import renderer as rd
 from datasets_preprocess.synthetic import walker_sequences as ws
 
 GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
@@ -56,7 +59,8 @@ def test_same_seed_gives_identical_files_and_other_seed_other_subjects(tmp_path)
     generate(tmp_path / "c", *args, "--seed", "1")
     a, b, c = (file_digests(tmp_path / n) for n in "abc")
     assert len(a) > 40 and a == b
-    assert all(a[k] != c[k] for k in a if k.endswith(".json") or k.endswith(".avi"))
+    # (looks/ records name garments, which two seeds may well share: "trousers, no coat")
+    assert all(a[k] != c[k] for k in a if (k.endswith(".json") and not k.startswith("looks/")) or k.endswith(".avi"))
     subjects_a = json.loads((tmp_path / "a" / "subjects.json").read_text())
     subjects_c = json.loads((tmp_path / "c" / "subjects.json").read_text())
     assert subjects_a["001"] != subjects_c["001"]
@@ -300,3 +304,176 @@ def test_oracle_augmentation_names_frames_like_dlcr_stage4(tmp_path):
         assert r["key"] == augmented_key(r["source"], r["variant"]) == f"{r['source']}#aug{r['variant']:02d}"
         assert Path(r["output"]).parent.as_posix() == augmented_tracklet(r["tracklet"], r["variant"])
         assert (out / "oracle_inpainted" / r["output"]).is_file()
+
+
+# ---------------------------------------------------------------------------------------
+# wardrobes: v2 (the first, the default) and v3 (richer clothes over the same walks)
+
+WARDROBE_TYPES = ["nm-01", "nm-02", "bg-01", "bg-02", "cl-01", "cl-02"]
+WARDROBE_ARGS = ["--subjects", "4", "--types", ",".join(WARDROBE_TYPES), "--views", "090", "--frames", "10",
+                 "--sil-edge-noise", "0", "--missing-frame-rate", "0", "--broken-frame-rate", "0",
+                 "--keypoint-noise", "estimator"]
+
+
+@pytest.fixture(scope="module")
+def wardrobe_sets(tmp_path_factory) -> tuple[Path, Path]:
+    """The same walks dressed by both wardrobes (exact silhouettes; seed 0's four subjects
+    wear, in v3, a skirt, wide trousers, caps, wide-brim hats, jackets and long coats)."""
+    root = tmp_path_factory.mktemp("wardrobe")
+    generate(root / "v2", *WARDROBE_ARGS)
+    generate(root / "v3", *WARDROBE_ARGS, "--wardrobe", "v3")
+    return root / "v2", root / "v3"
+
+
+def masks_of(root: Path, sid: str, typ: str, view: str = "090") -> np.ndarray:
+    folder = root / "silhouettes" / sid / typ / view
+    return np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in sorted(folder.iterdir())])
+
+
+def test_wardrobe_v3_is_deterministic_and_recorded(wardrobe_sets, tmp_path):
+    v2, v3 = wardrobe_sets
+    generate(tmp_path / "again", *WARDROBE_ARGS, "--wardrobe", "v3", "--workers", "1")
+    assert file_digests(tmp_path / "again") == file_digests(v3)
+    assert json.loads((v3 / "generation.json").read_text())["config"]["wardrobe"] == "v3"
+    assert "wardrobe" not in json.loads((v2 / "generation.json").read_text())["config"]  # as older records
+    refused = run_script(GENERATOR, "--out", str(v2), *WARDROBE_ARGS, "--wardrobe", "v3", check=False)
+    assert refused.returncode == 2 and "other options (wardrobe)" in refused.stderr
+    # v3 dresses differently: every cl walk changes outline somewhere.
+    assert all((masks_of(v2, f"{s:03d}", t) != masks_of(v3, f"{s:03d}", t)).any()
+               for s in range(1, 5) for t in ("cl-01", "cl-02"))
+
+
+def test_wardrobes_share_walks_and_keypoints(wardrobe_sets):
+    v2, v3 = wardrobe_sets
+    stems = sorted(p.stem for p in (v2 / "poses_exact").iterdir())
+    assert stems == sorted(p.stem for p in (v3 / "poses_exact").iterdir()) and len(stems) == 24
+    hidden_knees = {}
+    for stem in stems:
+        _, a = read_pose_json(v2 / "poses_exact" / f"{stem}.json")
+        _, b = read_pose_json(v3 / "poses_exact" / f"{stem}.json")
+        assert np.array_equal(a[..., :2], b[..., :2]), stem          # clothes never move a joint
+        same = (a[..., 2] >= 0.8) == (b[..., 2] >= 0.8)             # nor the visibility draws
+        assert np.array_equal(a[..., 2][same], b[..., 2][same]), stem
+        look = json.loads((v3 / "looks" / f"{stem[:-4]}.json").read_text())
+        if look["coat"] and look["coat"]["kind"] == "long coat":
+            hidden_knees[stem] = (b[:, 13:15, 2] < 0.7).mean()
+        # The error model draws alike where what it depends on is alike.
+        ctx = [json.loads((root / "poses_exact" / f"{stem}.json").read_text())["error_context"] for root in (v2, v3)]
+        if ctx[0] == ctx[1]:
+            _, ea = read_pose_json(v2 / "poses" / f"{stem}.json")
+            _, eb = read_pose_json(v3 / "poses" / f"{stem}.json")
+            assert np.array_equal(ea[..., :2], eb[..., :2]), stem
+    assert hidden_knees and min(hidden_knees.values()) > 0.9        # a long coat hides the knees
+
+
+def test_looks_record_what_each_walk_wears(wardrobe_sets):
+    v2, v3 = wardrobe_sets
+    seen = {"coat": set(), "hat": set(), "lower": set(), "bag": set()}
+    for root, wardrobe in ((v2, "v2"), (v3, "v3")):
+        names = sorted(p.name for p in (root / "looks").iterdir())
+        assert names == sorted(f"{s:03d}-{t}.json" for s in range(1, 5) for t in WARDROBE_TYPES)
+        for s in range(1, 5):
+            sid = f"{s:03d}"
+            looks = {t: json.loads((root / "looks" / f"{sid}-{t}.json").read_text()) for t in WARDROBE_TYPES}
+            nm = looks["nm-01"]
+            for t, look in looks.items():
+                assert look["wardrobe"] == wardrobe and look["subject"] == sid and look["type"] == t
+                assert (look["coat"] is not None) == t.startswith("cl") and (look["bag"] is not None) == t.startswith("bg")
+                # The subject's outfit 0 is under every condition: its lower garment and hat.
+                assert look["lower"] == nm["lower"] and (nm["hat"] is None or look["hat"] == nm["hat"])
+                if not t.startswith("cl"):
+                    assert look["hat"] == nm["hat"]
+                if wardrobe == "v2":
+                    assert look["hat"] is None and look["lower"] in ("trousers", "shorts")
+                    assert look["coat"] is None or (look["coat"]["kind"] == "coat" and 0.45 <= look["coat"]["length"] <= 0.95)
+                    assert look["bag"] is None or look["bag"]["kind"] in ("backpack", "shoulder")
+                    continue
+                seen["hat"].add(look["hat"])
+                seen["lower"].add(look["lower"])
+                seen["bag"].add(look["bag"] and look["bag"]["kind"])
+                coat = look["coat"]
+                if coat:
+                    seen["coat"].add(coat["kind"])
+                    low, high = {"jacket": (0.05, 0.22), "coat": (0.45, 0.8), "long coat": (1.15, 1.6)}[coat["kind"]]
+                    assert low <= coat["length"] <= high
+                    assert coat["bulk"] >= 0.05 if coat["kind"] == "jacket" else 0.03 <= coat["bulk"] <= 0.065
+                # What the record says is on the silhouettes, against the same walk in v2's clothes
+                # (no hats; coats end above the knees): a hat adds pixels above the eyes, a long
+                # coat below the knees; nothing else does.
+                _, kp = read_pose_json(v3 / "poses_exact" / f"{sid}-{t}-090.json")
+                new, old = masks_of(v3, sid, t), masks_of(v2, sid, t)
+                eyes = [int(np.floor(k[1:3, 1].min())) - 1 for k in kp]
+                knees = [int(np.ceil(k[13:15, 1].max())) + 4 for k in kp]
+                above = np.array([(n[:e].sum(), o[:e].sum()) for n, o, e in zip(new, old, eyes)])
+                if look["hat"]:
+                    assert (above[:, 0] > above[:, 1]).mean() >= 0.8, (sid, t)
+                else:
+                    assert (above[:, 0] == above[:, 1]).all(), (sid, t)
+                if look["lower"] in ("trousers", "shorts") and look["bag"] is None:
+                    below = np.array([(n[k:].sum(), o[k:].sum()) for n, o, k in zip(new, old, knees)])
+                    if coat and coat["kind"] == "long coat":
+                        assert (below[:, 0] > below[:, 1]).mean() >= 0.8, (sid, t)
+                    else:
+                        assert (below[:, 0] == below[:, 1]).all(), (sid, t)
+                # The keypoint error model treats a skirt or dress like a coat (hips and knees).
+                context = json.loads((v3 / "poses_exact" / f"{sid}-{t}-090.json").read_text())["error_context"]
+                assert context["coat"] == (coat is not None or look["lower"] in ("skirt", "dress"))
+    assert seen["coat"] >= {"jacket", "long coat"} and seen["hat"] >= {None, "cap", "wide-brim hat"}
+    assert seen["lower"] >= {"trousers", "wide trousers", "skirt"} and seen["bag"] >= {"backpack", "handbag"}
+
+
+def one_walk(frames: int = 12) -> tuple[ap.Appearance, ws.WalkRenderer]:
+    """Subject 1's nm-01 walk (in trousers, no coat or bag), in frame in every view."""
+    profile = ws.subject_profile(0, 1)
+    rng = ws.rng_for(0, ws.STREAM_WALK, 1, 1)
+    look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover, profile.outfits[0], "nm", rng)
+    walk, _ = ws.sample_walk(rng, profile.identity, frames, 1.0)
+    return look, ws.WalkRenderer(profile, look, replace(walk, start_z=-0.3), frames, rng)
+
+
+def test_a_long_coat_covers_the_legs_below_the_knees():
+    plain, walker = one_walk()
+    assert not plain.outfit.shorts and plain.coat is None
+    cloth = ap.Material((150.0, 40.0, 40.0))
+    long_coat = replace(plain, coat=ap.Coat(cloth, 1.5, 0.05, "long coat", 0.05))
+    v2_coat = replace(plain, coat=ap.Coat(cloth, 0.7, 0.05))
+    for view in (0, 90, 180):
+        cam = ws.camera_for_view(view)
+        bare = walker.render(cam, None, np.random.default_rng(0))
+        coats = [walker.dressed(look).render(cam, None, np.random.default_rng(0)) for look in (long_coat, v2_coat)]
+        for i, mask in enumerate(bare.masks):
+            knee_row = int(np.ceil(bare.keypoints[i, 13:15, 1].max()))      # the lower knee
+            added_long, added_v2 = (c.masks[i] & ~mask for c in coats)
+            assert np.nonzero(added_long.any(1))[0].max() > knee_row + 6, (view, i)   # its hem
+            assert added_long[knee_row + 4:].sum() > 40, (view, i)
+            assert not added_v2[knee_row + 4:].any(), (view, i)                  # ends above them
+            assert (coats[0].masks[i] | mask).sum() == coats[0].masks[i].sum()   # covers, removes nothing
+        assert (coats[0].keypoints[:, 13:15, 2] >= 0.8).mean() == 0.0           # the knees are hidden
+        assert (bare.keypoints[:, 13:15, 2] >= 0.8).mean() > 0.8
+        assert (coats[1].keypoints[:, 13:15, 2] >= 0.8).mean() > 0.8
+
+
+def test_a_handbag_hangs_from_the_wrist_and_swings_with_it():
+    plain, walker = one_walk()
+    cloth = ap.Material((120.0, 80.0, 40.0))
+    cam = ws.camera_for_view(90)               # the walker's left side faces this camera
+    handbag = walker.dressed(replace(plain, bag=ap.Bag("handbag", cloth, 1.0, 1.0))).render(
+        cam, None, np.random.default_rng(0))
+    shoulder_bag = walker.dressed(replace(plain, bag=ap.Bag("shoulder", cloth, 1.0, 1.0))).render(
+        cam, None, np.random.default_rng(0))
+    wrist_x, wrist_y = handbag.keypoints[:, 9, 0], handbag.keypoints[:, 9, 1]       # left wrist
+    hips_x = handbag.keypoints[:, 11:13, 0].mean(1)
+    offsets = {}
+    for name, view in (("handbag", handbag), ("shoulder", shoulder_bag)):
+        centres = []
+        for i, groups in enumerate(view.groups):
+            ys, xs = np.nonzero(groups == rd.BAG)
+            assert xs.size > 100
+            centres.append(xs.mean())
+            if name == "handbag":               # it hangs just below the hand
+                assert wrist_y[i] < ys.min() < wrist_y[i] + 12
+        offsets[name] = np.array(centres) - wrist_x
+    swing = wrist_x - hips_x
+    assert np.ptp(swing) > 12                   # the wrist swings relative to the body ...
+    assert np.abs(offsets["handbag"]).max() < 4  # ... and the handbag with it
+    assert np.ptp(offsets["shoulder"]) > 8      # (a shoulder bag stays at the hip)
