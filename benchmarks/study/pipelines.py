@@ -103,3 +103,57 @@ def looks(pop: Population, work: Path) -> dict[str, dict]:
 
 def write_json(path: Path, payload) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class CcvidPopulation:
+    """One synthetic CCVID-layout population with its oracle clothing augmentation (DLCR's
+    setting: a share of the training tracklets re-rendered in other identities' outfits)."""
+
+    seed: int
+    subjects: int
+    frames: int = 30
+    keypoint_noise: str = "estimator"
+    wardrobe: str = "v2"
+    augment_fraction: float = 0.25
+    augment_variants: int = 10
+
+    @property
+    def slug(self) -> str:
+        tail = f"_{self.wardrobe}" if self.wardrobe != "v2" else ""
+        return f"ccvid_seed{self.seed}_n{self.subjects}_f{self.frames}{tail}"
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def ccvid_work_folder(pop: CcvidPopulation, work: Path) -> Path:
+    return Path(work) / "data" / f"{pop.slug}_work"
+
+
+def ccvid_preprocessed(pop: CcvidPopulation, work: Path) -> Path:
+    """The population, preprocessed, with the augmented tracklets and both partitions
+    (ccvid.json, ccvid_aug.json), through the real scripts."""
+    raw, out = Path(work) / "data" / pop.slug, ccvid_work_folder(pop, work)
+    aug = Path(work) / "data" / f"{pop.slug}_aug"
+    generate = [PY, GENERATOR, "--layout", "ccvid", "--out", raw, "--subjects", pop.subjects, "--frames", pop.frames,
+                "--seed", pop.seed, "--keypoint-noise", pop.keypoint_noise, "--augment-fraction", pop.augment_fraction,
+                "--augment-variants", pop.augment_variants]
+    if pop.wardrobe != "v2":
+        generate += ["--wardrobe", pop.wardrobe]
+    steps = [
+        (generate, "generating"),
+        ([PY, "datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", out], "indexing"),
+        ([PY, "datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out", out,
+          "--sils-from", raw / "masks", "--pose-from", raw / "poses"], "preprocessing"),
+        ([PY, "datasets_preprocess/ccvid/make_probe_gallery.py", "--out", out], "the partition"),
+        ([PY, "datasets_preprocess/ccvid_aug/crop_augmented_k5.py", "--inpainted", raw / "oracle_inpainted",
+          "--out", aug, "--k", pop.augment_variants], "cropping the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/rearrange_to_grew.py", "--aug", aug, "--work", out,
+          "--sils-from", raw / "oracle_masks", "--pose-from", raw / "poses"], "preprocessing the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/make_probe_gallery.py", "--aug", aug, "--work", out],
+         "the augmented partition"),
+    ]
+    for cmd, what in steps:
+        run_command(cmd, f"{pop.slug}: {what}")
+    return out
