@@ -174,7 +174,8 @@ def garment_rows(record: dict, wear: dict[str, dict]) -> list[tuple[str, int, fl
 
 def report(args, runs: dict[Cell, dict]) -> str:
     lines = ["# Diagnosis of the synthetic benchmark (tuning populations)", "", "```",
-             "python benchmarks/diagnose_benchmark.py " + " ".join(sys.argv[1:]), "```", "",
+             "python benchmarks/diagnose_benchmark.py --jobs 2   # or --cells <group>; --report-only rebuilds this",
+             "```", "",
              f"Populations: {SMALL.subjects} subjects (14 train / 10 test ids; chance 10%), data seed {SMALL.seed}; "
              f"CASIA-B-sized {LARGE.subjects} subjects (74 / 50; chance 2%), seed {LARGE.seed}. Views "
              f"{SMALL.views}, {SMALL.frames} frames. Training seed = data seed, {ITERATIONS} iterations unless "
@@ -224,8 +225,8 @@ def main(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(args.jobs) as pool:
             done.update(pool.map(do, todo))
         print(f"diagnosis: {len(todo)} cells in {(time.time() - start) / 60:.1f} min", flush=True)
-    else:
-        for cell in todo:
+    for cell in cells():                       # the report shows every cell with a run file
+        if cell not in done:
             record = finished(results, spec_for(cell, args.work, build=False))
             if record is not None:
                 done[cell] = record
