@@ -145,3 +145,46 @@ def remove_stale_temps(folder: str | os.PathLike, target_name: str | None = None
                 os.unlink(entry.path)
         removed += 1
     return removed
+
+
+class FolderLockedError(OSError):
+    """Another process holds the lock (the message names the lock file and the holder's pid)."""
+
+
+class FolderLock:
+    """An exclusive, advisory lock held while a process writes into a folder: ``fcntl.flock`` on
+    a lock file that records the holder's pid. The operating system releases it when the
+    process ends, however it ends, so a killed run never leaves a stale lock behind."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._file = None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise FolderLockedError(f"{self.path}: held by process {holder}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()          # closing drops the flock
+            self._file = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

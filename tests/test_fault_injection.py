@@ -263,6 +263,12 @@ def test_the_nan_message_tells_bad_data_from_divergence():
     ("trainer_cfg.fix_BN=maybe", "trainer_cfg.fix_BN: 'maybe', expected true or false"),
     ("optimizer_cfg.lr=-0.1", "Invalid learning rate"),
     ("scheduler_cfg.gamma=[0.1]", "scheduler_cfg.gamma: [0.1] for MultiStepLR, expected a number"),
+    ("trainer_cfg.save_name=exp/v1", "trainer_cfg.save_name: 'exp/v1' must be a plain folder name"),
+    ("trainer_cfg.save_name=../../escape", "trainer_cfg.save_name: '../../escape' must be a plain folder name"),
+    ("trainer_cfg.save_name=/tmp/abs", "trainer_cfg.save_name: '/tmp/abs' must be a plain folder name"),
+    ("trainer_cfg.save_name=.", "trainer_cfg.save_name: '.' must be a plain folder name"),
+    ("data_cfg.dataset_name=../x", "data_cfg.dataset_name: '../x' must be a plain folder name"),
+    ("evaluator_cfg.save_name=a/b", "evaluator_cfg.save_name: 'a/b' must be a plain folder name"),
 ])
 def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
@@ -272,6 +278,23 @@ def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
     assert not out.exists()
+
+
+def test_a_second_training_into_the_same_run_folder_is_refused(pretreated_casia, tmp_path):
+    """The run folder's lock is held (here by this test, as by a training in progress): a
+    training with the same save_name stops in one line naming the holder, writing nothing."""
+    from gaitcore.atomic_files import FolderLock
+    cfg = gaitbase_config(tmp_path, pretreated_casia)
+    out = tmp_path / "out"
+    lock = FolderLock(out / "synthetic" / "GaitBase" / ".test_run.lock").acquire()
+    try:
+        second = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", out, check=False)
+    finally:
+        lock.release()
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "another training is writing into this run folder" in second.stderr
+    assert f"held by process {os.getpid()}" in second.stderr
+    assert not (out / "synthetic" / "GaitBase" / "test_run").exists()
 
 
 # --- kill -9 and resume ---------------------------------------------------------------------

@@ -179,9 +179,22 @@ def _check_batch_sizes(cfg: dict) -> None:
         raise ConfigError(f"evaluator_cfg.sampler.batch_size: {test!r}, expected an integer >= 1")
 
 
+def check_plain_name(value, where: str) -> None:
+    """A name that becomes one folder of output/<dataset_name>/<model>/<save_name>: not empty,
+    no path separator, not '.' or '..' (so nothing is written outside its own folder)."""
+    if not isinstance(value, str) or not value or value in (".", "..") or any(c in value for c in "/\\\0") \
+            or value != value.strip():
+        raise ConfigError(f"{where}: {value!r} must be a plain folder name (no '/', '\\', surrounding spaces, "
+                          "'.' or '..'): it names a folder of output/<dataset_name>/<model>/<save_name>")
+
+
 def check_settings(cfg: dict) -> None:
     """Refuse values of OpenGait keys that are accepted for compatibility but honoured only one
     way here (the message says why)."""
+    check_plain_name(cfg["data_cfg"]["dataset_name"], "data_cfg.dataset_name")
+    for section in ("trainer_cfg", "evaluator_cfg"):
+        if cfg[section].get("save_name"):
+            check_plain_name(cfg[section]["save_name"], f"{section}.save_name")
     train, test = cfg["trainer_cfg"]["sampler"], cfg["evaluator_cfg"]["sampler"]
     if train.get("type", "TripletSampler") not in ("TripletSampler", "CommonSampler"):
         raise ConfigError(f"trainer_cfg.sampler.type: {train['type']!r}; the training samplers built "

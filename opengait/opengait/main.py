@@ -24,6 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
+from gaitcore.atomic_files import FolderLock, FolderLockedError
 from gaitcore.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
 from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
@@ -78,6 +79,16 @@ def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
     return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
 
 
+def lock_run(run_dir: Path) -> FolderLock:
+    """One training at a time per run folder: a second one with the same save_name is refused,
+    naming the holder (the lock sits beside the folder, so --overwrite can move the folder)."""
+    try:
+        return FolderLock(run_dir.parent / f".{run_dir.name}.lock").acquire()
+    except FolderLockedError as e:
+        raise ConfigError(f"{run_dir}: another training is writing into this run folder ({e}); wait for it, "
+                          "or choose another trainer_cfg.save_name") from None
+
+
 def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
     """A training run that does not resume must not write into a folder holding another run's
     checkpoints (their curves and checkpoints would mix): refuse, or with ``--overwrite`` move
@@ -126,10 +137,12 @@ def main(args: argparse.Namespace) -> int:
     section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
     logging.basicConfig(level=logging.INFO)
     accelerator = make_accelerator(cfg, section)
+    lock = None
     if args.phase == "train":
         check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])
         if accelerator.is_main_process:
+            lock = lock_run(run_dir)
             check_fresh_run(cfg, run_dir, args.overwrite)
         accelerator.wait_for_everyone()
     else:
@@ -149,6 +162,8 @@ def main(args: argparse.Namespace) -> int:
             for line in result.coverage_lines() + [f"note: {n}" for n in result.notes]:
                 print(line)
     accelerator.end_training()
+    if lock is not None:
+        lock.release()
     return 0
 
 
