@@ -4,45 +4,67 @@ A stage's output ``<out>.jsonl`` is read together with its part files ``<out>.js
 every writer (a ``--shard i/n`` run, a process under ``accelerate launch``) appends to its own
 part file, one flushed line per finished item, so nothing is lost when a run is killed and two
 writers never interleave. Readers take the union, one record per key (the first written wins),
-and skip a last line cut short by a kill. A run that covers all shards in one process folds the
+and drop (and count) a last line cut short by a kill; a broken line anywhere else is an error. A run that covers all shards in one process folds the
 parts into ``<out>.jsonl`` at the end.
 """
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 from gaitcore.atomic_files import atomic_write_text
+from gaitcore.cli import UserInputError
 
 
 def parts_dir(out: str | os.PathLike) -> Path:
     return Path(f"{out}.parts")
 
 
-def _read_lines(path: Path) -> list[dict]:
+class RecordFileError(UserInputError):
+    """A JSONL record file is damaged where no killed writer could have damaged it."""
+
+
+def _read_lines(path: Path, counts: Counter | None = None) -> list[dict]:
+    """The records of one file. Only its last line may be broken, and only when the file does
+    not end with a newline: a writer killed in the middle of a line (dropped, counted as
+    ``torn_last_lines``). A broken line anywhere else is an error naming the file and line."""
     records = []
     if not path.exists():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordFileError(f"{path}: not UTF-8 text ({e})") from None
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the last line of a killed writer
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if number == len(lines):                 # no newline after it: cut short by a kill
+                if counts is not None:
+                    counts["torn_last_lines"] += 1
+                continue
+            raise RecordFileError(f"{path}: line {number} is not a JSON record ({e.msg}); only a last line "
+                                  "cut short by a killed writer is dropped -- repair or remove the line") from None
+        if not isinstance(record, dict):
+            raise RecordFileError(f"{path}: line {number} is a JSON {type(record).__name__}, not a record")
+        records.append(record)
     return records
 
 
-def read_records(out: str | os.PathLike, key: str = "key") -> dict[str, dict]:
-    """All records of ``out`` and its part files, one per ``key`` value (first written wins)."""
+def read_records(out: str | os.PathLike, key: str = "key", counts: Counter | None = None) -> dict[str, dict]:
+    """All records of ``out`` and its part files, one per ``key`` value (first written wins);
+    ``counts`` receives ``torn_last_lines`` (see :func:`_read_lines`)."""
     out = Path(out)
     records: dict[str, dict] = {}
     files = [out] + (sorted(parts_dir(out).glob("*.jsonl")) if parts_dir(out).is_dir() else [])
     for path in files:
-        for rec in _read_lines(path):
+        for rec in _read_lines(path, counts):
             if key in rec:
                 records.setdefault(str(rec[key]), rec)
     return records

@@ -312,3 +312,28 @@ def test_bad_options_are_refused_before_any_work(stage, bad, message, tmp_path):
     result = run_script(stage, *args, *bad, check=False)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())                                   # nothing was written
+
+
+def test_a_broken_jsonl_line_is_an_error_unless_it_is_a_cut_last_line(tmp_path):
+    """Only the last line of a file without a final newline (a writer killed mid-line) may be
+    broken: it is dropped and counted. A broken line anywhere else names file and line."""
+    from collections import Counter
+    from gaitcore.jsonl_records import RecordFileError
+    good = [json.dumps({"key": f"k{i}", "text": "x"}) for i in range(3)]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(good) + '\n{"key": "k3", "te')
+    counts = Counter()
+    assert sorted(read_records(cut, counts=counts)) == ["k0", "k1", "k2"] and counts["torn_last_lines"] == 1
+    middle = tmp_path / "middle.jsonl"
+    middle.write_text(good[0] + '\n{"key": "k1", "te\n' + good[2] + "\n")
+    with pytest.raises(RecordFileError, match=r"middle.jsonl: line 2 is not a JSON record"):
+        read_records(middle)
+    closed = tmp_path / "closed.jsonl"                  # broken, but followed by a newline: not a kill
+    closed.write_text("\n".join(good) + '\n{"key": "k3", "te\n')
+    with pytest.raises(RecordFileError, match=r"closed.jsonl: line 4 is not a JSON record"):
+        read_records(closed)
+    # Stage 2 stops on it in one line, before loading any model.
+    result = run_script(STAGE2, "--src", middle, "--out", tmp_path / "p.jsonl", "--ckpt", tmp_path / "no_model",
+                        check=False)
+    assert result.returncode == 2 and "middle.jsonl: line 2 is not a JSON record" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "p.jsonl").exists()

@@ -68,7 +68,8 @@ def main(args: argparse.Namespace) -> int:
     root, out = Path(args.inpainted), Path(args.out)
     if args.crop == "pose" and not Path(args.pose_from).is_dir():
         raise UserInputError(f"{args.pose_from}: --pose-from folder not found (needed by --crop pose)")
-    records = read_records(args.records or root / "inpaint.jsonl")
+    read = Counter()
+    records = read_records(args.records or root / "inpaint.jsonl", counts=read)
     if not records:
         raise UserInputError(f"{args.records or root / 'inpaint.jsonl'}: no inpainting records")
     by_variant = defaultdict(list)
@@ -78,6 +79,8 @@ def main(args: argparse.Namespace) -> int:
     for tracklet, v in by_variant:
         variants_of[tracklet].append(v)
     rows, counts = [], Counter()
+    if read["torn_last_lines"]:
+        counts["records_torn_last_lines"] = read["torn_last_lines"]
     for tracklet in tqdm(sorted(variants_of), desc="crop", unit="tracklet"):
         variants = sorted(variants_of[tracklet])
         rng = np.random.default_rng(stable_int(args.seed, tracklet))
@@ -123,7 +126,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"crop_augmented_k5: {counts['tracklets_written']} tracklets written "
           f"({counts['frames_written']} frames), {counts['tracklets_already_done']} already done, "
           f"{counts['variants_skipped']} variants beyond k={args.k} left out, "
-          f"{counts['unreadable_frames']} unreadable frames -> {index}")
+          f"{counts['unreadable_frames']} unreadable frames"
+          + (f", {counts['records_torn_last_lines']} record line cut short by a killed writer dropped"
+             if counts["records_torn_last_lines"] else "") + f" -> {index}")
     return 0
 
 

@@ -273,7 +273,7 @@ def run_stage(name: str, items: Sequence[Any], key_of: Callable[[Any], str], out
         Path(out).unlink(missing_ok=True)
         shutil.rmtree(parts_dir(out), ignore_errors=True)
     state.wait_for_everyone()
-    done = set(read_records(out, record_key))
+    done = set(read_records(out, record_key, counts))
     mine = [it for j, it in enumerate(items) if share.owns(j)]
     todo = [it for it in mine if key_of(it) not in done]
     counts["already_done"] += len(mine) - len(todo)

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> int:
     setup_logging()
-    descriptions = read_records(args.src)
+    read = Counter()
+    descriptions = read_records(args.src, counts=read)
     if not descriptions:
         raise UserInputError(f"{args.src}: no descriptions (run extract_clothes_descriptions.py first)")
     grouped = defaultdict(list)
@@ -56,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
     outfits = sorted(grouped)
     device = resolve_device(args.device)
     counts = Counter(outfits=len(outfits))
+    if read["torn_last_lines"]:
+        counts["input_torn_last_lines"] = read["torn_last_lines"]
 
     def load_summarizer():
         from dlcr.llama.garment_prompts import GarmentSummarizer

@@ -97,7 +97,10 @@ def main(args: argparse.Namespace) -> int:
     setup_logging()
     out = Path(args.out)
     records_path = Path(args.records) if args.records else out / "inpaint.jsonl"
-    prompts = read_records(args.prompts, key="outfit")
+    read = Counter()
+    prompts = read_records(args.prompts, key="outfit", counts=read)
+    if read["torn_last_lines"]:
+        logging.getLogger("dlcr").warning("%s: a last line cut short by a killed writer was dropped", args.prompts)
     if not prompts:
         raise UserInputError(f"{args.prompts}: no prompts (run summarize_clothes_descriptions.py first)")
     unusable = sum(1 for rec in prompts.values() if not rec.get("prompt") or rec.get("error"))
