@@ -3,8 +3,11 @@
 One mechanism for all four. A module registers what it defines with ``@REGISTRY.register()``
 (under the object's ``__name__`` and any aliases); a lookup by name first imports the registry's
 own modules (lazily, so a broken optional dependency of one model cannot stop the others) and
-the config's ``plugins`` -- modules outside this package that register more, e.g.
-``opengait_ccvid.ccvid_evaluator`` adds ``evaluate_ccvid``. An unknown name is a
+the *installed plugins*: modules that installed packages declare in the entry-point group
+``hybridgait.plugins`` of their metadata (this project declares ``ccvid =
+opengait_ccvid.ccvid_evaluator``, which adds ``evaluate_ccvid``). A config's ``plugins`` list may
+only name installed plugins (by entry-point name or module): a config file never makes Python
+import a module of its choosing, such as a ``.py`` in the working folder. An unknown name is a
 :class:`~opengait.config.ConfigError` that lists the known ones and suggests the closest.
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Registry:
             except ModuleNotFoundError as e:
                 if e.name != module:          # the module itself is there; a dependency is not
                     raise
+        load_installed_plugins()
 
     def names(self) -> list[str]:
         self.load()
@@ -63,12 +67,41 @@ class Registry:
         return self._items[name]
 
 
-def load_plugins(modules: Iterable[str] | None, where: str = "plugins") -> None:
-    """Import the config's ``plugins`` (module names), which register more building blocks."""
-    for module in modules or ():
-        if not isinstance(module, str) or not module:
-            raise ConfigError(f"{where}: each entry must be a module name, got {module!r}")
+PLUGIN_GROUP = "hybridgait.plugins"
+_plugins_loaded = False
+
+
+def installed_plugins() -> dict[str, str]:
+    """``{entry-point name: module}`` of every installed plugin."""
+    from importlib.metadata import entry_points
+    return {ep.name: ep.value.split(":")[0] for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+def load_installed_plugins() -> None:
+    """Import every installed plugin's module once (they register their building blocks)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for name, module in installed_plugins().items():
         try:
             importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            raise ConfigError(f"{where}: cannot import {module!r} ({e})") from None
+        except ImportError as e:
+            raise ConfigError(f"installed plugin {name!r} ({module}) cannot be imported: {e}") from None
+
+
+def load_plugins(names: Iterable[str] | None, where: str = "plugins") -> None:
+    """Check the config's ``plugins``: each entry names an installed plugin (its entry-point
+    name or its module); their modules are imported. Anything else is refused, not imported."""
+    installed = installed_plugins()
+    for name in names or ():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: each entry must be a plugin name, got {name!r}")
+        module = installed.get(name) or (name if name in installed.values() else None)
+        if module is None:
+            known = ", ".join(f"{k} ({v})" for k, v in sorted(installed.items())) or "none"
+            raise ConfigError(f"{where}: {name!r} is not an installed plugin (installed: {known}); a config "
+                              f"may only name plugins that an installed package declares in the entry-point "
+                              f"group {PLUGIN_GROUP}")
+        importlib.import_module(module)
+    load_installed_plugins()

@@ -53,11 +53,9 @@ class Registered:
     check: Callable[[dict], None] | None
 
 
-# Evaluators of this package; more come from the config's ``plugins`` (opengait_ccvid's).
+# Evaluators of this package; more come from installed plugins (opengait_ccvid's evaluate_ccvid).
 EVALUATORS = Registry("evaluator", "evaluator_cfg.eval_func",
                       ("opengait.evaluation.indoor", "opengait.evaluation.real_scene"))
-# Evaluators that live in a plugin: the hint an unknown name gets.
-PLUGIN_OF = {"evaluate_ccvid": "opengait_ccvid.ccvid_evaluator"}
 
 
 def register_evaluator(*names: str, check: Callable[[dict], None] | None = None):
@@ -66,9 +64,6 @@ def register_evaluator(*names: str, check: Callable[[dict], None] | None = None)
 
 
 def _registered(name: str) -> Registered:
-    if name in PLUGIN_OF and name not in EVALUATORS:
-        raise ConfigError(f"evaluator_cfg.eval_func: {name!r} lives in a plugin: add "
-                          f"'plugins: [{PLUGIN_OF[name]}]' to the config")
     return EVALUATORS.get(name)
 
 
