@@ -165,3 +165,47 @@ def test_custom_dataset_layout_partition_and_rerun(footage):
     assert result.returncode == 2 and "bad_index.csv" in result.stderr and "video,id,type,view" in result.stderr
 
 
+
+
+def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp_path):
+    """A gallery whose arrays disagree in length, is empty, holds NaN or another embedding shape
+    is refused in one line; a walker whose embedding is not finite is never a match."""
+    from types import SimpleNamespace
+    from opengait.config import ConfigError
+    from opengait.tools.gallery_file import Gallery, load_gallery
+    from opengait.tools.identify_walker import UNKNOWN, identify
+    good = Gallery({"model": "GaitBase"})
+    for i, label in enumerate(("alice", "bob")):
+        good.add(np.full((4, 2), float(i), np.float32), label, f"v{i}.mp4", 30, 28, i)
+    good.save(tmp_path / "good.npz")
+    assert load_gallery(tmp_path / "good.npz").labels == ["alice", "bob"]
+
+    def tampered(name, **arrays):
+        with np.load(tmp_path / "good.npz") as data:
+            fields = {k: data[k] for k in data.files}
+        fields.update(arrays)
+        np.savez(tmp_path / name, **fields)
+        return tmp_path / name
+    for path, message in [
+        (tampered("short.npz", labels=np.array(["alice"])), "arrays disagree in length .embeddings 2, labels 1"),
+        (tampered("nan.npz", embeddings=np.stack([np.full((4, 2), np.nan, np.float32), np.zeros((4, 2), np.float32)])),
+         "1 of 2 gallery embeddings hold NaN"),
+        (tampered("empty.npz", **{k: np.zeros((0,) + ((4, 2) if k == "embeddings" else ()), np.float32 if k == "embeddings" else np.int64)
+                                  for k in ("embeddings", "frames_in", "frames_kept", "track_ids")},
+                  labels=np.array([], str), sources=np.array([], str)), "the gallery is empty")]:
+        with pytest.raises(ConfigError, match=message):
+            load_gallery(path)
+    walker = SimpleNamespace(track_id=1, frames=[0, 29])
+    record = SimpleNamespace(frames_in=30, frames_kept=28)
+    args = SimpleNamespace(threshold=None, top_k=2, gallery=tmp_path / "good.npz")
+
+    def embedder(vector):
+        return SimpleNamespace(embed=lambda arrays: vector, metric="euc")
+    near_bob = identify(walker, None, record, embedder(np.full((4, 2), 0.9, np.float32)), good, args)
+    assert near_bob["identity"] == "bob"
+    nan = identify(walker, None, record, embedder(np.full((4, 2), np.nan, np.float32)), good, args)
+    assert nan["identity"] == UNKNOWN and nan["distance"] is None
+    args.threshold = 100.0                         # even under a generous threshold
+    assert identify(walker, None, record, embedder(np.full((4, 2), np.nan, np.float32)), good, args)["identity"] == UNKNOWN
+    with pytest.raises(ConfigError, match=r"gallery embeddings are \(4, 2\), this model's are \(8, 2\)"):
+        identify(walker, None, record, embedder(np.zeros((8, 2), np.float32)), good, args)

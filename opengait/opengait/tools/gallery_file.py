@@ -74,4 +74,25 @@ def load_gallery(path: str | Path) -> Gallery:
                               data["frames_in"].tolist(), data["frames_kept"].tolist(), data["track_ids"].tolist())
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{path}: not a gallery file ({type(e).__name__}: {e})") from None
+    check_gallery(gallery, path)
     return gallery
+
+
+def check_gallery(gallery: Gallery, path: str | Path) -> None:
+    """Every array has one row per entry, the embeddings one shape and finite values, and there
+    is at least one entry: otherwise one line naming the problem (an entry never vanishes)."""
+    lengths = {"embeddings": len(gallery.embeddings), "labels": len(gallery.labels),
+               "sources": len(gallery.sources), "frames_in": len(gallery.frames_in),
+               "frames_kept": len(gallery.frames_kept), "track_ids": len(gallery.track_ids)}
+    if len(set(lengths.values())) != 1:
+        raise ConfigError(f"{path}: the gallery's arrays disagree in length "
+                          f"({', '.join(f'{k} {v}' for k, v in lengths.items())}); enroll again")
+    if not gallery.labels:
+        raise ConfigError(f"{path}: the gallery is empty; enroll walkers with enroll_gallery.py")
+    shapes = {np.asarray(e).shape for e in gallery.embeddings}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ConfigError(f"{path}: gallery embeddings of shapes {sorted(shapes)}; expected one (C, P) shape")
+    bad = sum(1 for e in gallery.embeddings if not np.isfinite(e).all())
+    if bad:
+        raise ConfigError(f"{path}: {bad} of {len(gallery)} gallery embeddings hold NaN or infinite values; "
+                          "enroll those walkers again")

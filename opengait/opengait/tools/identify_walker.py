@@ -51,15 +51,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def identify(walker, arrays, record, embedder, gallery, args) -> dict:
-    ranked = rank_identities(embedder.embed(arrays), np.stack(gallery.embeddings), np.array(gallery.labels),
-                             embedder.metric)
+    probe = embedder.embed(arrays)
+    enrolled = np.stack(gallery.embeddings)
+    if probe.shape != enrolled.shape[1:]:
+        raise ConfigError(f"{args.gallery}: gallery embeddings are {tuple(enrolled.shape[1:])}, this model's "
+                          f"are {tuple(probe.shape)}; enroll again with this model")
+    ranked = rank_identities(probe, enrolled, np.array(gallery.labels), embedder.metric)
     best_label, best_distance, _ = ranked[0]
-    unknown = args.threshold is not None and best_distance > args.threshold
+    # A probe whose embedding is not finite matches nobody (NaN compares false with any threshold).
+    unknown = not np.isfinite(best_distance) or (args.threshold is not None and not best_distance <= args.threshold)
     return {"walker": walker.track_id, "first_frame": walker.frames[0], "last_frame": walker.frames[-1],
             "frames_in": record.frames_in, "frames_kept": record.frames_kept,
-            "identity": UNKNOWN if unknown else best_label, "distance": best_distance,
-            "ranking": [{"label": label, "distance": d, "source": gallery.sources[i]}
+            "identity": UNKNOWN if unknown else best_label, "distance": _finite(best_distance),
+            "ranking": [{"label": label, "distance": _finite(d), "source": gallery.sources[i]}
                         for label, d, i in ranked[:args.top_k]]}
+
+
+def _finite(value: float) -> float | None:
+    """A distance, or None where it is NaN (valid JSON, and printed as no match)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def write_visualization(path: str | Path, video: Path, frames: list[np.ndarray], walkers: list, results: dict) -> None:
@@ -116,11 +126,16 @@ def main(args: argparse.Namespace) -> int:
         print()
     else:
         for r in results.values():
+            why = ""
+            if r["distance"] is None:
+                why = " (the walker's embedding is not finite: no match)"
+            elif r["identity"] == UNKNOWN:
+                why = f" (nearest {r['ranking'][0]['label']} at {r['distance']:.3f} > threshold {args.threshold})"
             print(f"walker {r['walker']} (frames {r['first_frame']}-{r['last_frame']}, {r['frames_kept']} used): "
-                  f"{r['identity']}" + (f" (nearest {r['ranking'][0]['label']} at {r['distance']:.3f} > "
-                                        f"threshold {args.threshold})" if r["identity"] == UNKNOWN else ""))
+                  f"{r['identity']}{why}")
             for rank, entry in enumerate(r["ranking"], start=1):
-                print(f"  {rank}. {entry['label']}  distance {entry['distance']:.3f}  ({entry['source']})")
+                shown = "n/a" if entry["distance"] is None else f"{entry['distance']:.3f}"
+                print(f"  {rank}. {entry['label']}  distance {shown}  ({entry['source']})")
     if not results:
         print(f"identify_walker: {video}: nobody tracked for {source.rules.min_frames} usable frames or more",
               file=sys.stderr)
