@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from gaitcore.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from gaitcore.yaml_files import parse_yaml
 from gaitcore.pretreated_io import (list_sequences, modality_layout,
                                     read_partition)
 
@@ -40,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.data_in_use is not None:
         try:
-            args.data_in_use = yaml.safe_load(args.data_in_use)
+            args.data_in_use = parse_yaml(args.data_in_use, "--data-in-use")
         except yaml.YAMLError as e:
             parser.error(f"--data-in-use: not a YAML list ({e})")
     if args.max_errors < 0:

@@ -25,6 +25,7 @@ from gaitcore.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
                                     write_gei, write_sequence)
 from gaitcore.sequence_builder import (QualityLog, QualityRules,
                                        SequenceRecord, build_sequence)
+from gaitcore.yaml_files import parse_yaml, yaml_problem
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,18 +54,23 @@ def load_quality_rules(config_path: str, dataset: str, overrides: Sequence[str] 
     """Shared rules, then the dataset's, then KEY=VALUE overrides."""
     path = Path(config_path)
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     except FileNotFoundError:
         raise UserInputError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     except yaml.YAMLError as e:
-        raise UserInputError(f"{path}: not valid YAML ({e})") from None
+        raise UserInputError(f"{path}: not valid YAML ({yaml_problem(e)})") from None
     values = dict(config.get("quality") or {})
     values.update((config.get(dataset) or {}).get("quality") or {})
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserInputError(f"--quality-rule {item!r}: expected KEY=VALUE")
-        values[key.strip()] = yaml.safe_load(value)
+        try:
+            values[key.strip()] = parse_yaml(value, f"--quality-rule {key.strip()}")
+        except yaml.YAMLError as e:
+            raise UserInputError(f"--quality-rule {item!r}: the value is not plain YAML data ({yaml_problem(e)})") from None
     try:
         return QualityRules.from_mapping(values)
     except (TypeError, ValueError) as e:

@@ -12,6 +12,7 @@ sequence, appended as soon as it is done) and writes ``quality_report.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -60,7 +61,27 @@ class QualityRules:
         if unknown:
             raise ValueError(f"unknown quality rule(s): {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-        return cls(**values)
+        rules = cls(**values)
+        rules.check()
+        return rules
+
+    # Allowed ranges: (lowest, highest) -- counts are whole numbers, shares fractions.
+    RANGES = {"min_sil_pixels": (0, None), "min_area_ratio": (0.0, 1.0), "min_height_ratio": (0.0, 1.0),
+              "edge_tolerance": (-1, None), "min_joint_conf": (0.0, 1.0), "min_confident_joints": (0, 17),
+              "min_frames": (1, None)}
+
+    def check(self) -> None:
+        """Every rule a number of the right kind within its range (one line naming the first
+        that is not)."""
+        for f in fields(self):
+            value, (lo, hi) = getattr(self, f.name), self.RANGES[f.name]
+            whole = f.type in (int, "int")
+            kind_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                (not whole or float(value).is_integer()) and math.isfinite(value)
+            if not kind_ok or value < lo or (hi is not None and value > hi):
+                span = f"from {lo}" + (f" to {hi}" if hi is not None else " up")
+                raise ValueError(f"quality rule {f.name}={value!r}: expected {'a whole number' if whole else 'a number'} "
+                                 f"{span}")
 
 
 @dataclass

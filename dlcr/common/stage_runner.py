@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from dlcr.common.image_items import parse_splits
 from gaitcore.cli import DEVICE_HELP, UserInputError, resolve_device_name
+from gaitcore.yaml_files import DuplicateKeyError, parse_yaml
 from gaitcore.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ def read_config_block(stage: str, config: str | Path = DLCR_CONFIG) -> dict:
     malformed file is a :class:`UserInputError` naming it."""
     path = Path(config)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
         raise UserInputError(f"{path}: DLCR config not found (--config)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserInputError(f"{path}: cannot read the DLCR config ({type(e).__name__}: {e})") from None
+    except DuplicateKeyError as e:
+        raise UserInputError(str(e)) from None
     except yaml.YAMLError as e:
         mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None) or type(e).__name__
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
 from gaitcore.atomic_files import atomic_write_text
+from gaitcore.yaml_files import DuplicateKeyError, parse_yaml, yaml_problem
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
@@ -37,11 +39,15 @@ def _suggest(key: str, options: Iterable[str]) -> str:
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the config as UTF-8") from None
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(e)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -72,7 +78,10 @@ def apply_override(cfg: dict, item: str) -> None:
     path, sep, raw = item.partition("=")
     if not sep or not path:
         raise ConfigError(f"--set {item!r}: expected section.key=value")
-    value = yaml.safe_load(raw)
+    try:
+        value = parse_yaml(raw, f"--set {path}")
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: the value is not plain YAML data ({yaml_problem(e)})") from None
     keys = path.split(".")
     node: Any = cfg
     for i, key in enumerate(keys):
@@ -149,8 +158,8 @@ def check_types(cfg: dict, defaults: dict, prefix: str = "") -> None:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{dotted}: {value!r}, expected an integer")
         elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{dotted}: {value!r}, expected a number")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{dotted}: {value!r}, expected a finite number")
         elif not isinstance(value, type(default)):
             raise ConfigError(f"{dotted}: {value!r}, expected {_type_name(default)}")
         if key in _AT_LEAST and isinstance(value, (int, float)) and not isinstance(value, bool) \

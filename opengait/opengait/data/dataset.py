@@ -64,19 +64,24 @@ class GaitDataset(torch.utils.data.Dataset):
         self.cache: dict[int, dict] | None = None
         if data_cfg.get("cache"):
             self.cache = {i: self._load(i) for i in tqdm(range(len(self)), desc="cache", unit="seq")}
+            self.frame_counts = [len(next(iter(self.cache[i].values()))) for i in range(len(self))]
         else:
-            self.check_headers(root)
+            self.frame_counts = self.check_headers(root)
 
-    def check_headers(self, root) -> None:
+    def check_headers(self, root) -> list[int]:
         """Before training or testing starts, every sequence's files in use are opened and their
         headers checked (dtype, shape, equal frame counts, a file not cut short) without reading
-        the array payloads: a bad file is a one-line error naming it, not a crash mid-run."""
+        the array payloads: a bad file is a one-line error naming it, not a crash mid-run.
+        Returns each sequence's frame count."""
+        counts = []
         for seq in tqdm(self.sequences, desc="checking files", unit="seq", leave=False):
             try:
-                self.layout.read(seq, headers_only=True)
+                arrays = self.layout.read(seq, headers_only=True)
             except (PretreatedFormatError, pickle.UnpicklingError, OSError) as e:
                 raise ConfigError(f"{e} (datasets_preprocess/validate_pretreated.py --root {root} "
                                   "checks every file)") from None
+            counts.append(len(next(iter(arrays.values()))))
+        return counts
 
     def __len__(self) -> int:
         return len(self.sequences)

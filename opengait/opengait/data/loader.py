@@ -58,9 +58,26 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
+def check_frame_counts(dataset: GaitDataset, sampler_cfg: dict, where: str) -> None:
+    """A sampled window may repeat a short sequence end to end, but not without bound: the
+    frames asked per sequence (frames_num_fixed, frames_num_max) must stay within
+    max(720, 4 x the longest sequence's frames), or the batch alone can fill the memory."""
+    kind = sampler_cfg["sample_type"]
+    if kind == "all_ordered" or not dataset.frame_counts:
+        return
+    key = "frames_num_fixed" if kind.startswith("fixed") else "frames_num_max"
+    asked, longest = int(sampler_cfg[key]), max(dataset.frame_counts)
+    limit = max(720, 4 * longest)
+    if asked > limit:
+        raise ConfigError(f"{where}.sampler.{key}: {asked} frames per sequence, but the longest sequence has "
+                          f"{longest}: more than {limit} (max(720, 4 x {longest})) only repeats frames and would "
+                          "fill the memory")
+
+
 def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, rank: int = 0,
                     start_iter: int = 0) -> torch.utils.data.DataLoader:
     sampler_cfg = trainer_cfg["sampler"]
+    check_frame_counts(dataset, sampler_cfg, "trainer_cfg")
     listed = set(dataset.partition.get("AUGMENTED_SET") or [])          # DLCR's sequences
     augmented = {i for i, seq in enumerate(dataset.sequences) if seq.key in listed}
     if sampler_cfg.get("augmented_share") is not None and not augmented:
@@ -87,6 +104,7 @@ def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, r
 def inference_loader(dataset: GaitDataset, evaluator_cfg: dict, num_workers: int, rank: int = 0,
                      world_size: int = 1) -> torch.utils.data.DataLoader:
     sampler_cfg = evaluator_cfg["sampler"]
+    check_frame_counts(dataset, sampler_cfg, "evaluator_cfg")
     sampler = InferenceSampler(dataset.length_hints(), int(sampler_cfg["batch_size"]), rank,
                                world_size)
     data = SampledSequences(dataset, sampler_cfg, evaluator_cfg["transform"],

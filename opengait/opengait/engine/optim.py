@@ -15,6 +15,7 @@ Two keys are ours, taken out before the rest goes to ``torch.optim``:
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 
@@ -54,8 +55,8 @@ def check_kwarg_types(name: str, kwargs: dict, accepted, where: str) -> None:
             ok = isinstance(value, bool)
             expected = "true or false"
         elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            expected = "a number"
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a finite number"
         elif isinstance(default, str):
             ok = isinstance(value, str)
             expected = "a string"
