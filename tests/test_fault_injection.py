@@ -256,19 +256,23 @@ def test_the_nan_message_tells_bad_data_from_divergence():
 
 @pytest.mark.parametrize("setting, message", [
     ("trainer_cfg.total_iter=six hundred", "trainer_cfg.total_iter: 'six hundred', expected an integer"),
-    ("optimizer_cfg.lr=fast", "optimizer_cfg.lr: 'fast' for SGD, expected a number"),
-    ("optimizer_cfg.momentum=yes", "optimizer_cfg.momentum: True for SGD, expected a number"),
+    ("optimizer_cfg.lr=fast", "optimizer_cfg.lr: 'fast' for SGD, expected a finite number"),
+    ("optimizer_cfg.momentum=yes", "optimizer_cfg.momentum: True for SGD, expected a finite number"),
     ("trainer_cfg.sampler.frames_num_fixed=-5", "trainer_cfg.sampler.frames_num_fixed: -5, expected at least 1"),
     ("trainer_cfg.sampler.batch_size=[2, 0]", "trainer_cfg.sampler.batch_size: [2, 0], expected [P ids, K sequences]"),
     ("trainer_cfg.fix_BN=maybe", "trainer_cfg.fix_BN: 'maybe', expected true or false"),
     ("optimizer_cfg.lr=-0.1", "Invalid learning rate"),
-    ("scheduler_cfg.gamma=[0.1]", "scheduler_cfg.gamma: [0.1] for MultiStepLR, expected a number"),
+    ("scheduler_cfg.gamma=[0.1]", "scheduler_cfg.gamma: [0.1] for MultiStepLR, expected a finite number"),
     ("trainer_cfg.save_name=exp/v1", "trainer_cfg.save_name: 'exp/v1' must be a plain folder name"),
     ("trainer_cfg.save_name=../../escape", "trainer_cfg.save_name: '../../escape' must be a plain folder name"),
     ("trainer_cfg.save_name=/tmp/abs", "trainer_cfg.save_name: '/tmp/abs' must be a plain folder name"),
     ("trainer_cfg.save_name=.", "trainer_cfg.save_name: '.' must be a plain folder name"),
     ("data_cfg.dataset_name=../x", "data_cfg.dataset_name: '../x' must be a plain folder name"),
     ("evaluator_cfg.save_name=a/b", "evaluator_cfg.save_name: 'a/b' must be a plain folder name"),
+    ("optimizer_cfg.lr=.nan", "optimizer_cfg.lr: nan for SGD, expected a finite number"),
+    ("optimizer_cfg.lr=.inf", "optimizer_cfg.lr: inf for SGD, expected a finite number"),
+    ("trainer_cfg.grad_clip=.nan", "trainer_cfg.grad_clip: nan, expected a finite number"),
+    ("trainer_cfg.total_iter=!!python/object/apply:os.system ['echo ran']", "the value is not plain YAML data"),
 ])
 def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
@@ -278,6 +282,38 @@ def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
     assert not out.exists()
+
+
+def test_config_files_that_are_not_utf8_or_name_a_key_twice_are_one_line_errors(tmp_path):
+    cfg = tmp_path / "twice.yaml"
+    cfg.write_text("trainer_cfg:\n  total_iter: 10\n  save_name: a\n  total_iter: 20\n")
+    result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "key 'total_iter' appears twice in one mapping, on line 2 and line 4" in result.stderr
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("trainer_cfg:\n  save_name: caf\xe9\n".encode("latin-1"))
+    result = run_script(MAIN, "--cfgs", latin, "--phase", "train", "--output_root", tmp_path / "out", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "latin.yaml: not UTF-8 text" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_window_far_longer_than_every_sequence_is_refused_before_the_first_batch(pretreated_casia, tmp_path):
+    """frames_num_fixed 100000 would tile 16-frame sequences into a batch of gigabytes."""
+    cfg = gaitbase_config(tmp_path, pretreated_casia)
+    result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out",
+                        "--set", "trainer_cfg.sampler.frames_num_fixed=100000", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "frames_num_fixed: 100000 frames per sequence, but the longest sequence has 16" in result.stderr
+    assert not list((tmp_path / "out").rglob("*.pt"))
+
+
+def test_quality_rules_out_of_range_are_refused(tmp_path):
+    for rule, message in (("min_frames=-1", "min_frames=-1: expected a whole number from 1 up"),
+                          ("min_area_ratio=1.5", "min_area_ratio=1.5: expected a number from 0.0 to 1.0"),
+                          ("min_frames=!!python/name:os.system", "the value is not plain YAML data")):
+        result = run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", tmp_path,
+                            "--out", tmp_path / "work", "--quality-rule", rule, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr, rule
 
 
 def test_a_second_training_into_the_same_run_folder_is_refused(pretreated_casia, tmp_path):

@@ -101,7 +101,7 @@ def train_and_test(spec: RunSpec, results: Path, runs: Path, threads: int, overw
               "coverage": evaluation.get("coverage", {}), "loss_curve": loss_curve(run_dir / "summary"),
               "seconds": round(seconds, 1), "commit": git_commit(),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {threads} thread(s)"}
-    probes = run_dir / "eval" / f"{spec.iterations:05d}_probes.json"
+    probes = run_dir / "eval" / "probes" / f"{spec.iterations:05d}.json"
     if spec.keep_probes and probes.exists():
         record["probes"] = {r["probe"]: round(r["rank1"], 4) for r in json.loads(probes.read_text())}
     atomic_write_text(record_path(results, spec), json.dumps(record, indent=1) + "\n")

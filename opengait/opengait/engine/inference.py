@@ -66,7 +66,7 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
              iteration: int, summary: SummaryLogger | None = None) -> Evaluation:
     """Features of the TEST_SET, then the configured protocol; returns its Evaluation (metrics,
     probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json`` (one row
-    per probe in ``<iteration>_probes.json`` where the protocol scores probes one by one) and to
+    per probe in ``eval/probes/<iteration>.json`` where the protocol scores probes one by one) and to
     TensorBoard (through ``summary``, the training's writer, when testing during training)."""
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
@@ -86,7 +86,7 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
                   "notes": result.notes}
         atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}.json", json.dumps(record, indent=1) + "\n")
         if result.probes:                # every probe's own score, for breakdowns (e.g. by garment)
-            atomic_write_text(Path(run_dir) / "eval" / f"{iteration:05d}_probes.json",
+            atomic_write_text(Path(run_dir) / "eval" / "probes" / f"{iteration:05d}.json",
                               json.dumps(result.probes, separators=(",", ":")) + "\n")
         writer = summary or SummaryLogger(run_dir, True)
         writer.scalars(metric_tags(result.metrics), iteration)
