@@ -135,3 +135,35 @@ def test_non_strict_restore_loads_what_fits(tmp_path, caplog):
     got = target.state_dict()
     assert torch.equal(got["fcs.fc_bin"], source.state_dict()["fcs.fc_bin"])
     assert got["bnnecks.fc_bin"].shape[-1] == 7 and "left as built" in caplog.text
+
+
+def test_checkpoints_of_another_model_or_class_count(tmp_path, caplog):
+    """restore_ckpt_strict: false loads the weights that fit by name and shape, whatever model
+    saved them (none fitting is an error, nothing half-loaded); a configured class_num that differs
+    from the checkpoint's classifier is named as such."""
+    import torch
+    from opengait.config import ConfigError
+    from opengait.engine.checkpoint import model_from_checkpoint, save_checkpoint
+    from opengait.modeling.registry import build_model
+    sgpp_cfg = {"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 1, 1, 1], "C": 0.25}, "bin_num": [8]}
+    hybrid_cfg = {**sgpp_cfg, "model": "HybridGait", "pose_channels": [8, 16], "num_heads": 2, "head_dim": 8}
+    source = build_model(sgpp_cfg, 5)
+    opt = torch.optim.SGD(source.parameters(), lr=0.1)
+    path = tmp_path / "sgpp-00004.pt"
+    save_checkpoint(path, source, opt, None, None, 4, 5, {"model_cfg": sgpp_cfg})
+    with pytest.raises(ConfigError, match="saved by model 'SkeletonGaitPP', but this config builds 'HybridGait'"):
+        model_from_checkpoint(hybrid_cfg, path, strict=True)
+    hybrid, _ = model_from_checkpoint(hybrid_cfg, path, strict=False)
+    key = "backbone.sil_stem.block.0.weight"
+    assert torch.equal(hybrid.state_dict()[key], source.state_dict()[key]) and "left as built" in caplog.text
+    graph_cfg = {"model": "GaitGraph2", "input_branch": [5, 16, 8], "main_stream": [8, 16, 32], "num_class": 8}
+    graph = tmp_path / "gaitgraph2-00004.pt"
+    save_checkpoint(graph, build_model(graph_cfg, 5), opt, None, None, 4, 5, {"model_cfg": graph_cfg})
+    with pytest.raises(ConfigError, match="none of the checkpoint's 329 weights fits this model"):
+        model_from_checkpoint(TINY_GAITBASE, graph, strict=False)
+    # An OpenGait checkpoint (its classifier sized by its 5 training ids) under a config that says 74.
+    foreign = tmp_path / "SkeletonGaitPP-00004.pt"
+    torch.save({"model": source.state_dict(), "iteration": 4}, foreign)
+    with pytest.raises(ConfigError, match="the checkpoint's classifier has 5 classes, but "
+                                          "model_cfg.SeparateBNNecks.class_num is 74"):
+        model_from_checkpoint({**sgpp_cfg, "SeparateBNNecks": {"class_num": 74}}, foreign, strict=True)

@@ -27,13 +27,12 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from gaitcore.atomic_files import FolderLock, FolderLockedError
 from gaitcore.cli import EXPECTED_ERRORS, run_script
 from opengait.config import ConfigError, load_config
-from opengait.engine.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, resolve_restore
+from opengait.engine.checkpoint import latest_checkpoint, model_from_checkpoint, resolve_restore
 from opengait.engine.inference import evaluate
 from opengait.engine.optim import check_solver_settings
 from opengait.evaluation.evaluators import Evaluation, check_evaluator_config
 from opengait.engine.run_logging import setup_text_log
 from opengait.engine.trainer import check_run_names, train
-from opengait.modeling.registry import build_model
 
 log = logging.getLogger("opengait")
 
@@ -118,9 +117,7 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
     if path is None:
         raise ConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
                           "evaluator_cfg.restore_hint to an iteration or a path)")
-    state = load_checkpoint(path, cfg["model_cfg"], ecfg["restore_ckpt_strict"])
-    model = build_model(cfg["model_cfg"], state["num_classes"] or 1)
-    load_model_weights(model, state, path, ecfg["restore_ckpt_strict"])
+    model, state = model_from_checkpoint(cfg["model_cfg"], path, ecfg["restore_ckpt_strict"])
     model = accelerator.prepare(model)
     log.info("testing %s", path)
     return evaluate(cfg, model, accelerator, run_dir, int(state["iteration"]))

@@ -190,8 +190,13 @@ def load_checkpoint(path: Path, model_cfg: dict, strict: bool = True) -> dict:
         raise ConfigError(f"{path}: neither a checkpoint of this project nor one in OpenGait's "
                           "layout ({'model': state_dict, ...})")
     if state["model_name"] != model_cfg.get("model"):
-        raise ConfigError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
-                          f"{model_cfg.get('model')!r}")
+        if strict:
+            raise ConfigError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
+                              f"{model_cfg.get('model')!r} (restore_ckpt_strict: false loads the weights that "
+                              "fit by name and shape)")
+        log.warning("%s: saved by model %r, this config builds %r: loading the weights that fit by name "
+                    "and shape", path, state["model_name"], model_cfg.get("model"))
+        return state
     changed = sorted(k for k in set(state["model_cfg"]) | set(model_cfg)
                      if state["model_cfg"].get(k) != model_cfg.get(k) and k not in RUNTIME_KEYS)
     if changed:
@@ -220,8 +225,32 @@ def load_model_weights(model: torch.nn.Module, state: dict, path: Path, strict: 
         model.load_state_dict(weights, strict=True)
         return
     fitting = {k: v for k, v in weights.items() if k in own and v.shape == own[k].shape}
+    if not fitting:
+        raise ConfigError(f"{path}: none of the checkpoint's {len(weights)} weights fits this model by name "
+                          "and shape (another model family?); nothing was loaded")
     model.load_state_dict(fitting, strict=False)
     left = len(own) - len(fitting)
     if left or len(fitting) < len(weights):
         log.warning("%s: %d of %d entries loaded; %d of the model left as built, %d of the "
                     "checkpoint unused", path, len(fitting), len(own), left, len(weights) - len(fitting))
+
+
+def model_from_checkpoint(model_cfg: dict, path: Path, strict: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The configured model with a checkpoint's weights (ours or OpenGait's), and the checkpoint.
+    The classifier is sized by the checkpoint; a configured ``SeparateBNNecks.class_num`` that
+    differs from it is refused under ``strict`` (named as such, not as training ids) and, without
+    it, kept (the classifier is then left as built)."""
+    from opengait.modeling.registry import build_model
+    state = load_checkpoint(path, model_cfg, strict)
+    classes = state["num_classes"] or 1
+    configured = (model_cfg.get("SeparateBNNecks") or {}).get("class_num")
+    if configured is not None and state["num_classes"] and int(configured) != classes:
+        if strict:
+            raise ConfigError(f"{path}: the checkpoint's classifier has {classes} classes, but "
+                              f"model_cfg.SeparateBNNecks.class_num is {configured} (set it to {classes}, or "
+                              "restore_ckpt_strict: false to load the other weights)")
+        classes = int(configured)
+    model = build_model(model_cfg, classes)
+    load_model_weights(model, state, path, strict)
+    return model, state
+

@@ -20,9 +20,8 @@ from opengait.config import ConfigError, load_config
 from opengait.data.frame_sampling import sample_frames
 from opengait.data.loader import collate_sequences
 from opengait.data.transforms import build_transform
-from opengait.engine.checkpoint import load_checkpoint, load_model_weights
+from opengait.engine.checkpoint import model_from_checkpoint
 from opengait.evaluation.distance import pairwise_distance
-from opengait.modeling.registry import build_model
 
 MODALITY_FILES = (HEATMAP, SILHOUETTE, POSE)   # the sorted .pkl names data_in_use counts over
 
@@ -52,9 +51,7 @@ class SequenceEmbedder:
         if not ckpt.is_file():
             raise ConfigError(f"{ckpt}: checkpoint not found")
         strict = self.cfg["evaluator_cfg"]["restore_ckpt_strict"]
-        state = load_checkpoint(ckpt, self.cfg["model_cfg"], strict)     # ours or OpenGait's
-        self.model = build_model(self.cfg["model_cfg"], state["num_classes"] or 1)
-        load_model_weights(self.model, state, ckpt, strict)
+        self.model, state = model_from_checkpoint(self.cfg["model_cfg"], ckpt, strict)     # ours or OpenGait's
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
