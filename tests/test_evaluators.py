@@ -244,3 +244,21 @@ def test_view_pair_map_by_hand(tmp_path):
                               "ap": pytest.approx((1 + 2 / 3) / 2)}]
     assert "NM-mAP" not in single_view_gallery(TestSet(np.stack(feats), dataset), SINGLE_VIEW["CASIA-B"],
                                                "euc").metrics
+
+
+def test_grew_submission_checks_the_layout_before_any_feature(pretreated_casia, tmp_path):
+    """On data without GREW's 01/02 gallery types (a CASIA-B layout) the test phase stops in one
+    line before extracting features (no 'features' progress in its log)."""
+    from conftest import run_script, write_config
+    cfg = write_config(tmp_path / "grew.yaml", pretreated_casia,
+                       {"model": "GaitBase", "backbone_cfg": {"channels": [8, 16, 32, 64]},
+                        "SeparateFCs": {"in_channels": 64, "out_channels": 32, "parts_num": 8}, "bin_num": [8]},
+                       data_cfg={"data_in_use": [False, True, False]},
+                       trainer_cfg={"total_iter": 2, "save_iter": 2},
+                       evaluator_cfg={"eval_func": "grew_submission"})
+    run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out")
+    result = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test", "--output_root",
+                        tmp_path / "out", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "grew_submission: the test set has no gallery sequences of types 01/02" in result.stderr
+    assert "features:" not in result.stderr

@@ -20,7 +20,7 @@ from gaitcore.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
 from opengait.engine.run_logging import SummaryLogger
-from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation
+from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation, preflight_evaluation
 from opengait.modeling.registry import model_inputs
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
     evaluator_cfg = cfg["evaluator_cfg"]
     evaluator = get_evaluator(evaluator_cfg["eval_func"])
     dataset = GaitDataset(cfg["data_cfg"], train=False, model_inputs=model_inputs(cfg["model_cfg"]))
+    preflight_evaluation(evaluator_cfg["eval_func"], dataset, cfg)
     loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
                               accelerator.process_index, accelerator.num_processes)
     features = extract_features(accelerator.unwrap_model(model), loader, accelerator)

@@ -50,7 +50,8 @@ class Evaluation:
 @dataclass(frozen=True)
 class Registered:
     fn: Callable[..., Evaluation]
-    check: Callable[[dict], None] | None
+    check: Callable[[dict], None] | None                # the config, at load
+    preflight: Callable[[object, dict], None] | None = None   # the test set, before any feature
 
 
 # Evaluators of this package; more come from installed plugins (opengait_ccvid's evaluate_ccvid).
@@ -58,9 +59,11 @@ EVALUATORS = Registry("evaluator", "evaluator_cfg.eval_func",
                       ("opengait.evaluation.indoor", "opengait.evaluation.real_scene"))
 
 
-def register_evaluator(*names: str, check: Callable[[dict], None] | None = None):
-    """Register ``fn`` under ``names`` with an optional ``check(cfg)`` of its settings."""
-    return EVALUATORS.register(*names, value=lambda fn: Registered(fn, check), own_name=False)
+def register_evaluator(*names: str, check: Callable[[dict], None] | None = None,
+                       preflight: Callable[[object, dict], None] | None = None):
+    """Register ``fn`` under ``names`` with an optional ``check(cfg)`` of its settings (at config
+    load) and ``preflight(dataset, cfg)`` of the test set (before the features are extracted)."""
+    return EVALUATORS.register(*names, value=lambda fn: Registered(fn, check, preflight), own_name=False)
 
 
 def _registered(name: str) -> Registered:
@@ -69,6 +72,14 @@ def _registered(name: str) -> Registered:
 
 def get_evaluator(name: str) -> Callable[..., Evaluation]:
     return _registered(name).fn
+
+
+def preflight_evaluation(name: str, dataset, cfg: dict) -> None:
+    """The evaluator's check of the test set, if it has one (a protocol the data cannot follow
+    is an error before minutes of feature extraction)."""
+    entry = _registered(name)
+    if entry.preflight is not None:
+        entry.preflight(dataset, cfg)
 
 
 def check_evaluator_config(cfg: dict) -> None:

@@ -86,7 +86,20 @@ def evaluate_grew(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Ev
     return real_scene(features, dataset, cfg, *REAL_SCENE["GREW"], "GREW")
 
 
-@register_evaluator("grew_submission", "GREW_submission")
+def _grew_submission_preflight(dataset, cfg: dict) -> None:
+    """GREW's layout before any feature: gallery types 01/02 and probes of type 03."""
+    types = {s.type for s in dataset.sequences}
+    expected = expected_test_keys(dataset)
+    probes = ({split_key(k)[1] for k in expected} if expected is not None else types) & {"03"}
+    if not types & {"01", "02"}:
+        raise ConfigError(f"grew_submission: the test set has no gallery sequences of types 01/02 (it has "
+                          f"types {', '.join(sorted(types)[:6])}); GREW's layout is <id>/01|02/<seq> and "
+                          "probe/03/<seq> (datasets_preprocess/grew/)")
+    if not probes:
+        raise ConfigError("grew_submission: no probe sequences (type 03) expected or found in the test set")
+
+
+@register_evaluator("grew_submission", "GREW_submission", preflight=_grew_submission_preflight)
 def grew_submission(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
     """The GREW challenge file (module docstring)."""
     seqs = dataset.sequences
