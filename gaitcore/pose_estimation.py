@@ -57,6 +57,9 @@ class FrameDetections:
         return len(self.scores)
 
 
+MODEL_SUFFIXES = (".pt", ".yaml", ".yml")
+
+
 def load_yolo(weights: str | Path, task: str):
     """``ultralytics.YOLO(weights)`` with a clear error, checking the model's task.
 
@@ -72,6 +75,11 @@ def load_yolo(weights: str | Path, task: str):
     except ImportError as e:  # pragma: no cover - ultralytics is a requirement
         raise ModelLoadError(f"ultralytics is not installed ({e})") from None
     weights = str(weights)
+    suffix = Path(weights).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"{weights}: a {suffix or 'suffix-less'} file; only ultralytics .pt checkpoints "
+                             "(loaded in its safe mode) and .yaml model definitions are accepted (exported "
+                             ".pth / .torchscript / .onnx / .bin files would load outside that safe mode)")
     looks_like_path = any(sep in weights for sep in ("/", "\\")) and not weights.endswith(".yaml")
     if looks_like_path and not Path(weights).exists():
         raise ModelLoadError(f"{weights}: model weights not found")

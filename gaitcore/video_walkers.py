@@ -15,6 +15,8 @@ sees exactly what it was trained on.
 """
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -186,6 +188,18 @@ def draw_walker(frame: np.ndarray, box: np.ndarray | None, pose: np.ndarray | No
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
 
 
+def model_file(text: str) -> str:
+    """An argparse ``type`` for ultralytics model options: a .pt checkpoint or a .yaml definition
+    (refused while parsing otherwise, before any work or worker starts)."""
+    from gaitcore.pose_estimation import MODEL_SUFFIXES
+    suffix = Path(text).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text}: a {suffix or 'suffix-less'} file; only ultralytics .pt checkpoints (loaded in its safe "
+            "mode) and .yaml model definitions are accepted")
+    return text
+
+
 def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool = True, imgsz: int = 640,
                             help_texts: dict[str, str] | None = None) -> None:
     """The options of the ultralytics detection models, one definition for every script:
@@ -202,8 +216,8 @@ def add_detection_arguments(parser, *, seg_model: bool = True, pose_model: bool 
     unknown = set(texts) - {"seg_model", "pose_model", "device", "imgsz"}
     if unknown:
         raise ValueError(f"add_detection_arguments: no option {', '.join(sorted(unknown))}")
-    options = [("--seg-model", "seg_model", DEFAULT_SEG_MODEL, str)] if seg_model else []
-    options += [("--pose-model", "pose_model", DEFAULT_POSE_MODEL, str)] if pose_model else []
+    options = [("--seg-model", "seg_model", DEFAULT_SEG_MODEL, model_file)] if seg_model else []
+    options += [("--pose-model", "pose_model", DEFAULT_POSE_MODEL, model_file)] if pose_model else []
     options += [("--device", "device", "auto", str), ("--imgsz", "imgsz", imgsz, positive_int)]
     for flag, key, default, kind in options:
         parser.add_argument(flag, type=kind, default=default, help=texts[key].format(default=default))

@@ -88,6 +88,25 @@ def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path)
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("suffix", [".pth", ".torchscript", ".bin", ".onnx"])
+def test_exported_model_files_are_refused_before_any_work(tmp_path, suffix):
+    """ultralytics would load these outside its safe mode (a .torchscript or .pth can carry code)
+    and fail later inside the worker pool: refused while parsing, and by the loader itself."""
+    model = tmp_path / f"yolo11n-pose{suffix}"
+    model.write_bytes(b"not a model")
+    for script, extra in (("datasets_preprocess/ccvid/rearrange_to_grew.py", ["--src", tmp_path, "--out", tmp_path / "w"]),
+                          ("opengait/opengait/tools/enroll_gallery.py", ["--cfgs", "x.yaml", "--ckpt", "x.pt",
+                                                                         "--videos", tmp_path, "--out", tmp_path / "g.npz"])):
+        result = run_script(script, *extra, "--pose-model", model, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-800:]
+        assert f"argument --pose-model: {model}: a {suffix} file" in result.stderr
+    code = ("import sys; from gaitcore.pose_estimation import load_yolo, ModelLoadError\n"
+            "try:\n    load_yolo(sys.argv[1], 'pose')\nexcept ModelLoadError as e:\n    print('refused:', e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(model)], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert f"refused: {model}: a {suffix} file" in result.stdout, result.stderr[-1000:]
+
+
 # --- preprocessing inputs -------------------------------------------------------------------
 
 GEN = "datasets_preprocess/synthetic/make_synthetic_gait.py"
