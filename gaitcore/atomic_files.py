@@ -9,6 +9,7 @@ with ``.`` and end with ``.tmp`` so every scanner of this project skips them, an
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -39,9 +40,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _raise_disk_full(e, path)
         raise
 
 
@@ -59,10 +61,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
             raise OSError(f"{path}: the writer produced no data")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _raise_disk_full(e, path)
         raise
+
+
+class DiskFullError(OSError):
+    """The device filled up while writing ``filename`` (its temp file was removed, the earlier
+    contents of ``filename``, if any, are untouched)."""
+
+
+def _raise_disk_full(error: BaseException, path: Path) -> None:
+    """Re-raise an out-of-space error as :class:`DiskFullError` naming the output's own path
+    (not its temp file's)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) \
+            and not isinstance(error, DiskFullError):
+        raise DiskFullError(error.errno, os.strerror(error.errno), str(path)) from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

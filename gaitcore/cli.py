@@ -7,6 +7,7 @@ print one line naming the file and the reason and exit with status 2, without a 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import pickle
 import sys
@@ -63,6 +64,13 @@ def run_script(main: Callable[[Any], int | None], args: Any,
         return int(main(args) or 0)
     except expected as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: no space left on the device while writing {e.filename or 'an output'}: nothing already "
+              "written was lost (every output is written to a temporary file and renamed into place); free "
+              "space and run the same command again to finish", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished outputs are kept; re-run to complete the rest",

@@ -335,6 +335,35 @@ def test_quality_rules_out_of_range_are_refused(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr, rule
 
 
+def test_a_full_disk_stops_in_one_line_and_loses_nothing(pretreated_casia, tmp_path):
+    """The device fills up while the iteration-4 checkpoint is being put in place (an injected
+    ENOSPC on exactly that file, through sitecustomize in the child): one line naming the file,
+    the iteration-2 checkpoint intact, no temp file left; the same command then finishes."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import errno, os\n_replace = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        "    if str(dst).endswith('-00004.pt'):\n"
+        "        raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    return _replace(src, dst, *a, **k)\n"
+        "os.replace = replace\n")
+    cfg = gaitbase_config(tmp_path, pretreated_casia)
+    out = tmp_path / "out"
+    env = {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    full = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", out, check=False, env=env)
+    run = out / "synthetic" / "GaitBase" / "test_run"
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-1500:]
+    assert f"no space left on the device while writing {run / 'checkpoints' / 'test_run-00004.pt'}" in full.stderr
+    assert "nothing already written was lost" in full.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["test_run-00002.pt"]
+    torch.load(run / "checkpoints" / "test_run-00002.pt", weights_only=True)
+    again = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", out,
+                       "--set", "trainer_cfg.restore_hint=latest")
+    assert "resumed from" in again.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["test_run-00002.pt", "test_run-00004.pt"]
+
+
 def test_a_second_training_into_the_same_run_folder_is_refused(pretreated_casia, tmp_path):
     """The run folder's lock is held (here by this test, as by a training in progress): a
     training with the same save_name stops in one line naming the holder, writing nothing."""
