@@ -105,6 +105,14 @@ def cells() -> list[Cell]:
                                                                "model_cfg.pose_normalization=sequence", *thirty))]
     for kp, tag in ((None, "estimator"), ("estimator_v3", "estimator_v3")):
         out += [Cell("pose branch", f"{label}, {tag}", "Pose only", keypoints=kp, sets=sets) for label, sets in designs]
+    adamw = ("optimizer_cfg={solver: AdamW, lr: 0.005, weight_decay: 0.00001}",)
+    recipes = [("light encoder, SGD lr 0.01", ("optimizer_cfg.lr=0.01",)),
+               ("light encoder, AdamW 0.005", adamw),
+               ("light encoder, batch 8 x 8", ("trainer_cfg.sampler.batch_size=[8, 8]",)),
+               ("ResGCN encoder, pixels, 30 frames, AdamW 0.005, batch 8 x 8",
+                ("model_cfg.pose_encoder=resgcn", "model_cfg.pose_normalization=pixels", *thirty, *adamw,
+                 "trainer_cfg.sampler.batch_size=[8, 8]"))]
+    out += [Cell("pose recipe", f"{label}, estimator", "Pose only", sets=sets) for label, sets in recipes]
     return out
 
 
@@ -183,7 +191,8 @@ def report(args, runs: dict[Cell, dict]) -> str:
     by_group = defaultdict(list)
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
-    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "silhouettes"):
+    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe",
+                  "silhouettes"):
         if group not in by_group:
             continue
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
