@@ -78,16 +78,19 @@ def load_quality_rules(config_path: str, dataset: str, overrides: Sequence[str] 
 
 
 def _process(job: Any, load: Callable, rules: QualityRules, root: Path | None,
-             gei_root: Path | None, test_ids: frozenset | None, prealigned: bool) -> SequenceRecord:
-    test = test_ids is None or job.key.split("/")[0] in test_ids
+             gei_root: Path | None, test_ids: frozenset, filter_training: bool,
+             prealigned: bool) -> SequenceRecord:
+    split = "test" if job.key.split("/")[0] in test_ids else "train"
+    unfiltered = split == "test" or not filter_training       # kept whole, as a test sequence is
     try:
         silhouettes, poses = load(job)
     except EXPECTED_ERRORS as e:
-        record = SequenceRecord(job.key, split="test" if test else "train").drop(UNREADABLE_INPUT)
+        record = SequenceRecord(job.key, split=split).drop(UNREADABLE_INPUT)
         record.detail = str(e)
         return record
-    arrays, record = build_sequence(job.key, silhouettes, poses, rules, test=test,
+    arrays, record = build_sequence(job.key, silhouettes, poses, rules, test=unfiltered,
                                     prealigned=prealigned)
+    record.split = split                                      # the partition's word, filtered or not
     if arrays is None:
         return record
     if root is not None:
@@ -123,8 +126,9 @@ def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_
     """Process every job not finished yet; return (counts, quality report).
 
     Sequences of ``test_ids`` (the first part of the key) are never thinned; training ones
-    are quality-filtered unless ``filter_training`` is False (then every sequence is treated
-    as a test one). ``prealigned`` keeps 64x64 silhouettes as they are (GREW)."""
+    are quality-filtered unless ``filter_training`` is False (then every sequence is kept whole,
+    as a test one is, and still reported as a training one). ``prealigned`` keeps 64x64
+    silhouettes as they are (GREW)."""
     quality = QualityLog(log_dir, log_stem)
     check_same_rules(Path(log_dir) / f"{log_stem}_rules.json",
                      {**asdict(rules), "filter_training": filter_training, "prealigned": prealigned},
@@ -145,7 +149,7 @@ def run_sequences(jobs: Iterable[Any], load: Callable, rules: QualityRules, log_
     todo = [job for job in jobs if not finished(job)]
     counts = Counter(sequences_skipped=len(jobs) - len(todo))
     worker = functools.partial(_process, load=load, rules=rules, root=root, gei_root=gei_root,
-                               test_ids=frozenset(test_ids) if filter_training else None,
+                               test_ids=frozenset(test_ids), filter_training=filter_training,
                                prealigned=prealigned)
     for record in parallel_map(worker, todo, workers, desc=desc, unit="seq"):
         quality.add(record)

@@ -185,6 +185,15 @@ def test_no_quality_filter_gives_opengaits_silhouettes_for_training_ids_too(casi
                                 for p in numbered_images(casia_raw / "silhouettes" / ref.key).values())
                     if a is not None]
         np.testing.assert_array_equal(read_sequence(ref.path)["1_sil"], np.stack(expected))
+    # Kept whole, but still reported as what they are: the partition's training ids as "train".
+    partition = json.loads((work / "casia_b.json").read_text())
+    report = json.loads((work / "quality_report.json").read_text())
+    splits = {key: r["split"] for key, r in report["sequences"].items()}
+    assert {k for k, v in splits.items() if v == "test"} == {k for k in splits if k.split("/")[0] in partition["TEST_SET"]}
+    assert {k for k, v in splits.items() if v == "train"} == {k for k in splits if k.split("/")[0] in partition["TRAIN_SET"]}
+    summary = report["summary"]
+    assert summary["test_sequences_kept"] == sum(v == "test" for v in splits.values()) > 0
+    assert summary["train_sequences_kept"] == sum(v == "train" for v in splits.values()) > 0
 
 
 def test_casia_b_second_run_is_idempotent(casia_raw, casia_work):
