@@ -429,3 +429,28 @@ def test_a_bad_train_count_is_refused_before_any_work(casia_raw, tmp_path, count
         assert result.returncode == 2, result.stderr
         assert f"--train-count {count}: must leave train and test subjects" in result.stderr
         assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_expected_test_sequences_come_from_the_datasets_videos(casia_raw, tmp_path):
+    """A test sequence whose silhouette folder was deleted is still expected (its video says it
+    exists), so the evaluator counts it as a miss instead of shrinking the denominator."""
+    import shutil
+    raw = tmp_path / "raw"
+    shutil.copytree(casia_raw / "silhouettes", raw / "silhouettes")
+    shutil.copytree(casia_raw / "videos", raw / "videos")
+    test_id = sorted(p.name for p in (raw / "silhouettes").iterdir())[-1]          # the last id tests
+    gone = f"{test_id}/nm-01/000"
+    shutil.rmtree(raw / "silhouettes" / gone)
+    work = tmp_path / "work"
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+               "--out", work, "--no-poses")
+    partition = json.loads((work / "casia_b.json").read_text())
+    assert test_id in partition["TEST_SET"] and gone in partition["TEST_SEQUENCES"]
+    assert not (work / "pretreated" / gone).exists()
+    videos = {"{0}/{1}-{2}/{3}".format(*p.stem.split("-")) for p in (raw / "videos").iterdir()}
+    assert set(partition["TEST_SEQUENCES"]) == {k for k in videos if k.split("/")[0] in partition["TEST_SET"]}
+    # Without videos the silhouette folders are the index, and the deleted one is not listed.
+    shutil.rmtree(raw / "videos")
+    run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+               "--out", tmp_path / "work2", "--no-poses")
+    assert gone not in json.loads((tmp_path / "work2" / "casia_b.json").read_text())["TEST_SEQUENCES"]

@@ -86,6 +86,18 @@ def sequence_folders(root: str | os.PathLike, what: str) -> dict[str, Path]:
     return found
 
 
+def video_index(videos: str | os.PathLike) -> set[str]:
+    """The sequences CASIA-B's videos say exist: ``<sid>/<type>/<view>`` of every
+    ``<sid>-<type>-<view>.<ext>`` video in ``videos`` (the dataset's own index: an empty or
+    deleted silhouette folder does not remove a sequence from it)."""
+    from gaitcore.video_walkers import VIDEO_SUFFIXES
+    folder = Path(videos)
+    if not folder.is_dir():
+        raise UserInputError(f"{folder}: videos folder not found")
+    return {key for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES
+            and (key := key_from_stem(p.stem)) is not None}
+
+
 def load_silhouettes_and_poses(seq: CasiaSequence) -> tuple[dict, dict | None]:
     """Silhouettes keyed by frame number, and the pose JSON's keypoints keyed the same way."""
     sils = {}

@@ -5,8 +5,9 @@ synchronised by frame number; training sequences are quality-filtered, test sequ
 every frame with a silhouette (zero keypoints where no pose was found). The frames become
 <out>/pretreated/<sid>/<type>/<view>/{0_heatmap,1_sil,2_pose}.pkl. <out>/casia_b.json holds
 the split: subjects 001-074 train and 075-124 test on the real dataset (the same share on
-smaller sets, or --train-count), and TEST_SEQUENCES, every raw sequence folder of a test id
-(what the evaluator expects). Every dropped frame and sequence is counted with its reason in
+smaller sets, or --train-count), and TEST_SEQUENCES, every sequence of a test id that the
+dataset's videos (--videos, or the videos/ folder beside the silhouettes) or its silhouette
+folders list (what the evaluator expects: a sequence without usable frames counts as a miss). Every dropped frame and sequence is counted with its reason in
 <out>/quality_report.json.
 
     python datasets_preprocess/casia_b/rearrange_to_grew.py --silhouettes data/casia_b/silhouettes --out data/casia_b_work
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count,
                                                         load_silhouettes_and_poses, pose_file,
-                                                        sequence_folders, split_subjects)
+                                                        sequence_folders, split_subjects, video_index)
 from gaitcore.cli import UserInputError, run_script, setup_logging
 from gaitcore.preprocess_runner import (add_common_arguments,
                                         load_quality_rules, require_kept, run_sequences,
@@ -39,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poses", help="pose JSON folder (default <out>/poses from make_pose_gei.py)")
     p.add_argument("--no-poses", action="store_true",
                    help="silhouettes only: write 1_sil.pkl without poses or skeleton maps")
+    p.add_argument("--videos",
+                   help="CASIA-B's videos (<sid>-<type>-<view>.avi): every test sequence they list is expected "
+                        "by the evaluator, with or without silhouettes (default: the videos/ folder beside "
+                        "--silhouettes when there is one; else the silhouette folders are the index)")
     p.add_argument("--train-count", type=int,
                    help="how many subjects (in id order) train (default 74 of 124; same share on smaller sets)")
     add_common_arguments(p)
@@ -68,8 +73,10 @@ def main(args: argparse.Namespace) -> int:
     print(summary_line("rearrange_to_grew", counts, report, out / "pretreated"))
     require_kept("rearrange_to_grew", report, out / "quality_report.json")
     test_set = set(test_ids)
+    videos = Path(args.videos) if args.videos else Path(args.silhouettes).parent / "videos"
+    index = set(sil_dirs) | (video_index(videos) if args.videos or videos.is_dir() else set())
     write_partition(out / "casia_b.json", train_ids, test_ids,
-                    TEST_SEQUENCES=[key for key in sil_dirs if key.split("/")[0] in test_set])
+                    TEST_SEQUENCES=sorted(key for key in index if key.split("/")[0] in test_set))
     print(f"partition: {len(train_ids)} train / {len(test_ids)} test ids -> {out / 'casia_b.json'}")
     return 0
 
