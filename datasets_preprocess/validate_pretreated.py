@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections import Counter
+from pathlib import Path
 
 import yaml
 from tqdm import tqdm
@@ -72,9 +73,27 @@ def main(args: argparse.Namespace) -> int:
     subjects = {ref.subject for ref in sequences}
     if args.partition:
         report_partition(args.partition, subjects, {ref.key for ref in sequences})
+    outside = links_outside(args.root)
+    for link, target in outside[:args.max_errors]:
+        log.warning("%s is a link to %s, outside the root: its sequences are read from there", link, target)
     print(f"validated {args.root}: {len(subjects)} ids, {len(sequences)} sequences, "
-          f"{frames} frames, {len(errors)} broken")
+          f"{frames} frames, {len(errors)} broken, {len(outside)} folders linked from outside the root"
+          + (f" (e.g. {outside[0][0].name} -> {outside[0][1]})" if outside else ""))
     return 1 if errors else 0
+
+
+def links_outside(root) -> list[tuple[Path, Path]]:
+    """(link, target) of every id / type / view folder that is a symbolic link resolving outside
+    ``root`` (followed when reading, as OpenGait does: named here so that it is not silent)."""
+    root = Path(root).resolve()
+    found = []
+    for depth in ("*", "*/*", "*/*/*"):
+        for path in sorted(Path(root).glob(depth)):
+            if path.is_symlink() and path.is_dir():
+                target = path.resolve()
+                if target != root and root not in target.parents:
+                    found.append((path, target))
+    return found
 
 
 def report_partition(path: str, subjects: set[str], keys: set[str]) -> None:

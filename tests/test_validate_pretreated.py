@@ -86,3 +86,14 @@ def test_an_unreadable_partition_file_is_one_error_naming_it(root):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [l for l in result.stderr.splitlines() if l.startswith("error:")] == [
         f"error: {root / 'part.json'}: not valid JSON (Expecting ',' delimiter: line 1 column 22 (char 21))"]
+
+
+def test_an_id_folder_linked_from_outside_the_root_is_counted_and_named(root, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    pio.write_sequence(elsewhere / "004" / "nm-01" / "000", arrays(4, 9))
+    (root / "pretreated" / "004").symlink_to(elsewhere / "004", target_is_directory=True)
+    result, errors, warnings = validate(root)
+    assert result.returncode == 0 and errors == []
+    assert "4 ids, 6 sequences, 24 frames, 0 broken, 1 folders linked from outside the root" in result.stdout
+    assert f"004 -> {(elsewhere / '004').resolve()}" in result.stdout
+    assert len(warnings) == 1 and "is a link to" in warnings[0] and "outside the root" in warnings[0]
