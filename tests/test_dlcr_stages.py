@@ -314,6 +314,7 @@ def test_bad_options_are_refused_before_any_work(stage, bad, message, tmp_path):
     assert not any(tmp_path.iterdir())                                   # nothing was written
 
 
+@pytest.mark.fault_injection
 def test_a_broken_jsonl_line_is_an_error_unless_it_is_a_cut_last_line(tmp_path):
     """Only the last line of a file without a final newline (a writer killed mid-line) may be
     broken: it is dropped and counted. A broken line anywhere else names file and line."""

@@ -13,6 +13,9 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, read_scalars, run_script, write_config
+from pause_hook import pause_after
+
+pytestmark = pytest.mark.fault_injection
 
 MAIN = "opengait/opengait/main.py"
 TINY_GAITBASE = {"model": "GaitBase", "backbone_cfg": {"channels": [8, 16, 32, 64]},
@@ -389,14 +392,11 @@ def start(script, *args, env=None):
                             env={**os.environ, **(env or {})})
 
 
-def kill_when(proc, condition, timeout=300):
-    """SIGKILL ``proc`` as soon as ``condition()`` holds; return the pids of its children."""
+def kill_parked(proc, wait):
+    """SIGKILL ``proc`` once ``wait(proc)`` says a process of its tree is parked at the pause
+    point (see pause_hook); return the pids of its children, taken before the kill."""
     import psutil
-    import time
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and not condition():
-        time.sleep(0.02)
-    assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()[-2000:]}"
+    wait(proc)
     children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
     proc.kill()
     proc.wait(timeout=60)
@@ -430,10 +430,12 @@ def test_kill9_during_preprocessing_with_workers_then_resume(tmp_path):
         copy_tree(raw / "poses", work / "poses")
     run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
                "--out", whole, "--workers", "2")
+    env, wait = pause_after(tmp_path, r"/pretreated/[^/]+/[^/]+/[^./][^/]*$", 2)   # a worker's 2nd sequence
     proc = start("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
-                 "--out", cut, "--workers", "2")
-    done = lambda: len(list((cut / "pretreated").glob("*/*/*/1_sil.pkl"))) >= 4 if (cut / "pretreated").is_dir() else False
-    workers = kill_when(proc, done)
+                 "--out", cut, "--workers", "2", env=env)
+    workers = kill_parked(proc, wait)
+    written = lambda work: len(list((work / "pretreated").glob("*/*/*/1_sil.pkl")))
+    assert 2 <= written(cut) < written(whole)
     assert workers, "the run had no worker processes"
     assert_gone(workers)                                   # pool workers exit with their parent
     run_script("datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
@@ -449,8 +451,9 @@ def test_kill9_during_training_then_resume_gives_the_same_weights(pretreated_cas
     env = {"OMP_NUM_THREADS": "1"}
     run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "whole", env=env)
     cut_run = tmp_path / "cut" / "synthetic" / "GaitBase" / "test_run"
-    proc = start(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "cut", env=env)
-    kill_when(proc, lambda: (cut_run / "checkpoints" / "test_run-00004.pt").exists())
+    pause_env, wait = pause_after(tmp_path, r"-00004\.pt$", 1)
+    proc = start(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "cut", env={**env, **pause_env})
+    kill_parked(proc, wait)
     assert not (cut_run / "checkpoints" / "test_run-00008.pt").exists()
     run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "cut",
                "--set", "trainer_cfg.restore_hint=latest", env=env)
@@ -488,8 +491,10 @@ def test_kill9_during_a_dlcr_stage_then_resume(tmp_path):
     env = {"OMP_NUM_THREADS": "1"}
     run_script(STAGE4, *args, "--out", tmp_path / "whole", env=env)
     cut = tmp_path / "cut"
-    proc = start(STAGE4, *args, "--out", cut, env=env)
-    kill_when(proc, lambda: len(list(cut.rglob("*.png"))) >= 3)
+    pause_env, wait = pause_after(tmp_path, r"\.png$", 3)
+    proc = start(STAGE4, *args, "--out", cut, env={**env, **pause_env})
+    kill_parked(proc, wait)
+    assert len(list(cut.rglob("*.png"))) == 3
     run_script(STAGE4, *args, "--out", cut, env=env)
     whole_records = read_records(tmp_path / "whole" / "inpaint.jsonl")
     cut_records = read_records(cut / "inpaint.jsonl")

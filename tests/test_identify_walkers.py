@@ -167,6 +167,7 @@ def test_custom_dataset_layout_partition_and_rerun(footage):
 
 
 
+@pytest.mark.fault_injection
 def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp_path):
     """A gallery whose arrays disagree in length, is empty, holds NaN or another embedding shape
     is refused in one line; a walker whose embedding is not finite is never a match."""

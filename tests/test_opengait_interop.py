@@ -137,6 +137,7 @@ def test_non_strict_restore_loads_what_fits(tmp_path, caplog):
     assert got["bnnecks.fc_bin"].shape[-1] == 7 and "left as built" in caplog.text
 
 
+@pytest.mark.fault_injection
 def test_checkpoints_of_another_model_or_class_count(tmp_path, caplog):
     """restore_ckpt_strict: false loads the weights that fit by name and shape, whatever model
     saved them (none fitting is an error, nothing half-loaded); a configured class_num that differs

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -174,6 +173,7 @@ def test_test_sequences_are_never_thinned(casia_raw, casia_work, tmp_path):
     assert report["003/nm-01/000"]["frames_kept"] == len(alignable) >= 17
 
 
+@pytest.mark.fault_injection
 def test_no_quality_filter_gives_opengaits_silhouettes_for_training_ids_too(casia_raw, tmp_path):
     from gaitcore.image_io import numbered_images, read_mask
     from opengait_rules import align_like_opengait
@@ -293,26 +293,26 @@ def test_bad_layout_and_missing_inputs_give_clear_errors(tmp_path):
         assert "Traceback" not in result.stderr, args[0]
 
 
+@pytest.mark.fault_injection
 def test_interrupted_run_resumes_to_the_same_result(casia_raw, casia_work, tmp_path):
+    """Ctrl-C after exactly three sequences are written (the child is parked there, so the
+    test does not race the clock): exit 130 with one line, the three kept, no temp left; the
+    same command finishes the rest and the result equals an uninterrupted run, byte for byte."""
+    from pause_hook import pause_after
     work = tmp_path / "work"
     (work / "poses").mkdir(parents=True)
     for p in (casia_work / "poses").iterdir():
         (work / "poses" / p.name).write_bytes(p.read_bytes())
     cmd = [sys.executable, str(REPO_ROOT / "datasets_preprocess/casia_b/rearrange_to_grew.py"),
            "--silhouettes", str(casia_raw / "silhouettes"), "--out", str(work), "--workers", "1"]
+    env, wait = pause_after(tmp_path, r"/pretreated/[^/]+/[^/]+/[^./][^/]*$", 3)
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    def written() -> int:
-        root = work / "pretreated"
-        return len(list_sequences(root)) if root.is_dir() else 0
-
-    deadline = time.time() + 60
-    while time.time() < deadline and written() < 3:
-        time.sleep(0.05)
+                            text=True, env={**os.environ, **env})
+    wait(proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err
-    assert 3 <= written() < 24
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-1500:]
+    assert len(list_sequences(work / "pretreated")) == 3
     run_script(*cmd[1:])
     assert digests(work / "pretreated") == digests(casia_work / "pretreated")
     leftovers = [p for p in (work / "pretreated").rglob(".*")]
@@ -431,6 +431,7 @@ def test_a_bad_train_count_is_refused_before_any_work(casia_raw, tmp_path, count
         assert "Traceback" not in result.stderr and not out.exists()
 
 
+@pytest.mark.fault_injection
 def test_expected_test_sequences_come_from_the_datasets_videos(casia_raw, tmp_path):
     """A test sequence whose silhouette folder was deleted is still expected (its video says it
     exists), so the evaluator counts it as a miss instead of shrinking the denominator."""

@@ -37,6 +37,7 @@ def test_registering_a_name_twice_is_an_error():
             pass
 
 
+@pytest.mark.fault_injection
 def test_an_installed_plugin_registers_a_loss_and_a_config_cannot_import_a_module(tmp_path, monkeypatch):
     """A plugin is a module an installed package declares in the entry-point group
     hybridgait.plugins (here a distribution's metadata written beside the module); a config's

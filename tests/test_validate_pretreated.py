@@ -88,6 +88,7 @@ def test_an_unreadable_partition_file_is_one_error_naming_it(root):
         f"error: {root / 'part.json'}: not valid JSON (Expecting ',' delimiter: line 1 column 22 (char 21))"]
 
 
+@pytest.mark.fault_injection
 def test_an_id_folder_linked_from_outside_the_root_is_counted_and_named(root, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     pio.write_sequence(elsewhere / "004" / "nm-01" / "000", arrays(4, 9))
