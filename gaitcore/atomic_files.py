@@ -20,6 +20,19 @@ from typing import BinaryIO, Callable, Iterator
 TEMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Temp files and folders are created private (0600 / 0700); an output gets the mode a plain
+# open() / mkdir() would have given it under the process's umask, so that a dataset prepared
+# by one user stays readable by the others, as with any other tool.
+FILE_MODE = 0o666 & ~_umask()
+FOLDER_MODE = 0o777 & ~_umask()
+
+
 def is_temp_name(name: str) -> bool:
     """True for names made by this module (hidden, with ``.tmp`` before any extension)."""
     return name.startswith(".") and (name.endswith(TEMP_SUFFIX) or f"{TEMP_SUFFIX}." in name)
@@ -39,6 +52,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
@@ -60,6 +74,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
             raise OSError(f"{path}: the writer produced no data")
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
@@ -116,6 +131,7 @@ def atomic_write_folder(folder: str | os.PathLike, fill: Callable[[Path], None],
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=TEMP_SUFFIX))
     try:
         fill(tmp)
+        os.chmod(tmp, FOLDER_MODE)
         if folder.exists():
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.",
                                         suffix=TEMP_SUFFIX))

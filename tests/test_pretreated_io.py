@@ -324,3 +324,20 @@ def test_a_report_and_its_json_twin_are_written_together(tmp_path):
     atomic_write_report(tmp_path / "r.md", "text\n\n", [])
     assert (tmp_path / "r.md").read_text() == "text\n" and (tmp_path / "r.json").read_text() == "[]\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]      # no temp files left
+
+
+def test_outputs_get_the_mode_a_plain_open_or_mkdir_gives(tmp_path):
+    """Temp files are private while written; the published file and folder have the mode
+    open() and mkdir() give under this process's umask (a dataset stays readable by others)."""
+    from gaitcore.atomic_files import atomic_path, atomic_write_bytes
+    plain_file, plain_dir = tmp_path / "plain.bin", tmp_path / "plain_dir"
+    plain_file.write_bytes(b"x")
+    plain_dir.mkdir()
+    mode = lambda p: p.stat().st_mode & 0o777   # noqa: E731
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"x")
+    pio.write_sequence(tmp_path / "root" / "001" / "nm-01" / "000", {pio.SILHOUETTE: np.zeros((2, 64, 64), np.uint8)})
+    assert mode(tmp_path / "a.bin") == mode(tmp_path / "b.bin") == mode(plain_file)
+    assert mode(tmp_path / "root" / "001" / "nm-01" / "000") == mode(plain_dir)
+    assert mode(tmp_path / "root" / "001" / "nm-01" / "000" / "1_sil.pkl") == mode(plain_file)
