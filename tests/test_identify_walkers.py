@@ -210,3 +210,38 @@ def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp
     assert identify(walker, None, record, embedder(np.full((4, 2), np.nan, np.float32)), good, args)["identity"] == UNKNOWN
     with pytest.raises(ConfigError, match=r"gallery embeddings are \(4, 2\), this model's are \(8, 2\)"):
         identify(walker, None, record, embedder(np.zeros((8, 2), np.float32)), good, args)
+
+
+@pytest.mark.slow
+def test_onnx_backend_enrolls_and_identifies_like_torch(footage, tmp_path):
+    """The HybridGait checkpoint exported to ONNX: enroll with onnxruntime gives PyTorch's
+    embeddings within 1e-4; a gallery enrolled with PyTorch is accepted by identify with
+    onnxruntime (same checkpoint identity) and names the same walker at the same distances;
+    a gallery of another checkpoint is refused."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    f = footage
+    onnx_file = tmp_path / "footage.onnx"
+    run_script("opengait/opengait/tools/export_onnx.py", *model_args(f), "--out", onnx_file, timeout=900)
+    onnx_args = ["--cfgs", CONFIG, "--ckpt", onnx_file, "--backend", "onnxruntime"]
+    galleries = {}
+    for name, args in (("torch", model_args(f)), ("onnx", onnx_args)):
+        galleries[name] = tmp_path / f"{name}.npz"
+        run_script(ENROLL, *args, "--videos", f["enroll"], "--labels", f["labels"], "--out", galleries[name],
+                   *precomputed(f))
+    with np.load(galleries["torch"]) as a, np.load(galleries["onnx"]) as b:
+        assert a["labels"].tolist() == b["labels"].tolist()
+        np.testing.assert_allclose(b["embeddings"], a["embeddings"], rtol=0, atol=1e-4)
+    probe = f["raw"] / "videos" / "002-nm-05-090.avi"
+    common = ["--video", probe, *precomputed(f), "--json", "--top-k", "5", "--gallery", galleries["torch"]]
+    by_torch = json.loads(run_script(IDENTIFY, *model_args(f), *common).stdout)["walkers"][0]
+    by_onnx = json.loads(run_script(IDENTIFY, *onnx_args, *common).stdout)["walkers"][0]
+    assert by_onnx["identity"] == by_torch["identity"] == "person_002"
+    assert [r["label"] for r in by_onnx["ranking"]] == [r["label"] for r in by_torch["ranking"]]
+    np.testing.assert_allclose([r["distance"] for r in by_onnx["ranking"]],
+                               [r["distance"] for r in by_torch["ranking"]], rtol=0, atol=1e-3)
+    other = tmp_path / "other.npz"
+    run_script(ENROLL, *model_args(f, f["other_ckpt"]), "--videos", f["enroll"], "--labels", f["labels"],
+               "--out", other, *precomputed(f))
+    refused = run_script(IDENTIFY, *onnx_args, *common[:-1], other, check=False)
+    assert refused.returncode == 2 and "this gallery was made with another model" in refused.stderr

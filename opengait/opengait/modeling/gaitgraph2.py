@@ -266,12 +266,13 @@ class GaitGraph2(nn.Module):
         augmentation in eval mode."""
         n = x.shape[0]
         if not self.training and self.tta:
-            reverse = [multi_input_features(seq[:, :, 0, :3].flip(0), self.graph) for seq in x]
-            swapped = [multi_input_features(seq[:, list(self.graph.flip_index), 0, :3], self.graph) for seq in x]
-            x = torch.cat([x, torch.stack(reverse), torch.stack(swapped)])
+            reverse = multi_input_features(x[:, :, :, 0, :3].flip(1), self.graph)
+            swapped = multi_input_features(x[:, :, list(self.graph.flip_index), 0, :3], self.graph)
+            x = torch.cat([x, reverse.to(x.dtype), swapped.to(x.dtype)])
         feat = self.ResGCN(x.permute(0, 3, 4, 1, 2).contiguous())           # (N', D)
         if not self.training and self.tta:
-            feat = torch.cat(torch.split(feat, n), dim=1)
+            # [plain | reversed | swapped] rows -> one row of three: (3N, D) -> (N, 3D)
+            feat = feat.view(3, n, -1).transpose(0, 1).reshape(n, -1)
         return feat
 
     def forward(self, inputs: dict, lengths: torch.Tensor | None = None,

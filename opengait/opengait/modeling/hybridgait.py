@@ -107,8 +107,11 @@ class CrossAttentionFusion(nn.Module):
 
     def forward(self, parts: torch.Tensor, joints: torch.Tensor, joint_mask: torch.Tensor | None,
                 joint_scale: torch.Tensor | None = None):
-        # No key masked in the whole batch: no mask, so FlashAttention can run on a GPU.
-        key_mask = None if joint_mask is None or bool(joint_mask.all()) else joint_mask
+        # No key masked in the whole batch: no mask, so FlashAttention can run on a GPU. Under
+        # torch.compile / ONNX export the mask is always passed (a branch on the data would break
+        # the graph); an all-true mask gives the same result.
+        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        key_mask = None if joint_mask is None or (not tracing and bool(joint_mask.all())) else joint_mask
         for layer in self.layers:
             if self.bidirectional:  # joints first look at the parts, then the parts at them
                 joints = joints + layer["rev_attn"](layer["rev_norm_q"](joints), layer["rev_norm_kv"](parts), None)

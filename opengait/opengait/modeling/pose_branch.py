@@ -36,8 +36,12 @@ def sort_by_original_order(pose: torch.Tensor, frames: torch.Tensor | None) -> t
     """Reorder (N, T, ...) frames by their original index (padding, marked -1, goes last)."""
     if frames is None:
         return pose
-    key = torch.where(frames < 0, torch.iinfo(frames.dtype).max, frames)
-    order = key.argsort(dim=1, stable=True)
+    t = frames.shape[1]
+    key = torch.where(frames < 0, frames.max() + 1, frames)
+    # ties (repeated frames) keep their position: key * T + position is unique, so a plain sort
+    # is a stable one (and exports to ONNX, which has no stable sort)
+    key = key * t + torch.arange(t, device=frames.device)
+    order = key.argsort(dim=1)
     return pose.gather(1, order.view(*order.shape, *([1] * (pose.ndim - 2))).expand_as(pose))
 
 

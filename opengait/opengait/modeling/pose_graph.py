@@ -82,8 +82,8 @@ def check_joint_count(graph: SkeletonGraph, n_joints: int, where: str) -> None:
 
 def multi_input_features(pose: torch.Tensor, graph: SkeletonGraph, dtype: torch.dtype = torch.float32,
                          centre: int | None = None) -> torch.Tensor:
-    """GaitGraph2's three inputs of one sequence: (T, V, C=3) keypoints (x, y, confidence) ->
-    (T, V, 3, C + 2) in ``dtype``:
+    """GaitGraph2's three inputs of a sequence: (..., T, V, C=3) keypoints (x, y, confidence) ->
+    (..., T, V, 3, C + 2) in ``dtype`` (leading dimensions, such as a batch, are kept):
 
     - joints: ``x, y, conf, x - x_centre, y - y_centre`` (``centre``: the graph's by default);
     - velocity: ``x[t+1] - x[t]``, ``y[t+1] - y[t]``, 0, conf, ``y[t+2] - y[t]`` (the channel that
@@ -92,20 +92,20 @@ def multi_input_features(pose: torch.Tensor, graph: SkeletonGraph, dtype: torch.
     - bones: the vector from ``connect_joint`` to the joint, 0, conf, and the angle of the
       vector to the y axis (``arccos(by / (|b| + 1e-4))``).
     """
-    t, v, c = pose.shape
+    *lead, t, v, c = pose.shape
     check_joint_count(graph, v, "multi_input_features")
     x = pose                                   # differences in the keypoints' own precision
     centre = graph.centre if centre is None else centre
-    out = torch.zeros((t, v, 3, c + 2), dtype=dtype, device=pose.device)
-    out[:, :, 0, :c] = x
-    out[:, :, 0, c:] = x[:, :, :2] - x[:, centre:centre + 1, :2]
-    if t > 2:
-        out[:t - 2, :, 1, :2] = x[1:t - 1, :, :2] - x[:t - 2, :, :2]
-        out[:t - 2, :, 1, 3:] = x[2:, :, :2] - x[:t - 2, :, :2]
-    out[:, :, 1, 3] = x[:, :, 2]
-    out[:, :, 2, :2] = x[:, :, :2] - x[:, list(graph.connect_joint), :2]
-    bones = out[:, :, 2, :2]                   # the angles in ``dtype``
+    out = torch.zeros((*lead, t, v, 3, c + 2), dtype=dtype, device=pose.device)
+    out[..., 0, :c] = x
+    out[..., 0, c:] = x[..., :2] - x[..., centre:centre + 1, :2]
+    # (empty slices when t <= 2: no motion at all)
+    out[..., :t - 2, :, 1, :2] = x[..., 1:t - 1, :, :2] - x[..., :t - 2, :, :2]
+    out[..., :t - 2, :, 1, 3:] = x[..., 2:, :, :2] - x[..., :t - 2, :, :2]
+    out[..., 1, 3] = x[..., 2]
+    out[..., 2, :2] = x[..., :2] - x[..., list(graph.connect_joint), :2]
+    bones = out[..., 2, :2]                    # the angles in ``dtype``
     length = torch.sqrt(bones[..., 0] ** 2 + bones[..., 1] ** 2) + 0.0001
-    out[:, :, 2, c:c + 2] = torch.acos(bones / length[..., None])
-    out[:, :, 2, 3] = x[:, :, 2]
+    out[..., 2, c:c + 2] = torch.acos(bones / length[..., None])
+    out[..., 2, 3] = x[..., 2]
     return out

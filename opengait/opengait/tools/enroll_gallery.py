@@ -73,7 +73,7 @@ def label_of(video: Path, root: Path, labels: dict[str, str]) -> str | None:
 
 def main(args: argparse.Namespace) -> int:
     setup_logging()
-    embedder = SequenceEmbedder(args.cfgs, args.ckpt, args.set, args.model_device)
+    embedder = SequenceEmbedder(args.cfgs, args.ckpt, args.set, args.model_device, args.backend, args.compile)
     root = Path(args.videos)
     videos = list_videos(root)
     if not videos:

@@ -101,7 +101,7 @@ def write_visualization(path: str | Path, video: Path, frames: list[np.ndarray],
 
 def main(args: argparse.Namespace) -> int:
     setup_logging()
-    embedder = SequenceEmbedder(args.cfgs, args.ckpt, args.set, args.model_device)
+    embedder = SequenceEmbedder(args.cfgs, args.ckpt, args.set, args.model_device, args.backend, args.compile)
     gallery = load_gallery(args.gallery)
     gallery.check_model(embedder.identity, args.gallery)
     source = WalkerSource(args, use_pose=embedder.needs_pose)
