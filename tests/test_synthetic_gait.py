@@ -477,3 +477,46 @@ def test_a_handbag_hangs_from_the_wrist_and_swings_with_it():
     assert np.ptp(swing) > 12                   # the wrist swings relative to the body ...
     assert np.abs(offsets["handbag"]).max() < 4  # ... and the handbag with it
     assert np.ptp(offsets["shoulder"]) > 8      # (a shoulder bag stays at the hip)
+
+
+def test_wardrobe_v4_cuts_the_same_draws_at_casia_b_like_shares():
+    """v3 and v4 take the same uniform draws; only the cut between kinds differs. Reference
+    shares worked out from the thresholds by hand (v3: jacket 0.30, coat 0.32, long coat 0.38;
+    v4: 0.45, 0.40, 0.15; v4 has no suitcase)."""
+    from datasets_preprocess.synthetic import appearance as ap
+    base_coat = ap.Coat(ap.Material((10.0, 20.0, 30.0)), 0.6, 0.04)
+    base_bag = ap.sample_bag(np.random.default_rng(0))
+    kinds = {w: {"coat": [], "bag": [], "hood": []} for w in ("v3", "v4")}
+    for i in range(4000):
+        for w in ("v3", "v4"):
+            rng = np.random.default_rng(i)
+            coat = ap.sample_coat_v3(rng, base_coat, ap.WARDROBE_MIX[w])
+            bag = ap.sample_bag_v3(rng, base_bag, ap.WARDROBE_MIX[w])
+            kinds[w]["coat"].append(coat.kind)
+            kinds[w]["bag"].append(bag.kind)
+            kinds[w]["hood"].append(coat.hood)
+            if coat.kind == "long coat":
+                assert 1.15 <= coat.length <= (1.6 if w == "v3" else 1.35)
+        # The very same draws: the first uniform below 0.30 is a jacket in both wardrobes.
+        u_kind = np.random.default_rng(i).random()
+        if u_kind < 0.3:
+            assert kinds["v3"]["coat"][-1] == kinds["v4"]["coat"][-1] == "jacket"
+    share = {w: {k: kinds[w]["coat"].count(k) / 4000 for k in ap.COAT_KINDS} for w in kinds}
+    assert share["v3"] == pytest.approx({"jacket": 0.30, "coat": 0.32, "long coat": 0.38}, abs=0.025)
+    assert share["v4"] == pytest.approx({"jacket": 0.45, "coat": 0.40, "long coat": 0.15}, abs=0.025)
+    assert kinds["v4"]["hood"].count("hood") / 4000 == pytest.approx(0.15, abs=0.02)
+    assert "suitcase" not in kinds["v4"]["bag"] and kinds["v3"]["bag"].count("suitcase") > 300
+    assert kinds["v4"]["bag"].count("backpack") / 4000 == pytest.approx(0.45, abs=0.025)
+
+
+def test_wardrobe_v4_generates_and_records_itself(wardrobe_sets, tmp_path):
+    v2, _ = wardrobe_sets
+    generate(tmp_path / "v4", *WARDROBE_ARGS, "--wardrobe", "v4")
+    for s in range(1, 5):
+        for t in WARDROBE_TYPES:
+            look = json.loads((tmp_path / "v4" / "looks" / f"{s:03d}-{t}.json").read_text())
+            assert look["wardrobe"] == "v4" and (look["coat"] is not None) == t.startswith("cl")
+            assert look["bag"] is None or look["bag"]["kind"] != "suitcase"
+    # Same walks, other clothes: every cl walk's outline differs from v2's somewhere.
+    assert all((masks_of(v2, f"{s:03d}", t) != masks_of(tmp_path / "v4", f"{s:03d}", t)).any()
+               for s in range(1, 5) for t in ("cl-01", "cl-02"))

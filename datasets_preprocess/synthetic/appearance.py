@@ -52,7 +52,43 @@ class Material:
         return replace(self, colour=adjust(self.colour), colour2=adjust(self.colour2))
 
 
-WARDROBES = ("v2", "v3")
+WARDROBES = ("v2", "v3", "v4")
+
+
+@dataclass(frozen=True)
+class WardrobeMix:
+    """How often the richer wardrobes (v3, v4) pick each garment: upper bounds of the kinds on
+    one uniform draw (so both wardrobes take the very same draws and differ only in the cut)."""
+
+    coat_kinds: tuple[tuple[str, float], ...]       # (kind, cumulative share)
+    long_coat_length: tuple[float, float]           # hem below the hip: (shortest, span), thigh lengths
+    hood: float                                     # share with a hood ...
+    collar: float                                   # ... then with a high collar
+    bags: tuple[tuple[str, float], ...]             # (kind, cumulative share)
+    coat_hat: float                                 # share of coats worn with a hat
+
+
+WARDROBE_MIX = {
+    # v3: many long coats, hoods, totes and suitcases (CL/NM of GaitBase about 0.5: harder than
+    # CASIA-B's 0.79).
+    "v3": WardrobeMix(coat_kinds=(("jacket", 0.3), ("coat", 0.62), ("long coat", 1.0)),
+                      long_coat_length=(1.15, 0.45), hood=0.33, collar=0.2,
+                      bags=(("backpack", 0.3), ("shoulder", 0.5), ("handbag", 0.7), ("tote", 0.9),
+                            ("suitcase", 1.0)),
+                      coat_hat=0.35),
+    # v4: the same garments at CASIA-B-like frequencies: CL is mostly jackets and coats (few long
+    # coats, to the knee at most), BG mostly backpacks and shoulder bags, no suitcases.
+    "v4": WardrobeMix(coat_kinds=(("jacket", 0.45), ("coat", 0.85), ("long coat", 1.0)),
+                      long_coat_length=(1.15, 0.2), hood=0.15, collar=0.15,
+                      bags=(("backpack", 0.45), ("shoulder", 0.75), ("handbag", 0.9), ("tote", 1.0),
+                            ("suitcase", 1.0)),
+                      coat_hat=0.15),
+}
+
+
+def richer(wardrobe: str) -> bool:
+    """Whether a wardrobe re-cuts v2's looks (v3 and v4 do)."""
+    return wardrobe in WARDROBE_MIX
 COAT_KINDS = ("jacket", "coat", "long coat")      # v2 coats are all "coat"
 HOOD_KINDS = ("hood", "collar")
 HAT_KINDS = ("cap", "beanie", "wide-brim hat")
@@ -230,29 +266,30 @@ def outfits_v3(outfits: tuple, rng: np.random.Generator) -> tuple:
     return tuple(out)
 
 
-def sample_coat_v3(rng: np.random.Generator, base: Coat) -> Coat:
-    """A v3 coat in the colour of the v2 draw ``base``: a bulky jacket ending at the hips
-    (bulk 5-9 cm), a mid-thigh coat, or a long coat to below the knee / mid-calf (hem 1.15-1.6
-    thigh lengths below the hip) whose flared hem widens with its length; a third have a hood,
-    a fifth a high collar."""
+def sample_coat_v3(rng: np.random.Generator, base: Coat, mix: WardrobeMix = WARDROBE_MIX["v3"]) -> Coat:
+    """A richer coat in the colour of the v2 draw ``base``: a bulky jacket ending at the hips
+    (bulk 5-9 cm), a mid-thigh coat, or a long coat to below the knee (hem 1.15-1.6 thigh lengths
+    below the hip in v3, 1.15-1.35 in v4) whose flared hem widens with its length; hoods and high collars
+    as ``mix`` says (v3: a third and a fifth)."""
     u_kind, u_length, u_bulk, u_flare, u_hood = rng.random(5)
-    if u_kind < 0.3:
-        kind, length, bulk, flare = "jacket", 0.05 + 0.17 * u_length, 0.05 + 0.04 * u_bulk, 0.0
-    elif u_kind < 0.62:
-        kind, length, bulk, flare = "coat", 0.45 + 0.35 * u_length, 0.03 + 0.035 * u_bulk, 0.04 * u_flare
+    kind = next(k for k, c in mix.coat_kinds if u_kind < c)
+    if kind == "jacket":
+        length, bulk, flare = 0.05 + 0.17 * u_length, 0.05 + 0.04 * u_bulk, 0.0
+    elif kind == "coat":
+        length, bulk, flare = 0.45 + 0.35 * u_length, 0.03 + 0.035 * u_bulk, 0.04 * u_flare
     else:
-        kind, length, bulk, flare = ("long coat", 1.15 + 0.45 * u_length, 0.03 + 0.035 * u_bulk,
-                                     0.02 + 0.035 * u_flare)
-    hood = "hood" if u_hood < 0.33 else "collar" if u_hood < 0.53 else None
+        shortest, span = mix.long_coat_length
+        length, bulk, flare = shortest + span * u_length, 0.03 + 0.035 * u_bulk, 0.02 + 0.035 * u_flare
+    hood = "hood" if u_hood < mix.hood else "collar" if u_hood < mix.hood + mix.collar else None
     return Coat(base.material, float(length), float(bulk), kind, float(flare), hood)
 
 
-def sample_bag_v3(rng: np.random.Generator, base: Bag) -> Bag:
-    """A v3 bag in the colour and on the side of the v2 draw ``base``: backpack (size 0.7-1.3),
-    shoulder bag, handbag in one hand, large tote at the hip, or a suitcase pulled behind."""
+def sample_bag_v3(rng: np.random.Generator, base: Bag, mix: WardrobeMix = WARDROBE_MIX["v3"]) -> Bag:
+    """A richer bag in the colour and on the side of the v2 draw ``base``: backpack (size
+    0.7-1.3), shoulder bag, handbag in one hand, large tote at the hip, or a suitcase pulled
+    behind, at ``mix.bags``' shares."""
     u_kind, u_size = rng.random(2)
-    cumulative = {"backpack": 0.3, "shoulder": 0.5, "handbag": 0.7, "tote": 0.9, "suitcase": 1.0}
-    kind = next(k for k, c in cumulative.items() if u_kind < c)
+    kind = next(k for k, c in mix.bags if u_kind < c)
     low, high = {"backpack": (0.7, 1.3), "shoulder": (0.85, 1.25), "handbag": (0.8, 1.3),
                  "tote": (0.9, 1.3), "suitcase": (0.85, 1.2)}[kind]
     return replace(base, kind=kind, size=float(low + (high - low) * u_size))
@@ -274,13 +311,13 @@ def wear(look: Appearance, rng: np.random.Generator, hat: Hat | None = None,
     return replace(look, outfit=outfit, hat=worn)
 
 
-def dress_v3(look: Appearance, rng: np.random.Generator) -> Appearance:
-    """A v2 sequence look (from :func:`dress_for_condition`) re-cut by the v3 wardrobe: its
-    coat and bag re-drawn in kind and size, a hat with a third of the coats."""
-    coat_hat = bool(rng.random() < 0.35)
+def dress_v3(look: Appearance, rng: np.random.Generator, mix: WardrobeMix = WARDROBE_MIX["v3"]) -> Appearance:
+    """A v2 sequence look (from :func:`dress_for_condition`) re-cut by a richer wardrobe: its
+    coat and bag re-drawn in kind and size, a hat with ``mix.coat_hat`` of the coats."""
+    coat_hat = bool(rng.random() < mix.coat_hat)
     hat = sample_hat(rng)
-    coat = None if look.coat is None else sample_coat_v3(rng, look.coat)
-    bag = None if look.bag is None else sample_bag_v3(rng, look.bag)
+    coat = None if look.coat is None else sample_coat_v3(rng, look.coat, mix)
+    bag = None if look.bag is None else sample_bag_v3(rng, look.bag, mix)
     return wear(replace(look, coat=coat, bag=bag), rng, hat if coat is not None and coat_hat else None)
 
 

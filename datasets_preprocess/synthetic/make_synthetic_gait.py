@@ -86,7 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "mid-thigh coat or a long flared coat below the knee, some with a hood or a high "
                         "collar; caps, beanies and wide-brim hats; wide trousers, skirts and dresses; "
                         "backpacks of more sizes, shoulder bags, handbags in one hand, totes at the hip and "
-                        "suitcases pulled behind). What each walk wears is written to looks/")
+                        "suitcases pulled behind) or v4 (v3's garments at CASIA-B-like shares: mostly jackets and "
+                        "mid-thigh coats, few long coats and hoods, mostly backpacks and shoulder bags, no "
+                        "suitcases; benchmarks/calibrate_benchmark.py). What each walk wears is written to "
+                        "looks/")
     p.add_argument("--sessions", type=int, default=3, help="ccvid: sessions per person (default 3)")
     p.add_argument("--augment-fraction", type=float, default=0.25,
                    help="ccvid with --augment-variants: share of the training tracklets re-dressed (default "

@@ -36,7 +36,7 @@ Pose JSON (also the ``--pose-from`` format of the preprocessing scripts)::
 
 Look record (``looks/``, both wardrobes; appearance.look_record)::
 
-    {"wardrobe": "v2" | "v3", "coat": null | {"kind", "length", "bulk", "flare", "hood", "colour"},
+    {"wardrobe": "v2" | "v3" | "v4", "coat": null | {"kind", "length", "bulk", "flare", "hood", "colour"},
      "bag": null | {"kind", "size", "side", "colour"}, "hat": null | kind,
      "lower": "trousers" | "wide trousers" | "shorts" | "skirt" | "dress",
      "skirt": null | {"length", "flare", "legs"}, "wide": metres, "sleeves": "long" | "short", ...}
@@ -90,7 +90,7 @@ class GenerationConfig:
     keypoint_noise: float | str = 0.0  # error model of the written keypoints (pose_error.py)
     augment_fraction: float = 0.0      # ccvid: share of training tracklets re-dressed (oracle)
     augment_variants: int = 0          # ccvid: outfits of other identities per chosen tracklet
-    wardrobe: str = "v2"               # appearance.WARDROBES: v2 (the first) or v3 (richer clothes)
+    wardrobe: str = "v2"               # appearance.WARDROBES: v2 (the first), v3 / v4 (richer clothes)
 
     def summary(self) -> dict:
         """Plain JSON types (tuples as lists), comparable with a generation.json record (options
@@ -233,8 +233,9 @@ def casia_b_job(job: Job) -> Counter:
     rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, _type_key(type_name))
     look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover,
                                   profile.outfits[0], _condition(type_name), rng)
-    if cfg.wardrobe == "v3":
-        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 1, _type_key(type_name)))
+    if ap.richer(cfg.wardrobe):
+        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 1, _type_key(type_name)),
+                           ap.WARDROBE_MIX[cfg.wardrobe])
     write_look(look_file, look, cfg, subject=sid, type=type_name)
     if not todo:
         return stats
@@ -317,15 +318,17 @@ def ccvid_outfit_plan(seed: int, subject: int, sessions: int, wardrobe: str = "v
         d = designs[k]
         plan.append(SessionOutfit(k, k, d["lower"], d["shoes"], int(bag is not None),
                                   d["coat"], bag))
-    if wardrobe == "v3":
+    if ap.richer(wardrobe):
+        mix = ap.WARDROBE_MIX[wardrobe]
         coats, hats = {}, {}
         for k, d in enumerate(designs):
             if d["coat"] is not None:
                 wrng = ws.wardrobe_rng(seed, subject, 2, k)
-                with_hat, hat = bool(wrng.random() < 0.35), ap.sample_hat(wrng)
-                coats[k], hats[k] = ap.sample_coat_v3(wrng, d["coat"]), hat if with_hat else None
+                with_hat, hat = bool(wrng.random() < mix.coat_hat), ap.sample_hat(wrng)
+                coats[k], hats[k] = ap.sample_coat_v3(wrng, d["coat"], mix), hat if with_hat else None
         plan = [replace(p, coat=coats.get(p.outfit), hat=hats.get(p.outfit),
-                        bag=None if p.bag is None else ap.sample_bag_v3(ws.wardrobe_rng(seed, subject, 3, s + 1), p.bag))
+                        bag=None if p.bag is None else ap.sample_bag_v3(ws.wardrobe_rng(seed, subject, 3, s + 1),
+                                                                        p.bag, mix))
                 for s, p in enumerate(plan)]
     return plan
 
@@ -334,7 +337,7 @@ def ccvid_outfit(profile: ws.SubjectProfile, plan: SessionOutfit) -> ap.Outfit:
     base = profile.outfits[plan.upper]
     outfit = replace(base, trousers=profile.outfits[plan.lower].trousers,
                      shoes=profile.outfits[plan.shoes].shoes)
-    if profile.wardrobe == "v3":      # the whole lower garment comes with the lower outfit
+    if ap.richer(profile.wardrobe):      # the whole lower garment comes with the lower outfit
         lower = profile.outfits[plan.lower]
         skirt = lower.skirt
         if skirt is not None and skirt.kind == "dress" and plan.lower != plan.upper:
@@ -387,7 +390,7 @@ def ccvid_job(job: Job) -> Counter:
     rng = ws.rng_for(cfg.seed, ws.STREAM_WALK, job.subject, 1000 + session)
     look = ap.dress(profile.skin, profile.hair, profile.hair_cover, ccvid_outfit(profile, plan),
                     rng, plan.coat, plan.bag)
-    if cfg.wardrobe == "v3":
+    if ap.richer(cfg.wardrobe):
         look = ap.wear(look, ws.wardrobe_rng(cfg.seed, job.subject, 4, session), plan.hat)
     write_look(look_file, look, cfg, subject=f"{job.subject:03d}", session=session, clothes=plan.clothes_label)
     if not todo:
@@ -489,7 +492,7 @@ def ccvid_oracle_variants(job: Job, walker: ws.WalkRenderer, plan: SessionOutfit
         source_profile = walker.profile
         look = ap.dress(source_profile.skin, source_profile.hair, source_profile.hair_cover,
                         ccvid_outfit(target_profile, target_plan), pick, target_plan.coat, plan.bag)
-        if cfg.wardrobe == "v3":
+        if ap.richer(cfg.wardrobe):
             look = ap.wear(look, ws.wardrobe_rng(cfg.seed, job.subject, 6, cam_key, v), target_plan.hat)
         render_seed = int(pick.integers(2 ** 31))
         rendered = walker.dressed(look).render(ws.camera_for_view(angle),
@@ -593,8 +596,8 @@ def grew_job(job: Job) -> Counter:
     outfit = profile.outfits[int(rng.integers(len(profile.outfits)))]
     look = ap.dress_for_condition(profile.skin, profile.hair, profile.hair_cover, outfit,
                                   condition, rng)
-    if cfg.wardrobe == "v3":
-        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 5, job.key))
+    if ap.richer(cfg.wardrobe):
+        look = ap.dress_v3(look, ws.wardrobe_rng(cfg.seed, job.subject, 5, job.key), ap.WARDROBE_MIX[cfg.wardrobe])
     n_frames = max(8, int(round(cfg.frames * rng.uniform(0.75, 1.25))))
     walk, _ = ws.sample_walk(rng, profile.identity, n_frames, cfg.pose_noise_deg)
     angle = float(rng.uniform(0, 180))

@@ -46,7 +46,7 @@ class SubjectProfile:
 
 
 def subject_profile(seed: int, index: int, n_outfits: int = 5, wardrobe: str = "v2") -> SubjectProfile:
-    """A subject's body, skin, hair and outfits. ``wardrobe="v3"`` re-cuts the same outfits
+    """A subject's body, skin, hair and outfits. ``wardrobe`` v3 or v4 re-cuts the same outfits
     (wide trousers, skirts and dresses, hats) from the subject's wardrobe stream."""
     if wardrobe not in ap.WARDROBES:
         raise ValueError(f"unknown wardrobe {wardrobe!r} (expected {' or '.join(ap.WARDROBES)})")
@@ -54,7 +54,7 @@ def subject_profile(seed: int, index: int, n_outfits: int = 5, wardrobe: str = "
     identity = sample_identity(rng)
     skin, hair, cover = ap.sample_subject_look(rng)
     outfits = tuple(ap.sample_outfit(rng) for _ in range(n_outfits))
-    if wardrobe == "v3":
+    if ap.richer(wardrobe):
         outfits = ap.outfits_v3(outfits, rng_for(seed, STREAM_WARDROBE, index, 0))
     return SubjectProfile(index, identity, skin, hair, cover, outfits, wardrobe)
 
