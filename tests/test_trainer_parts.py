@@ -179,6 +179,22 @@ def test_distances_in_chunks_and_metrics():
     np.testing.assert_array_equal(top, np.argsort(expected, axis=1)[:, :4])
 
 
+def test_distances_over_several_row_blocks_match_a_per_part_loop():
+    """More probe rows than one block (BLOCK_ROWS = 128) and a chunk that cuts a block: every
+    row equals the per-part loop written out in float64."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 16, 4)).astype(np.float32), rng.normal(size=(50, 16, 4)).astype(np.float32)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    euc = np.zeros((300, 50))
+    cos = np.zeros((300, 50))
+    for part in range(4):
+        x, y = a64[:, :, part], b64[:, :, part]
+        euc += np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)) / 4
+        cos += (x @ y.T) / np.outer(np.linalg.norm(x, axis=1), np.linalg.norm(y, axis=1)) / 4
+    np.testing.assert_allclose(pairwise_distance(a, b, "euc", chunk=200), euc, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pairwise_distance(a, b, "cos", chunk=200), 1 - cos, atol=1e-5)
+
+
 def model_inputs(n=2, s=6, h=32, w=22, seed=0):
     g = torch.Generator().manual_seed(seed)
     return {"1_sil": torch.rand(n, s, h, w, generator=g), "0_heatmap": torch.rand(n, s, 2, h, w, generator=g)}

@@ -22,6 +22,26 @@ def _part_major(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.permute(2, 0, 1).contiguous()          # (P, N, C)
 
 
+# Rows per block of the part-wise products: (P, BLOCK_ROWS, M) float32 stays near the cache, and
+# every step after the matrix product runs in place on it (measured 2.6x faster than whole-chunk
+# temporaries on 1,100 x 2,200 x 16 parts; README: Speed).
+BLOCK_ROWS = 128
+
+
+def _block_distance(p: torch.Tensor, g_t: torch.Tensor, g_sq: torch.Tensor, metric: str,
+                    out: torch.Tensor) -> None:
+    """Distances of the probe block ``p`` (P, rows, C) to the gallery ``g_t`` (P, C, M) into
+    ``out`` (rows, M): the mean over parts, computed as a sum then divided."""
+    if metric == "cos":
+        torch.sum(torch.bmm(p, g_t), 0, out=out)
+        out.div_(-p.shape[0]).add_(1.0)
+        return
+    d = torch.baddbmm(g_sq[:, None, :], p, g_t, alpha=-2)               # |g|^2 - 2 p.g
+    d.add_((p ** 2).sum(-1)[..., None]).clamp_min_(0).sqrt_()
+    torch.sum(d, 0, out=out)
+    out.div_(p.shape[0])
+
+
 def iter_distance_chunks(probe, gallery, metric: str = "euc", chunk: int = 2048,
                          device: str | torch.device = "cpu") -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(probe rows, distances (rows, M) float32)`` chunk by chunk."""
@@ -31,15 +51,15 @@ def iter_distance_chunks(probe, gallery, metric: str = "euc", chunk: int = 2048,
     if metric == "cos":
         g = F.normalize(g, dim=-1)
     g_sq = (g ** 2).sum(-1)                          # (P, M)
+    g_t = g.transpose(1, 2)
     n = len(probe)
     for start in range(0, n, chunk):
         p = _part_major(probe[start:start + chunk]).to(device)
         if metric == "cos":
-            sim = torch.bmm(F.normalize(p, dim=-1), g.transpose(1, 2))   # (P, rows, M)
-            dist = 1.0 - sim.mean(0)
-        else:
-            sq = (p ** 2).sum(-1)[..., None] + g_sq[:, None, :] - 2 * torch.bmm(p, g.transpose(1, 2))
-            dist = sq.clamp_min(0).sqrt().mean(0)
+            p = F.normalize(p, dim=-1)
+        dist = torch.empty(p.shape[1], g.shape[1], device=device)
+        for row in range(0, p.shape[1], BLOCK_ROWS):
+            _block_distance(p[:, row:row + BLOCK_ROWS], g_t, g_sq, metric, dist[row:row + BLOCK_ROWS])
         yield slice(start, min(start + chunk, n)), dist.cpu().numpy()
 
 

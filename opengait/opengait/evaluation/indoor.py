@@ -159,13 +159,16 @@ def rank_k_by_view_pair(test: TestSet, rule: TypeRule, gallery: np.ndarray, view
                 cols = np.flatnonzero(g_views == gv)
                 if cols.size == 0:
                     continue
-                order = np.argsort(dist[np.ix_(rows, cols)], axis=1, kind="stable")[:, :ranks]
+                block = dist[np.ix_(rows, cols)]
+                if ranks == 1:        # the first smallest, as a stable sort's first entry
+                    order = np.argmin(block, axis=1)[:, None]
+                else:
+                    order = np.argsort(block, axis=1, kind="stable")[:, :ranks]
                 hit = np.cumsum(g_ids[cols][order] == p_ids[rows][:, None], axis=1) > 0
                 if hit.shape[1] < ranks:                      # fewer gallery entries than k
                     hit = np.concatenate([hit, np.repeat(hit[:, -1:], ranks - hit.shape[1], 1)], 1)
                 acc[i, j] = hit.sum(0) / n_expected
                 if with_map:
-                    block = dist[np.ix_(rows, cols)]
                     ap = average_precision(block, p_ids[rows], g_ids[cols])
                     mean_ap[i, j] = ap.sum() / n_expected
                 if gv != pv or len(views) == 1:
