@@ -133,7 +133,7 @@ def test_casia_b_test_phase_metrics_on_hand_set_features(pretreated_casia, tmp_p
         return PROBE_FEATURE[(seq.subject, seq.type, seq.view)]
     hand = {i: np.full((1, 1), feature(seq), np.float32) for i, seq in enumerate(test_set.sequences)}
     assert sorted({s.subject for s in test_set.sequences}) == ["004", "005"] and len(hand) == 2 * 2 * 8
-    monkeypatch.setattr(inference, "extract_features", lambda model, loader, accelerator: hand)
+    monkeypatch.setattr(inference, "extract_features", lambda model, loader, accelerator, compile=False: hand)
     run = tmp_path / "run"
     result = inference.evaluate(cfg, torch.nn.Identity(), Accelerator(cpu=True), run, 7)
     assert result.metrics == pytest.approx(HAND_RESULTS, abs=1e-12)

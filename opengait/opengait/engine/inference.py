@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from gaitcore.atomic_files import atomic_write_text
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import inference_loader
+from opengait.engine.compiled_model import FirstCallTimer, compile_model
 from opengait.engine.run_logging import SummaryLogger
 from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation, preflight_evaluation
 from opengait.modeling.registry import model_inputs
@@ -40,16 +42,32 @@ def to_device(batch: dict, device) -> dict:
             for k, v in batch.items()}
 
 
+_COMPILED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def test_model(model: torch.nn.Module, compile: bool) -> torch.nn.Module:
+    """The model to extract features with: compiled once per model (dynamic shapes: test
+    batches vary in length) under ``evaluator_cfg.compile``, else the plain module."""
+    if not compile:
+        return model
+    if model not in _COMPILED:
+        _COMPILED[model] = compile_model(model, "evaluator_cfg.compile", dynamic=True)
+    return _COMPILED[model]
+
+
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator) -> dict[int, np.ndarray]:
+def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator,
+                     compile: bool = False) -> dict[int, np.ndarray]:
     """``{dataset index: embedding (C, P) float32}`` for every sequence (on every process)."""
     was_training = model.training
     model.eval()
+    net = test_model(model, compile)
+    first_batch = FirstCallTimer(compile, "test batch")
     features: dict[int, np.ndarray] = {}
     for batch in tqdm(loader, desc="features", unit="batch", disable=not accelerator.is_local_main_process):
         batch = to_device(batch, accelerator.device)
-        with accelerator.autocast():
-            out = model(batch["inputs"], batch["lengths"], batch["frames"])
+        with first_batch, accelerator.autocast():
+            out = net(batch["inputs"], batch["lengths"], batch["frames"])
         embeddings = out["inference_feat"]["embeddings"].float().cpu().numpy()
         for index, embedding in zip(batch["indices"].tolist(), embeddings):
             features[index] = embedding
@@ -74,7 +92,8 @@ def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_di
     preflight_evaluation(evaluator_cfg["eval_func"], dataset, cfg)
     loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
                               accelerator.process_index, accelerator.num_processes)
-    features = extract_features(accelerator.unwrap_model(model), loader, accelerator)
+    features = extract_features(accelerator.unwrap_model(model, keep_torch_compile=False), loader, accelerator,
+                                bool(evaluator_cfg.get("compile", False)))
     result = Evaluation({})
     if accelerator.is_main_process:
         stacked = np.stack([features[i] for i in range(len(dataset))])

@@ -18,6 +18,7 @@ from opengait.data.loader import training_loader
 from opengait.data.samplers import batch_sequences
 from opengait.engine.checkpoint import (checkpoint_path, load_checkpoint, load_model_weights,
                                         resolve_restore, save_checkpoint, set_rng_state)
+from opengait.engine.compiled_model import FirstCallTimer, compile_model
 from opengait.engine.inference import evaluate, to_device
 from opengait.engine.optim import build_optimizer, build_scheduler
 from opengait.engine.run_logging import SummaryLogger
@@ -60,6 +61,7 @@ class TrainerSettings:
     restore_ckpt_strict: bool
     restore_hint: int | str
     save_name: str
+    compile: bool
 
     @classmethod
     def from_config(cls, trainer_cfg: dict) -> "TrainerSettings":
@@ -99,6 +101,9 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         else:
             log.info("sync_BN: SyncBatchNorm needs GPUs; BatchNorm statistics stay per process")
     model, optimizer = accelerator.prepare(model, optimizer)
+    if tcfg.compile:
+        model = compile_model(model, "trainer_cfg.compile")
+    first_step = FirstCallTimer(tcfg.compile, "training step")
     if restore is not None and state.get("scaler") is not None and accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(state["scaler"])
     total = tcfg.total_iter
@@ -119,23 +124,27 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
         if tcfg.fix_BN:
             model.apply(set_bn_eval)
         batch = to_device(batch, accelerator.device)
-        with accelerator.autocast():
-            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
-            loss, info = losses(out["training_feat"])
-        # (one device sync per step; with an fp16 grad scaler, which skips non-finite steps
-        # itself, there is no check and no sync)
-        if accelerator.scaler is None and not torch.isfinite(loss):
-            raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()}; "
-                                     + nonfinite_cause(batch, dataset))
-        grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss,
-                                                 tcfg.grad_clip)
+        with first_step:
+            with accelerator.autocast():
+                out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+                loss, info = losses(out["training_feat"])
+            # (one device sync per step; with an fp16 grad scaler, which skips non-finite steps
+            # itself, there is no check and no sync)
+            if accelerator.scaler is None and not torch.isfinite(loss):
+                raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()}; "
+                                         + nonfinite_cause(batch, dataset))
+            grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss,
+                                                     tcfg.grad_clip)
+        if iteration == start + 1 and first_step.seconds is not None:
+            summary.scalars({"scalar/compile_seconds": first_step.seconds}, iteration)
+            window_start, window_iters = time.perf_counter(), -1    # s/it leaves the compiling step out
         skipped += was_skipped
         bar.update()
         window_iters += 1
         if iteration % tcfg.log_iter == 0 or iteration == total:   # (loss.item() syncs: only here)
             loss_value = loss.item()
             bar.set_postfix(loss=f"{loss_value:.3f}")
-            seconds = (time.perf_counter() - window_start) / window_iters
+            seconds = (time.perf_counter() - window_start) / max(window_iters, 1)
             window_start, window_iters = time.perf_counter(), 0
             scalars = {**info, "scalar/learning_rate": optimizer.param_groups[0]["lr"],
                        "scalar/iteration_time": seconds, "scalar/sequences_per_second": batch_size / seconds,
@@ -202,13 +211,13 @@ def apply_gradients(accelerator: Accelerator, model: torch.nn.Module, optimizer,
 def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_dir: Path,
          iteration: int, num_classes: int) -> None:
     if accelerator.num_processes > 1:
-        digests = accelerator.gather(parameter_digest(accelerator.unwrap_model(model)).to(accelerator.device)[None])
+        digests = accelerator.gather(parameter_digest(accelerator.unwrap_model(model, keep_torch_compile=False)).to(accelerator.device)[None])
         if not torch.allclose(digests, digests[:1].expand_as(digests), rtol=1e-9, atol=0):
             raise RuntimeError(f"iteration {iteration}: model parameters differ between processes")
         log.info("iteration %d: parameters identical on %d processes", iteration, accelerator.num_processes)
     if accelerator.is_main_process:
         path = checkpoint_path(run_dir, cfg["trainer_cfg"]["save_name"], iteration)
-        save_checkpoint(path, accelerator.unwrap_model(model), optimizer, scheduler,
+        save_checkpoint(path, accelerator.unwrap_model(model, keep_torch_compile=False), optimizer, scheduler,
                         accelerator.scaler, iteration, num_classes, cfg)
         log.info("saved %s", path)
     accelerator.wait_for_everyone()

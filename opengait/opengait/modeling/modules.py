@@ -68,6 +68,10 @@ def checkpointed(modules: nn.Module | list[nn.Module], fn: Callable, *args):
     modules = [modules] if isinstance(modules, nn.Module) else list(modules)
     if not (modules[0].training and torch.is_grad_enabled()):
         return fn(*args)
+    if torch.compiler.is_compiling():
+        # torch.compile traces the recomputation into the backward graph itself, where the
+        # running statistics are updated once (no stand-ins needed; it cannot take context_fn).
+        return checkpoint(fn, *args, use_reentrant=False)
     return checkpoint(fn, *args, use_reentrant=False,
                       context_fn=lambda: (contextlib.nullcontext(), _norm_statistics_kept(modules)))
 
