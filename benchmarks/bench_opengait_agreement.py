@@ -15,7 +15,9 @@ without it the literal write-up of the same rules in tests/opengait_rules.py is.
 --opengait the models are compared too (results/opengait_models.md): OpenGait's Baseline,
 SkeletonGaitPP, DeepGaitV2 (2d, p3d, 3d, on skeleton maps) and GaitGraph2 classes, each under a
 random OpenGait checkpoint loaded into ours: parameter counts and embedding differences (needs
-einops; --skip-models leaves it out, --models-only does only that).
+einops; --skip-models leaves it out, --models-only does only that). With --opengait and --speed,
+training steps, evaluation and this run's pretreatment are also timed side by side
+(benchmarks/opengait_speed.py; results/opengait_speed.md).
 
     python benchmarks/bench_opengait_agreement.py [--opengait ~/OpenGait] [--data data/synthetic_casia_b]
 """
@@ -63,7 +65,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --opengait: leave out the model comparison (OpenGait's classes need einops)")
     p.add_argument("--models-out", default=str(REPO / "benchmarks/results/opengait_models.md"),
                    help="markdown result of the model comparison (a .json beside it)")
+    p.add_argument("--speed", action="store_true",
+                   help="with --opengait: also time both side by side (benchmarks/opengait_speed.py: training "
+                        "steps of GaitBase, SkeletonGait++, DeepGaitV2, eager and compiled; evaluation; with the "
+                        "pretreatment timings of this run) into --speed-out")
+    p.add_argument("--speed-threads", type=int, default=1, help="threads of each speed measurement (default 1)")
+    p.add_argument("--speed-out", default=str(REPO / "benchmarks/results/opengait_speed.md"),
+                   help="markdown result of --speed (a .json beside it)")
     args = p.parse_args(argv)
+    if args.speed and (args.models_only or not args.opengait):
+        p.error("--speed needs --opengait and not --models-only")
     if args.models_only and (args.skip_models or not args.opengait):
         p.error("--models-only needs --opengait and no --skip-models")
     if args.opengait and not (Path(args.opengait) / "datasets" / "pretreatment_heatmap.py").is_file():
@@ -326,7 +337,25 @@ def main(args: argparse.Namespace) -> int:
                      f"({ref.sil_seconds / ours_sil_seconds:.1f}x faster) |")
     atomic_write_report(args.out, lines, result)
     print("\n".join(lines))
+    if args.speed:
+        speed_report(args, result)
     return 0
+
+
+def speed_report(args: argparse.Namespace, pretreatment: dict) -> None:
+    """Training steps and evaluation timed side by side (each in a fresh process), with this
+    run's pretreatment timings: one table of ratios."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import opengait_speed
+    speed = opengait_speed.side_by_side(args.opengait, threads=args.speed_threads)
+    lines = ["# Speed side by side with OpenGait's own code", "", "```",
+             f"python benchmarks/bench_opengait_agreement.py --opengait <checkout> --speed"
+             + (f" --speed-threads {args.speed_threads}" if args.speed_threads != 1 else ""), "```", "",
+             "Each row times both on the same inputs in fresh processes (benchmarks/opengait_speed.py says how). "
+             "A ratio below 1 means ours takes less time or memory.", "",
+             *opengait_speed.report_lines(speed, pretreatment)]
+    atomic_write_report(args.speed_out, lines, {**speed, "pretreatment": pretreatment})
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
