@@ -102,6 +102,7 @@ def test_stage3_writes_binary_masks_and_resumes(ccvid, tmp_path, parser):
         assert rec["part"] == "full" and 0.0 <= rec["clothes_fraction"] <= 1.0
 
 
+@pytest.mark.slow
 def test_stage3_missing_checkpoint_is_a_clear_error(ccvid, tmp_path):
     result = run_script(STAGE3, "--src", ccvid, "--out", tmp_path / "m", "--ckpt", tmp_path / "none.pth",
                         check=False)

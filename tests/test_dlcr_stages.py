@@ -261,6 +261,7 @@ REQUIRED_ARGS = {STAGE1: ["--src", "ccvid", "--out", "d.jsonl"], STAGE2: ["--src
                  STAGE4: ["--src", "ccvid", "--masks", "m", "--prompts", "p.jsonl", "--out", "o"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", list(REQUIRED_ARGS))
 def test_missing_config_is_a_one_line_error_naming_it(stage, tmp_path):
     config = tmp_path / "no_such_dlcr.yaml"
@@ -307,6 +308,7 @@ def test_lazy_model_loads_on_first_use_and_once():
     (STAGE3, ["--batch-size", "0"], "--batch-size 0: must be >= 1"),
     (STAGE4, ["--size", "60", "32"], "--size 60 32: height and width must be positive multiples of 8"),
     (STAGE4, ["--steps", "0"], "--steps 0: must be >= 1")])
+@pytest.mark.slow
 def test_bad_options_are_refused_before_any_work(stage, bad, message, tmp_path):
     args = [tmp_path / a if not a.startswith("--") else a for a in REQUIRED_ARGS[stage]]
     result = run_script(stage, *args, *bad, check=False)
@@ -314,6 +316,7 @@ def test_bad_options_are_refused_before_any_work(stage, bad, message, tmp_path):
     assert not any(tmp_path.iterdir())                                   # nothing was written
 
 
+@pytest.mark.slow
 @pytest.mark.fault_injection
 def test_a_broken_jsonl_line_is_an_error_unless_it_is_a_cut_last_line(tmp_path):
     """Only the last line of a file without a final newline (a writer killed mid-line) may be

@@ -246,6 +246,7 @@ def test_view_pair_map_by_hand(tmp_path):
                                                "euc").metrics
 
 
+@pytest.mark.slow
 @pytest.mark.fault_injection
 def test_grew_submission_checks_the_layout_before_any_feature(pretreated_casia, tmp_path):
     """On data without GREW's 01/02 gallery types (a CASIA-B layout) the test phase stops in one

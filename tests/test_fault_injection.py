@@ -79,6 +79,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.slow
 def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path):
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "yolo-evil.pt"
@@ -91,6 +92,7 @@ def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path)
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".pth", ".torchscript", ".bin", ".onnx"])
 def test_exported_model_files_are_refused_before_any_work(tmp_path, suffix):
     """ultralytics would load these outside its safe mode (a .torchscript or .pth can carry code)
@@ -227,6 +229,7 @@ def data_cfg(root, **extra):
             "data_in_use": None, "cache": False, "max_failed_share": 0.5, **extra}
 
 
+@pytest.mark.slow
 def test_a_cut_pickle_stops_training_before_it_starts(pretreated_casia, tmp_path):
     root = copy_root(pretreated_casia, tmp_path)
     victim = sorted((root / "pretreated").glob("001/*/*/1_sil.pkl"))[0]
@@ -296,6 +299,7 @@ def test_the_nan_message_tells_bad_data_from_divergence():
     ("trainer_cfg.grad_clip=.nan", "trainer_cfg.grad_clip: nan, expected a finite number"),
     ("trainer_cfg.total_iter=!!python/object/apply:os.system ['echo ran']", "the value is not plain YAML data"),
 ])
+@pytest.mark.slow
 def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
     out = tmp_path / "out"
@@ -306,6 +310,7 @@ def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_config_files_that_are_not_utf8_or_name_a_key_twice_are_one_line_errors(tmp_path):
     cfg = tmp_path / "twice.yaml"
     cfg.write_text("trainer_cfg:\n  total_iter: 10\n  save_name: a\n  total_iter: 20\n")
@@ -319,6 +324,7 @@ def test_config_files_that_are_not_utf8_or_name_a_key_twice_are_one_line_errors(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_window_far_longer_than_every_sequence_is_refused_before_the_first_batch(pretreated_casia, tmp_path):
     """frames_num_fixed 100000 would tile 16-frame sequences into a batch of gigabytes."""
     cfg = gaitbase_config(tmp_path, pretreated_casia)
@@ -338,6 +344,7 @@ def test_quality_rules_out_of_range_are_refused(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr, rule
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_in_one_line_and_loses_nothing(pretreated_casia, tmp_path):
     """The device fills up while the iteration-4 checkpoint is being put in place (an injected
     ENOSPC on exactly that file, through sitecustomize in the child): one line naming the file,
@@ -367,6 +374,7 @@ def test_a_full_disk_stops_in_one_line_and_loses_nothing(pretreated_casia, tmp_p
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["test_run-00002.pt", "test_run-00004.pt"]
 
 
+@pytest.mark.slow
 def test_a_second_training_into_the_same_run_folder_is_refused(pretreated_casia, tmp_path):
     """The run folder's lock is held (here by this test, as by a training in progress): a
     training with the same save_name stops in one line naming the holder, writing nothing."""

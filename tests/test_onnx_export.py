@@ -64,6 +64,7 @@ def test_onnxruntime_embeddings_equal_torch(name, tmp_path):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_without_the_optional_extra_the_tools_say_what_to_install(tmp_path):
     """onnxruntime hidden from the child (as on an install without the extra): export and
     the onnxruntime backend stop in one line naming the requirements file, before any work."""

@@ -32,6 +32,7 @@ def test_our_files_are_what_opengaits_loader_reads(pretreated_casia):
     assert len({len(a) for a in loaded}) == 1
 
 
+@pytest.mark.slow
 def test_an_opengait_named_root_validates_trains_and_evaluates(opengait_root, tmp_path):
     result = run_script(VALIDATE, "--root", opengait_root / "pretreated",
                         "--partition", opengait_root / "casia_b.json")
@@ -47,6 +48,7 @@ def test_an_opengait_named_root_validates_trains_and_evaluates(opengait_root, tm
     assert record["coverage"]["NM"]["evaluated"] == record["coverage"]["NM"]["expected"] > 0
 
 
+@pytest.mark.slow
 def test_validator_and_trainer_refuse_the_same_broken_root(opengait_root, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(opengait_root, root)

@@ -76,6 +76,7 @@ def frames_of_rows(sils: np.ndarray, aligned: dict[int, np.ndarray]) -> list[int
     return numbers
 
 
+@pytest.mark.slow
 def test_casia_b_end_to_end(casia_raw, casia_work):
     generation = json.loads((casia_raw / "generation.json").read_text())["counts"]
     report = json.loads((casia_work / "quality_report.json").read_text())

@@ -48,6 +48,7 @@ def test_options_without_help_are_found():
     assert options_without_help(text) == ["--bare B", "--last"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script_path", SCRIPTS)
 def test_help_exits_zero(script_path):
     result = run_script(script_path, "--help", timeout=120, env={"COLUMNS": "100"})

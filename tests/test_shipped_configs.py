@@ -25,6 +25,7 @@ def test_configs_are_found():
     assert {"skeletongait_synthetic.yaml", "gaitgraph2_synthetic.yaml", "gaitgraph2_casia_b.yaml"} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=str)
 def test_config_builds_and_steps(path):
     cfg = load_config(REPO_ROOT / path)

@@ -52,6 +52,7 @@ def file_digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and p.name not in skip}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_and_other_seed_other_subjects(tmp_path):
     args = ["--subjects", "2", "--types", "nm-01,cl-01", "--views", "000,090", "--frames", "8"]
     generate(tmp_path / "a", *args)
@@ -82,6 +83,7 @@ def test_rerun_skips_and_refuses_other_options(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_casia_b_layout(casia_set):
     root, record = casia_set
     assert record["status"] == "complete"
@@ -190,6 +192,7 @@ def rank1(feature, root: Path, probe_types: list[str]) -> float:
     return hits / total
 
 
+@pytest.mark.slow
 def test_identity_is_learnable_and_clothing_matters(casia_set):
     root, _ = casia_set
     gei_nm = rank1(gei_features, root, ["nm-05", "nm-06"])
@@ -330,6 +333,7 @@ def masks_of(root: Path, sid: str, typ: str, view: str = "090") -> np.ndarray:
     return np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in sorted(folder.iterdir())])
 
 
+@pytest.mark.slow
 def test_wardrobe_v3_is_deterministic_and_recorded(wardrobe_sets, tmp_path):
     v2, v3 = wardrobe_sets
     generate(tmp_path / "again", *WARDROBE_ARGS, "--wardrobe", "v3", "--workers", "1")

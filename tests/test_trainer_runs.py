@@ -179,6 +179,7 @@ SLOW = pytest.mark.slow                            # 5.3-6.1 s each (--durations
     ({"optimizer_cfg": {"solver": "SGD", "lr": 0.1, "momentun": 0.9}}, "SGD has no setting 'momentun'"),
     pytest.param({"trainer_cfg": {"sampler": {"batch_size": [9, 2]}}}, "P = 9 ids per batch", marks=SLOW),
 ])
+@pytest.mark.slow
 def test_bad_configs_give_clear_errors(pretreated_casia, tmp_path, sections, message):
     cfg = write_config(tmp_path / "bad.yaml", pretreated_casia, TINY_SGPP, **sections)
     result = run_script(MAIN, "--cfgs", cfg, "--output_root", tmp_path / "out", check=False)
