@@ -47,8 +47,9 @@ LOSS_CFG = [{"loss_term_weight": 1.0, "margin": 0.2, "type": "TripletLoss", "log
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--opengait", required=True, help="an OpenGait checkout")
-    p.add_argument("--measure", choices=("train", "eval", "matmul"), required=True,
-                   help="what this process measures")
+    p.add_argument("--measure", choices=("train", "eval", "matmul", "saved"), required=True,
+                   help="what this process measures (saved: the activations autograd keeps in one "
+                        "training forward pass, OpenGait's model and ours)")
     p.add_argument("--model", choices=TRAIN_MODELS, default="GaitBase", help="train: the model (default GaitBase)")
     p.add_argument("--impl", choices=("ours", "ours-compiled", "opengait"), default="ours",
                    help="train: whose model (default ours)")
@@ -173,6 +174,41 @@ def measure_train(args: argparse.Namespace) -> dict:
         row["cuda_fp16_step_s"] = statistics.median(cuda_times)
         row["cuda_fp16_peak_bytes"] = torch.cuda.max_memory_allocated()
     return row
+
+
+def measure_saved(args: argparse.Namespace) -> dict:
+    """The tensors autograd saves for the backward pass in one training forward pass of
+    OpenGait's model and ours (distinct storages, MiB): what the models themselves hold,
+    apart from the allocator's behaviour that a resident-set peak also sees."""
+    import torch
+    from opengait.engine.checkpoint import load_checkpoint, load_model_weights
+    from opengait.modeling.registry import build_model
+    from opengait_checkout import OpenGaitCheckout, cpu_cuda_calls
+    torch.set_num_threads(args.threads)
+    path, og_cfg, og_name, kind = checkpoint_for(args.opengait, args.model, Path(args.scratch))
+    p, k = (int(v) for v in args.batch.split("x"))
+    x, inputs, labels = batch_for(kind, p, k, args.frames)
+    theirs = OpenGaitCheckout(args.opengait).build(og_name, og_cfg)
+    theirs.load_state_dict(torch.load(path, weights_only=True)["model"])
+    cfg = {"model": og_name, **og_cfg}
+    state = load_checkpoint(path, cfg)
+    ours = build_model(cfg, state["num_classes"] or 1)
+    load_model_weights(ours, state, path)
+
+    def saved(forward) -> tuple[float, int]:
+        storages = {}
+
+        def pack(t):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            forward()
+        return sum(storages.values()) / 2 ** 20, len(storages)
+    with cpu_cuda_calls():
+        og_mib, og_n = saved(lambda: theirs([[x], labels, None, None, None]))
+    our_mib, our_n = saved(lambda: ours(inputs, None, None, labels))
+    return {"model": args.model, "batch": f"{p}x{k}x{args.frames}", "opengait_saved_mib": og_mib,
+            "opengait_saved_tensors": og_n, "ours_saved_mib": our_mib, "ours_saved_tensors": our_n}
 
 
 def measure_matmul(args: argparse.Namespace) -> dict:
@@ -342,7 +378,8 @@ def report_lines(speed: dict, pretreatment: dict | None) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(REPO / "benchmarks"))
-    measure = {"train": measure_train, "eval": measure_eval, "matmul": measure_matmul}[args.measure]
+    measure = {"train": measure_train, "eval": measure_eval, "matmul": measure_matmul,
+               "saved": measure_saved}[args.measure]
     print(json.dumps(measure(args)))
     return 0
 
