@@ -136,51 +136,6 @@ class Reference:
 
 # --- models: OpenGait's classes against ours under the same OpenGait checkpoint ---------------
 
-RESNET9 = {"type": "ResNet9", "block": "BasicBlock", "channels": [64, 128, 256, 512], "layers": [1, 1, 1, 1],
-           "strides": [1, 2, 2, 1], "maxpool": False}
-P3D = {"mode": "p3d", "in_channels": 1, "layers": [1, 1, 1, 1], "channels": [64, 128, 256, 512]}
-GAITGRAPH2 = {"joint_format": "coco", "input_num": 3, "reduction": 8, "block": "Bottleneck",
-              "input_branch": [5, 64, 32], "main_stream": [32, 128, 256], "num_class": 128, "tta": True}
-MODEL_CASES = [   # (label, OpenGait class, OpenGait model_cfg, our model name, input kind)
-    ("GaitBase (Baseline), CASIA-B", "Baseline",
-     {"backbone_cfg": RESNET9, "SeparateFCs": {"in_channels": 512, "out_channels": 256, "parts_num": 16},
-      "SeparateBNNecks": {"class_num": 74, "in_channels": 256, "parts_num": 16}, "bin_num": [16]}, "Baseline", "sil"),
-    ("SkeletonGait++, blocks [1,4,4,1], C 2", "SkeletonGaitPP",
-     {"Backbone": {"in_channels": 3, "blocks": [1, 4, 4, 1], "C": 2}, "SeparateBNNecks": {"class_num": 3000}},
-     "SkeletonGaitPP", "maps+sil"),
-    ("DeepGaitV2 p3d [1,1,1,1], CASIA-B", "DeepGaitV2", {"Backbone": P3D, "SeparateBNNecks": {"class_num": 74}},
-     "DeepGaitV2", "sil"),
-    ("DeepGaitV2 p3d [1,4,4,1], Gait3D", "DeepGaitV2",
-     {"Backbone": {**P3D, "layers": [1, 4, 4, 1]}, "SeparateBNNecks": {"class_num": 3000}}, "DeepGaitV2", "sil"),
-    ("DeepGaitV2 2d", "DeepGaitV2", {"Backbone": {**P3D, "mode": "2d"}, "SeparateBNNecks": {"class_num": 74}},
-     "DeepGaitV2", "sil"),
-    ("DeepGaitV2 3d", "DeepGaitV2", {"Backbone": {**P3D, "mode": "3d"}, "SeparateBNNecks": {"class_num": 74}},
-     "DeepGaitV2", "sil"),
-    ("SkeletonGait (DeepGaitV2 on maps, use_emb2), CCPG", "DeepGaitV2",
-     {"Backbone": {**P3D, "in_channels": 2}, "SeparateBNNecks": {"class_num": 100}, "use_emb2": True},
-     "DeepGaitV2", "maps"),
-    ("GaitGraph2, CASIA-B (test-time augmentation)", "GaitGraph2", GAITGRAPH2, "GaitGraph2", "pose"),
-    ("GaitGraph2, GREW", "GaitGraph2", {**GAITGRAPH2, "reduction": 4, "input_branch": [5, 64, 64, 32],
-                                       "main_stream": [32, 128, 128, 128, 256, 256, 256]}, "GaitGraph2", "pose"),
-]
-
-
-def randomize(model, generator) -> None:
-    """Random weights and BatchNorm statistics (GaitGraph2's adjacency buffers stay the graph)."""
-    import torch
-    for name, value in model.state_dict().items():
-        if not value.dtype.is_floating_point or name.endswith(".A"):
-            continue
-        if name.endswith("running_var"):
-            value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
-        elif value.ndim <= 1 or name.endswith(".edge"):
-            value.copy_((1.0 if name.endswith((".weight", ".edge")) else 0.0)
-                        + 0.1 * torch.randn(value.shape, generator=generator))
-        else:
-            fan_in = value.shape[1] if name.endswith("fc_bin") else int(np.prod(value.shape[1:]))
-            value.copy_(torch.randn(value.shape, generator=generator) / np.sqrt(fan_in))
-
-
 def model_inputs_for(kind: str, generator):
     """(OpenGait's ipts[0], our inputs) for two sequences of 10 frames."""
     import torch
@@ -204,7 +159,7 @@ def compare_models(checkout: str, scratch: Path) -> list[dict]:
     largest embedding difference in eval mode on the same inputs."""
     import torch
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from opengait_checkout import OpenGaitCheckout, cpu_cuda_calls
+    from opengait_checkout import MODEL_CASES, OpenGaitCheckout, cpu_cuda_calls, randomize
     from opengait.engine.checkpoint import load_checkpoint, load_model_weights
     from opengait.modeling.registry import build_model
     og = OpenGaitCheckout(checkout)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_MODELS = ("GaitBase", "SkeletonGait++", "DeepGaitV2")
-# OpenGait's model label in bench_opengait_agreement.MODEL_CASES, and the input kind.
+# OpenGait's model label in opengait_checkout.MODEL_CASES.
 CASES = {"GaitBase": "GaitBase (Baseline), CASIA-B", "SkeletonGait++": "SkeletonGait++, blocks [1,4,4,1], C 2",
          "DeepGaitV2": "DeepGaitV2 p3d [1,1,1,1], CASIA-B"}
 LOSS_CFG = [{"loss_term_weight": 1.0, "margin": 0.2, "type": "TripletLoss", "log_prefix": "triplet"},
@@ -74,8 +74,7 @@ def checkpoint_for(checkout: str, model: str, scratch: Path) -> tuple[Path, dict
     class name and the input kind."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import torch
-    from bench_opengait_agreement import MODEL_CASES, randomize
-    from opengait_checkout import OpenGaitCheckout
+    from opengait_checkout import MODEL_CASES, OpenGaitCheckout, randomize
     label, og_name, og_cfg, _, kind = next(c for c in MODEL_CASES if c[0] == CASES[model])
     path = scratch / f"{og_name}_{kind.replace('+', '_')}.pt"
     if not path.exists():

@@ -18,6 +18,8 @@ import yaml
 
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.yaml_files import DuplicateKeyError, parse_yaml, yaml_problem
+from opengait.errors import ConfigError
+from opengait.registry import load_plugins
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
@@ -25,10 +27,6 @@ DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
 OPEN_SECTIONS = ("model_cfg", "optimizer_cfg", "scheduler_cfg", "loss_cfg")
 # Lists whose entries are checked by the registry of the type they name.
 OPEN_LISTS = ("transform",)
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the file and the key."""
 
 
 def _suggest(key: str, options: Iterable[str]) -> str:
@@ -116,7 +114,6 @@ def load_config(path: str | Path, overrides: Iterable[str] = (),
         apply_override(cfg, item)
     check_types(cfg, read_yaml(default_path))
     check_settings(cfg)
-    from opengait.registry import load_plugins     # (registry imports this module)
     load_plugins(cfg.get("plugins"))
     return cfg
 
