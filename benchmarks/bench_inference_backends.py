@@ -124,7 +124,6 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in tqdm(args.model_list, desc="models", unit="model"):

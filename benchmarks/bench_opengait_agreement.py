@@ -160,8 +160,7 @@ def compare_models(checkout: str, scratch: Path) -> list[dict]:
     import torch
     sys.path.insert(0, str(REPO / "benchmarks"))
     from opengait_checkout import MODEL_CASES, OpenGaitCheckout, cpu_cuda_calls, randomize
-    from opengait.engine.checkpoint import load_checkpoint, load_model_weights
-    from opengait.modeling.registry import build_model
+    from opengait.engine.checkpoint import model_from_checkpoint
     og = OpenGaitCheckout(checkout)
     rows = []
     for label, og_name, og_cfg, ours_name, kind in MODEL_CASES:
@@ -170,10 +169,7 @@ def compare_models(checkout: str, scratch: Path) -> list[dict]:
         randomize(theirs, g)
         path = scratch / f"opengait_{len(rows)}.pt"
         torch.save({"model": theirs.state_dict(), "optimizer": {}, "scheduler": {}, "iteration": 1}, path)
-        cfg = {"model": ours_name, **og_cfg}
-        state = load_checkpoint(path, cfg)
-        ours = build_model(cfg, state["num_classes"] or 1)
-        load_model_weights(ours, state, path)
+        ours, _ = model_from_checkpoint({"model": ours_name, **og_cfg}, path)
         theirs.eval(), ours.eval()
         x, inputs = model_inputs_for(kind, g)
         with torch.no_grad(), cpu_cuda_calls():

@@ -118,12 +118,8 @@ def measure_train(args: argparse.Namespace) -> dict:
             with cpu_cuda_calls():
                 return model([[x.to(device)], labels.to(device), None, None, None])
     else:
-        from opengait.engine.checkpoint import load_checkpoint, load_model_weights
-        from opengait.modeling.registry import build_model
-        cfg = {"model": og_name, **og_cfg}
-        state = load_checkpoint(path, cfg)
-        model = build_model(cfg, state["num_classes"] or 1)
-        load_model_weights(model, state, path)
+        from opengait.engine.checkpoint import model_from_checkpoint
+        model, _ = model_from_checkpoint({"model": og_name, **og_cfg}, path)
         net = torch.compile(model) if args.impl == "ours-compiled" else model
 
         def forward(device):
@@ -180,8 +176,7 @@ def measure_saved(args: argparse.Namespace) -> dict:
     OpenGait's model and ours (distinct storages, MiB): what the models themselves hold,
     apart from the allocator's behaviour that a resident-set peak also sees."""
     import torch
-    from opengait.engine.checkpoint import load_checkpoint, load_model_weights
-    from opengait.modeling.registry import build_model
+    from opengait.engine.checkpoint import model_from_checkpoint
     from opengait_checkout import OpenGaitCheckout, cpu_cuda_calls
     torch.set_num_threads(args.threads)
     path, og_cfg, og_name, kind = checkpoint_for(args.opengait, args.model, Path(args.scratch))
@@ -189,10 +184,7 @@ def measure_saved(args: argparse.Namespace) -> dict:
     x, inputs, labels = batch_for(kind, p, k, args.frames)
     theirs = OpenGaitCheckout(args.opengait).build(og_name, og_cfg)
     theirs.load_state_dict(torch.load(path, weights_only=True)["model"])
-    cfg = {"model": og_name, **og_cfg}
-    state = load_checkpoint(path, cfg)
-    ours = build_model(cfg, state["num_classes"] or 1)
-    load_model_weights(ours, state, path)
+    ours, _ = model_from_checkpoint({"model": og_name, **og_cfg}, path)
 
     def saved(forward) -> tuple[float, int]:
         storages = {}

@@ -95,7 +95,6 @@ def export(model, modalities: tuple[str, ...], example: dict[str, np.ndarray], o
                                     optimize=True, verbose=False)
         program.save(str(tmp))
         seconds = time.perf_counter() - started
-        # the check: the example as traced, and two sequences of another length in one batch
         # the check: the traced batch, one sequence, and three of another length
         other = max(2, t - 5)
         checks = [(tensors, frames), (one, frames[:1]),
