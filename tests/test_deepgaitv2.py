@@ -106,3 +106,40 @@ def test_use_emb2_and_in_channels_pick_the_embedding_and_the_input():
         build_model({**TINY, "Backbone": {"mode": "p4d"}}, 5)
     with pytest.raises(ConfigError, match="Backbone has no setting 'block'"):
         build_model({**TINY, "Backbone": {"block": 1}}, 5)
+
+
+@pytest.mark.parametrize("shape, stride", [((2, 3, 7, 5, 4), (1, 1, 1)), ((2, 3, 6, 9, 7), (1, 2, 2)),
+                                           ((1, 4, 5, 8, 6), (1, 2, 1))])
+def test_the_fast_temporal_and_pointwise_convs_equal_conv3d(shape, stride):
+    """Our Conv3d stand-ins (computed as Conv2d / on strided positions) give nn.Conv3d's numbers and
+    gradients, and keep its state dict, so OpenGait checkpoints load into them unchanged."""
+    from opengait.modeling.modules import PointwiseConv3d, TemporalConv3d
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    c = shape[1]
+    cases = [(TemporalConv3d(c, 5, 3), dict(padding=(1, 0, 0), stride=1))] if stride == (1, 1, 1) else []
+    cases.append((PointwiseConv3d(c, 5, stride), dict(stride=stride)))
+    for conv, reference_options in cases:
+        assert set(conv.state_dict()) == {"weight"}
+        assert conv.weight.shape == (5, c, *conv.kernel_size)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours = conv(xa)
+        reference = torch.nn.functional.conv3d(xb, conv.weight, **reference_options)
+        assert ours.shape == reference.shape
+        assert float((ours - reference).detach().abs().max()) < 1e-5
+        grad = torch.randn(ours.shape, generator=g)
+        w_ours = torch.autograd.grad(ours, [xa, conv.weight], grad)
+        w_ref = torch.autograd.grad(reference, [xb, conv.weight], grad)
+        for a, b in zip(w_ours, w_ref):
+            assert float((a - b).abs().max()) < 1e-4
+
+
+def test_a_temporal_conv_mixes_exactly_the_neighbouring_frames():
+    """Hand check: weights 1 on the previous frame, 10 on the frame, 100 on the next, one channel."""
+    from opengait.modeling.modules import TemporalConv3d
+    conv = TemporalConv3d(1, 1, 3)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, 10.0, 100.0]).view(1, 1, 3, 1, 1))
+    frames = torch.tensor([1.0, 2.0, 3.0]).view(1, 1, 3, 1, 1).expand(1, 1, 3, 2, 2).contiguous()
+    out = conv(frames)[0, 0, :, 0, 0]
+    assert out.tolist() == [10 * 1 + 100 * 2, 1 * 1 + 10 * 2 + 100 * 3, 1 * 2 + 10 * 3]

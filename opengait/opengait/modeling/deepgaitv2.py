@@ -23,8 +23,8 @@ import torch.nn as nn
 from gaitcore.pretreated_io import HEATMAP, SILHOUETTE
 
 from opengait.config import ConfigError, check_kwargs
-from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
-                                       SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
+from opengait.modeling.modules import (HorizontalPoolingPyramid, PointwiseConv3d, SeparateBNNecks,
+                                       SeparateFCs, SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
                                        checkpointed, conv3x3, frame_mask, init_parameters,
                                        p3d_layer, per_frame, temporal_max, zero_padding)
 from opengait.modeling.registry import class_num, register_model, require_inputs
@@ -59,8 +59,7 @@ def layer_3d(inplanes: int, planes: int, blocks: int, stride) -> nn.ModuleList:
     stride = (1, *stride)
     downsample = None
     if max(stride) > 1 or inplanes != planes:
-        downsample = nn.Sequential(nn.Conv3d(inplanes, planes, 1, stride=stride, bias=False),
-                                   nn.BatchNorm3d(planes))
+        downsample = nn.Sequential(PointwiseConv3d(inplanes, planes, stride), nn.BatchNorm3d(planes))
     return nn.ModuleList([BasicBlock3D(inplanes, planes, stride, downsample)]
                          + [BasicBlock3D(planes, planes) for _ in range(1, blocks)])
 

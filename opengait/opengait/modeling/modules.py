@@ -26,6 +26,38 @@ def conv1x1(in_planes: int, out_planes: int, stride: int | tuple = 1) -> nn.Conv
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
 
+class TemporalConv3d(nn.Conv3d):
+    """A temporal-only Conv3d (kernel (k, 1, 1), padding (k//2, 0, 0), stride 1), computed as the
+    equal Conv2d over (N, C, S, H*W). Same parameters and state dict as ``nn.Conv3d`` (OpenGait's
+    checkpoints load unchanged); on CPU PyTorch sends such kernels to its slow non-oneDNN 3D path,
+    which takes 1.4-4x longer (benchmarks/results/train_step_profile.md)."""
+
+    def __init__(self, in_channels: int, out_channels: int, frames: int = 3, bias: bool = False):
+        super().__init__(in_channels, out_channels, (frames, 1, 1), padding=(frames // 2, 0, 0), bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, s, h, w = x.shape
+        y = F.conv2d(x.reshape(n, c, s, h * w), self.weight.flatten(3), self.bias, padding=(self.padding[0], 0))
+        return y.reshape(n, y.shape[1], s, h, w)
+
+
+class PointwiseConv3d(nn.Conv3d):
+    """A 1x1x1 Conv3d with spatial stride (1, h, w), computed on the strided positions only (the
+    same numbers: a 1x1 kernel reads nothing else). Same parameters and state dict as
+    ``nn.Conv3d``; oneDNN's strided 1x1x1 kernel on CPU takes up to 3x longer."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride=(1, 1, 1)):
+        super().__init__(in_channels, out_channels, 1, stride=tuple(stride), bias=False)
+        if self.stride[0] != 1:
+            raise ValueError(f"PointwiseConv3d: temporal stride {self.stride[0]} is not built")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, sh, sw = self.stride
+        if sh > 1 or sw > 1:
+            x = x[..., ::sh, ::sw]
+        return F.conv3d(x, self.weight, self.bias)
+
+
 def frame_mask(lengths: torch.Tensor | None, n_frames: int, device) -> torch.Tensor | None:
     """(N, S) bool mask of real frames, or None when every frame is real."""
     if lengths is None or bool((lengths >= n_frames).all()):
@@ -201,7 +233,7 @@ class BasicBlockP3D(nn.Module):
         super().__init__()
         self.conv1 = SetBlockWrapper(nn.Sequential(conv3x3(inplanes, planes, stride),
                                                    nn.BatchNorm2d(planes), nn.ReLU(inplace=True)))
-        self.temporal = nn.Conv3d(planes, planes, (3, 1, 1), padding=(1, 0, 0), bias=False)
+        self.temporal = TemporalConv3d(planes, planes, 3)
         self.temporal_bn = nn.BatchNorm3d(planes)
         self.conv2 = SetBlockWrapper(nn.Sequential(conv3x3(planes, planes), nn.BatchNorm2d(planes)))
         self.relu = nn.ReLU(inplace=True)
@@ -220,8 +252,7 @@ def p3d_layer(inplanes: int, planes: int, blocks: int, stride) -> nn.ModuleList:
     stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
     downsample = None
     if stride != (1, 1) or inplanes != planes:
-        downsample = nn.Sequential(nn.Conv3d(inplanes, planes, 1, stride=(1, *stride), bias=False),
-                                   nn.BatchNorm3d(planes))
+        downsample = nn.Sequential(PointwiseConv3d(inplanes, planes, (1, *stride)), nn.BatchNorm3d(planes))
     layers = [BasicBlockP3D(inplanes, planes, stride, downsample)]
     layers += [BasicBlockP3D(planes, planes) for _ in range(1, blocks)]
     return nn.ModuleList(layers)
