@@ -91,7 +91,7 @@ def train_and_test(spec: RunSpec, results: Path, runs: Path, threads: int, overw
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     base = [PY, spec.main, "--cfgs", REPO / spec.config, "--output_root", runs,
             *[a for s in sets for a in ("--set", s)]]
-    start = time.time()
+    start, commit = time.time(), git_commit()       # the code the run starts with
     run_command([*base, "--phase", "train"], f"training {spec.name}", env)
     run_command([*base, "--phase", "test"], f"testing {spec.name}", env)
     seconds = time.time() - start
@@ -99,7 +99,7 @@ def train_and_test(spec: RunSpec, results: Path, runs: Path, threads: int, overw
     record = {"settings": spec.all_settings(), "settings_hash": settings_hash(spec.all_settings()),
               "metrics": {k: round(float(v), 6) for k, v in evaluation["results"].items()},
               "coverage": evaluation.get("coverage", {}), "loss_curve": loss_curve(run_dir / "summary"),
-              "seconds": round(seconds, 1), "commit": git_commit(),
+              "seconds": round(seconds, 1), "commit": commit,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {threads} thread(s)"}
     probes = run_dir / "eval" / "probes" / f"{spec.iterations:05d}.json"
     if spec.keep_probes and probes.exists():
