@@ -139,8 +139,8 @@ def main(args: argparse.Namespace) -> int:
              "compiled / eager | max abs diff (compiled, onnxruntime) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['model']} | {seqs / r['eager_s']:.1f} | {seqs / r['compiled_s']:.1f} ({r['compile_s']:.0f} s) | "
-                     f"{seqs / r['onnxruntime_s']:.1f} ({r['export_s']:.0f} s) | {r['eager_s'] / r['onnxruntime_s']:.2f}x | "
+        lines.append(f"| {r['model']} | {seqs / r['eager_s']:.2f} | {seqs / r['compiled_s']:.2f} ({r['compile_s']:.0f} s) | "
+                     f"{seqs / r['onnxruntime_s']:.2f} ({r['export_s']:.0f} s) | {r['eager_s'] / r['onnxruntime_s']:.2f}x | "
                      f"{r['eager_s'] / r['compiled_s']:.2f}x | {r['compiled_max_diff']:.1e}, "
                      f"{r['onnxruntime_max_diff']:.1e} |")
     atomic_write_report(args.out, lines, {"rows": rows, "machine": machine, "threads": args.threads})

@@ -268,7 +268,8 @@ def measure_eval(args: argparse.Namespace) -> dict:
     data = {"embeddings": feats, "labels": [r[0] for r in rows], "types": [r[1] for r in rows],
             "views": [r[2] for r in rows]}
     ours = get_evaluator("evaluate_indoor_dataset")
-    out = {"threads": args.threads, "machine": machine(args.threads), "features": list(feats.shape), "modes": {}}
+    out = {"threads": args.threads, "machine": machine(args.threads), "features": list(feats.shape), "modes": {},
+           "other_modes": {}}
     cuda = torch.Tensor.cuda
     torch.Tensor.cuda = lambda self, *a, **k: self              # OpenGait's cuda_dist on the CPU
     try:
@@ -292,8 +293,88 @@ def measure_eval(args: argparse.Namespace) -> dict:
             out["modes"][mode] = {"ours_s": min(timing["ours"]), "opengait_s": min(timing["opengait"]),
                                   "rank1_ours_opengait": agree,
                                   "max_rank1_difference": max(abs(a - b) for a, b in agree.values())}
+        out["other_modes"] = measure_other_evals(og)
     finally:
         torch.Tensor.cuda = cuda
+    return out
+
+
+def layout_features(ids: list[str], seed: int = 0):
+    """[256, 16] features for the given sequences: a weak identity part plus noise (rank-1 well
+    inside (0, 100))."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    unique = {s: i for i, s in enumerate(dict.fromkeys(ids))}
+    centres = rng.normal(size=(len(unique), 256, 16)).astype(np.float32)
+    index = np.array([unique[s] for s in ids])
+    return (0.25 * centres[index] + rng.normal(size=(len(ids), 256, 16))).astype(np.float32)
+
+
+def other_layouts():
+    """GREW's local test (6,000 ids; two gallery 01 and two probe 02 sequences each), Gait3D's
+    layout (1,000 ids; one probe and five gallery sequences each) and CCPG's (100 ids, the 7 types
+    of its four conditions, 10 cameras): (name, rows, partition, our evaluator, dataset name)."""
+    grew = [(f"{s:05d}", t, f"{v:02d}") for s in range(6000) for t in ("01", "02") for v in range(2)]
+    gait3d = [(f"{s:04d}", f"camid{c}", f"seq{c}") for s in range(1000) for c in range(6)]
+    probe_set = [f"{s:04d}-camid0-seq0" for s in range(1000)]
+    ccpg_types = ("U0_D0_BG", "U0_D0", "U3_D3", "U1_D0", "U1_D1", "U2_D2", "U0_D3")
+    ccpg = [(f"{s:03d}", t, f"{v:02d}_{t[:2]}") for s in range(100) for t in ccpg_types for v in range(1, 11)]
+    return [("GREW layout, 12,000 probes (02) vs 12,000 gallery (01), [256, 16] features", grew, {}, "evaluate_real_scene", "GREW"),
+            ("Gait3D layout, 1,000 probes vs 5,000 gallery sequences", gait3d, {"PROBE_SET": probe_set}, "evaluate_Gait3D", "Gait3D"),
+            ("CCPG layout, 100 ids x 7 types x 10 cameras", ccpg, {}, "evaluate_CCPG", "CCPG")]
+
+
+def agreement_of(mode: str, mine: dict, theirs: dict) -> dict:
+    """Our figure and OpenGait's for each metric both report (points)."""
+    import numpy as np
+    out = {}
+    if mode.startswith("GREW"):
+        for k in ("Rank-1", "Rank-5"):
+            out[k] = [round(100 * mine[k], 4), round(float(theirs[f"scalar/test_accuracy/{k}"]), 4)]
+    elif mode.startswith("Gait3D"):
+        for k in ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP"):
+            out[k] = [round(100 * mine[k], 4), round(float(theirs[f"scalar/test_accuracy/{k}"]), 4)]
+    else:                                             # CCPG: rank-1 per condition, identical views excluded
+        for cond in ("CL", "UP", "DN", "BG"):
+            acc = np.asarray(theirs[f"scalar/test_accuracy/{cond}"], float)
+            off_diagonal = (acc.sum(1) - np.diag(acc)) / (acc.shape[1] - 1)
+            out[cond] = [round(100 * mine[cond], 4), round(float(off_diagonal.mean()), 4)]
+    return out
+
+
+def measure_other_evals(og) -> dict:
+    """GREW, Gait3D and CCPG: ours and OpenGait's evaluator on the same features, alternately, best of 3."""
+    import tempfile
+    from opengait.evaluation.evaluators import get_evaluator
+    out = {}
+    for mode, rows, partition, name, dataset_name in other_layouts():
+        ids, kinds, views = ([r[i] for r in rows] for i in range(3))
+        feats = layout_features(ids)
+        dataset = types.SimpleNamespace(sequences=[types.SimpleNamespace(subject=s, type=t, view=v, key=f"{s}/{t}/{v}")
+                                                   for s, t, v in rows], partition=partition)
+        cfg = {"data_cfg": {"dataset_name": dataset_name, "test_dataset_name": None, "remove_no_gallery": False},
+               "evaluator_cfg": {"eval_func": name, "metric": "euc"}}
+        ours = get_evaluator(name)
+        timing = {"ours": [], "opengait": []}
+        with tempfile.TemporaryDirectory() as cwd:
+            old = os.getcwd()
+            os.chdir(cwd)                              # OpenGait's Gait3D reads ./datasets/Gait3D/Gait3D.json
+            try:
+                Path("datasets/Gait3D").mkdir(parents=True)
+                Path("datasets/Gait3D/Gait3D.json").write_text(json.dumps({"PROBE_SET": partition.get("PROBE_SET", [])}))
+                for _ in range(3):
+                    start = time.perf_counter()
+                    mine = ours(feats, dataset, cfg, None).metrics
+                    timing["ours"].append(time.perf_counter() - start)
+                    data = {"embeddings": feats, "labels": list(ids), "types": list(kinds), "views": list(views)}
+                    start = time.perf_counter()
+                    theirs = getattr(og, name)(data, dataset_name, "euc")
+                    timing["opengait"].append(time.perf_counter() - start)
+            finally:
+                os.chdir(old)
+        agree = agreement_of(mode, mine, theirs)
+        out[mode] = {"ours_s": min(timing["ours"]), "opengait_s": min(timing["opengait"]), "agreement": agree,
+                     "max_difference": max(abs(a - b) for a, b in agree.values())}
     return out
 
 
@@ -354,6 +435,11 @@ def report_lines(speed: dict, pretreatment: dict | None) -> list[str]:
                      f"{r['opengait_s']:.2f} s | {r['ours_s']:.2f} s | | {r['ours_s'] / r['opengait_s']:.2f} "
                      f"({r['opengait_s'] / r['ours_s']:.1f}x faster; rank-1 differs by at most "
                      f"{r['max_rank1_difference']:.3f} points) | | | {ev['threads']} |")
+    for mode, r in ev.get("other_modes", {}).items():
+        lines.append(f"| evaluation, {mode} | {r['opengait_s']:.2f} s | {r['ours_s']:.2f} s | | "
+                     f"{r['ours_s'] / r['opengait_s']:.2f} ({r['opengait_s'] / r['ours_s']:.1f}x faster; "
+                     f"{', '.join(r['agreement'])} differ by at most {r['max_difference']:.3f} points) | | | "
+                     f"{ev['threads']} |")
     if pretreatment:
         if pretreatment.get("silhouettes_seconds_reference"):
             ours_s, ref_s = pretreatment["silhouettes_seconds_ours"], pretreatment["silhouettes_seconds_reference"]
