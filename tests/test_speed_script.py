@@ -48,3 +48,25 @@ def test_quick_with_an_explicit_eval_size_is_refused_before_any_work(tmp_path):
                       "drop --eval-size 200 or --quick"]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "scratch").exists()
+
+
+def test_the_profile_sorts_operators_into_the_kinds_the_readme_names():
+    """benchmarks/profile_train_step.py: each profiled ATen operator lands in its kind, by hand."""
+    import sys
+    from conftest import REPO_ROOT
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from profile_train_step import KINDS, kind_of
+    expected = {
+        "aten::convolution_backward": "convolution", "aten::mkldnn_convolution": "convolution",
+        "aten::slow_conv3d_forward": "convolution", "aten::bmm": "matrix product", "aten::addmm": "matrix product",
+        "aten::native_batch_norm": "normalisation", "aten::native_batch_norm_backward": "normalisation",
+        "aten::native_layer_norm": "normalisation", "aten::copy_": "data movement", "aten::cat": "data movement",
+        "aten::index_select": "data movement", "aten::threshold_backward": "element-wise",
+        "aten::relu_": "element-wise", "aten::add_": "element-wise", "aten::clamp_min_": "element-wise",
+        "aten::max": "pooling / reduction", "aten::mean": "pooling / reduction",
+        "aten::max_pool2d_with_indices": "pooling / reduction", "aten::empty": "other",
+        "autograd::engine::evaluate_function: ConvolutionBackward0": "other",
+        "Optimizer.step#SGD.step": "other",
+    }
+    assert {op: kind_of(op) for op in expected} == expected
+    assert set(expected.values()) == set(KINDS)
