@@ -17,7 +17,9 @@ product rate on the same threads. On CUDA the same steps also run in fp16 (autoc
 Evaluation: OpenGait's ``evaluate_indoor_dataset`` (its ``cuda_dist`` run on the CPU tensors it
 gets) and ours, on the same CASIA-B-sized features (50 ids x 10 types x 11 views, [256, 16]),
 single-view and cross-view gallery; their rank-1 must agree (OpenGait rounds each view pair to
-2 decimals; the comparison allows that rounding).
+2 decimals; the comparison allows that rounding). Then OpenGait's ``evaluate_real_scene`` (GREW),
+``evaluate_Gait3D`` and ``evaluate_CCPG`` against ours on features in those datasets' test
+layouts (``other_layouts``): times, and every figure both report side by side.
 
     python benchmarks/opengait_speed.py --opengait ~/OpenGait --measure train --model GaitBase --impl ours
 """
