@@ -95,17 +95,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def matmul_rate(threads: int) -> float:
-    """This machine's fp32 matrix-product rate (FLOP/s) on ``threads`` threads, best of 10 at 2048^3."""
-    import torch
-    torch.set_num_threads(threads)
-    n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(10))
-    return 2 * n ** 3 / best
-
-
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -177,7 +166,8 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
     torch.set_num_threads(args.threads)
-    rate = matmul_rate(args.threads)
+    from opengait_speed import measure_matmul         # the one matrix-product rate measurement
+    rate = measure_matmul(argparse.Namespace(threads=args.threads))["flops_per_s"]
     rows = [profile_model(name, *args.models_cfg[name], args) for name in tqdm(args.model_list, desc="models")]
     lines = ["# Where a training step's time goes (the study's settings)", "", "```",
              "python benchmarks/profile_train_step.py " + " ".join(sys.argv[1:]), "```", "",
