@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 
 from datasets_preprocess.casia_b.casia_b_layout import sequence_folders  # noqa: E402
 from gaitcore.atomic_files import atomic_write_report  # noqa: E402
-from gaitcore.cli import UserInputError, run_script  # noqa: E402
+from gaitcore.cli import run_script  # noqa: E402
+from gaitcore.errors import UserInputError
 from gaitcore.pose_files import read_pose_json  # noqa: E402
 from gaitcore.pretreated_io import list_sequences, read_sequence  # noqa: E402
 from gaitcore.safe_pickle import load_pickle  # noqa: E402

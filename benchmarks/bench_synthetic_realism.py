@@ -36,7 +36,8 @@ import numpy as np
 from tqdm import tqdm
 
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import UserInputError, resolve_device_name, run_script, setup_logging
+from gaitcore.cli import resolve_device_name, run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.pose_estimation import (DEFAULT_POSE_MODEL,
                                       UltralyticsPoseEstimator, box_iou,
                                       keypoint_pck, track_main_walker,

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "opengait")]
 
 from gaitcore.atomic_files import atomic_write_report  # noqa: E402
-from gaitcore.cli import UserInputError, resolve_device_name, run_script  # noqa: E402
+from gaitcore.cli import resolve_device_name, run_script  # noqa: E402
+from gaitcore.errors import UserInputError
 from opengait.config import load_config  # noqa: E402
 from opengait.engine.memory import measure_step  # noqa: E402
 

@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from gaitcore.atomic_files import atomic_path, atomic_write_text
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.process_memory import peak_rss_bytes, reset_peak_rss, rss_bytes
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2 ** 20

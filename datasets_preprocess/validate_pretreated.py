@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from gaitcore.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from gaitcore.cli import EXPECTED_ERRORS, run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.yaml_files import parse_yaml
 from gaitcore.pretreated_io import (list_sequences, modality_layout,
                                     read_partition)

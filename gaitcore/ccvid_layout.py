@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_open
-from gaitcore.cli import UserInputError
+from gaitcore.errors import UserInputError
 
 SPLITS = ("train", "query", "gallery")
 TRACKLET = re.compile(r"(?P<session>session\d+)/(?P<pid>\d+)_(?P<clip>\d+)")

@@ -13,19 +13,17 @@ import pickle
 import sys
 from typing import Any, Callable
 
-from gaitcore.pretreated_io import PretreatedFormatError
+from gaitcore.errors import UserInputError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class UserInputError(Exception):
-    """Bad input the user can fix (the message says which file or option, and why)."""
-
-
-# Exceptions that mean "bad input", shown as one line instead of a traceback.
+# Exceptions that mean "bad input", shown as one line instead of a traceback: the project's own
+# family (gaitcore/errors.py: config, checkpoint, layout, model-file and record errors) and the
+# operating system's and pickle's reports of a missing, unreadable or unsafe file.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    UserInputError, PretreatedFormatError, FileNotFoundError, FileExistsError,
-    NotADirectoryError, PermissionError, pickle.UnpicklingError)
+    UserInputError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+    pickle.UnpicklingError)
 
 
 def positive_int(text: str) -> int:

@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import Iterable
 
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import UserInputError
+from gaitcore.errors import RecordFileError
 
 
 def parts_dir(out: str | os.PathLike) -> Path:
     return Path(f"{out}.parts")
-
-
-class RecordFileError(UserInputError):
-    """A JSONL record file is damaged where no killed writer could have damaged it."""
 
 
 def _read_lines(path: Path, counts: Counter | None = None) -> list[dict]:

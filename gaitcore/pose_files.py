@@ -22,17 +22,14 @@ from typing import Iterable
 
 import numpy as np
 
-from gaitcore.pretreated_io import NUM_JOINTS, PretreatedFormatError, read_json
+from gaitcore.errors import PoseFileError
+from gaitcore.pretreated_io import NUM_JOINTS, read_json
 
 COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
                 "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
                 "left_wrist", "right_wrist", "left_hip", "right_hip",
                 "left_knee", "right_knee", "left_ankle", "right_ankle")
 GREW_POSE_VALUES = 2 + NUM_JOINTS * 3
-
-
-class PoseFileError(PretreatedFormatError):
-    """A keypoint file is malformed (the message names the file and the problem)."""
 
 
 def format_pose_json(keypoints: np.ndarray, frame_numbers: Iterable[int],

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Sequence
 import yaml
 
 from gaitcore.atomic_files import atomic_write_text, remove_stale_temps
-from gaitcore.cli import EXPECTED_ERRORS, UserInputError
+from gaitcore.cli import EXPECTED_ERRORS
+from gaitcore.errors import UserInputError
 from gaitcore.parallel import default_workers, parallel_map
 from gaitcore.pretreated_io import (SILHOUETTE, compute_gei, gei_path,
                                     write_gei, write_sequence)

@@ -27,6 +27,7 @@ import numpy as np
 
 from gaitcore.atomic_files import (atomic_write_bytes, atomic_write_files,
                                    atomic_write_text, is_temp_name)
+from gaitcore.errors import PretreatedFormatError
 from gaitcore.safe_pickle import dumps_pickle, load_pickle, peek_pickle
 
 HEATMAP, SILHOUETTE, POSE = "0_heatmap", "1_sil", "2_pose"
@@ -45,10 +46,6 @@ PARTITION_REQUIRED_KEYS = ("TRAIN_SET", "TEST_SET")
 # DLCR-augmented training sequences; TEST_SEQUENCES: every raw test sequence preprocessing saw,
 # the denominator of the evaluators' "probes evaluated / expected".
 PARTITION_OPTIONAL_LIST_KEYS = ("PROBE_SET", "GALLERY_SET", "AUGMENTED_SET", "TEST_SEQUENCES")
-
-
-class PretreatedFormatError(ValueError):
-    """A file or folder does not follow the pretreated contract; the message names it."""
 
 
 @dataclass(frozen=True)

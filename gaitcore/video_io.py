@@ -8,11 +8,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from gaitcore.pretreated_io import PretreatedFormatError
-
-
-class VideoReadError(PretreatedFormatError):
-    """A video cannot be opened or decoded (the message names the file)."""
+from gaitcore.errors import VideoReadError
 
 
 def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:

@@ -24,7 +24,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from gaitcore.cli import DEVICE_HELP, UserInputError, positive_int, resolve_device_name
+from gaitcore.cli import DEVICE_HELP, positive_int, resolve_device_name
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import numbered_images, read_masks
 from gaitcore.pose_estimation import FrameDetections, box_iou, link_tracks
 from gaitcore.pose_files import read_pose_json

@@ -11,12 +11,11 @@ Several GPUs: accelerate launch --num_processes N opengait_ccvid/main.py --cfgs 
 """
 from __future__ import annotations
 
-from gaitcore.cli import EXPECTED_ERRORS, run_script
-from opengait.config import ConfigError
+from gaitcore.cli import run_script
 from opengait.main import main, parse_args
 from opengait.registry import load_plugins
 
 if __name__ == "__main__":
     load_plugins(["opengait_ccvid.ccvid_evaluator"])        # registers evaluate_ccvid
     args = parse_args(description=__doc__)
-    raise SystemExit(run_script(main, args, EXPECTED_ERRORS + (ConfigError,)))
+    raise SystemExit(run_script(main, args))

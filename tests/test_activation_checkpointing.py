@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from opengait.config import ConfigError
+from gaitcore.errors import CheckpointError, ConfigError
 from opengait.engine.memory import activation_bytes
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.registry import build_model
@@ -158,7 +158,7 @@ def test_runtime_switches_do_not_block_a_strict_restore(tmp_path):
     path = tmp_path / "c.pt"
     save_checkpoint(path, model, opt, torch.optim.lr_scheduler.StepLR(opt, 1), None, 1, 5, cfg)
     load_checkpoint(path, {**MODELS["GaitBase"], "checkpoint_stages": [1, 2], "channels_last": True})
-    with pytest.raises(ConfigError, match="differs in: bin_num"):
+    with pytest.raises(CheckpointError, match="differs in: bin_num"):
         load_checkpoint(path, {**MODELS["GaitBase"], "bin_num": [4]})
 
 

@@ -322,7 +322,7 @@ def test_a_broken_jsonl_line_is_an_error_unless_it_is_a_cut_last_line(tmp_path):
     """Only the last line of a file without a final newline (a writer killed mid-line) may be
     broken: it is dropped and counted. A broken line anywhere else names file and line."""
     from collections import Counter
-    from gaitcore.jsonl_records import RecordFileError
+    from gaitcore.errors import RecordFileError
     good = [json.dumps({"key": f"k{i}", "text": "x"}) for i in range(3)]
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(good) + '\n{"key": "k3", "te')

@@ -84,7 +84,7 @@ def test_a_crafted_yolo_checkpoint_is_refused_without_running_its_code(tmp_path)
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "yolo-evil.pt"
     torch.save({"model": _Payload(marker), "train_args": {}}, evil)
-    code = ("import sys; from gaitcore.pose_estimation import load_yolo, ModelLoadError\n"
+    code = ("import sys; from gaitcore.errors import ModelLoadError; from gaitcore.pose_estimation import load_yolo\n"
             "try:\n    load_yolo(sys.argv[1], 'pose')\nexcept ModelLoadError as e:\n    print('refused:', e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(evil)], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300)
@@ -105,7 +105,7 @@ def test_exported_model_files_are_refused_before_any_work(tmp_path, suffix):
         result = run_script(script, *extra, "--pose-model", model, check=False)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-800:]
         assert f"argument --pose-model: {model}: a {suffix} file" in result.stderr
-    code = ("import sys; from gaitcore.pose_estimation import load_yolo, ModelLoadError\n"
+    code = ("import sys; from gaitcore.errors import ModelLoadError; from gaitcore.pose_estimation import load_yolo\n"
             "try:\n    load_yolo(sys.argv[1], 'pose')\nexcept ModelLoadError as e:\n    print('refused:', e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(model)], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300)

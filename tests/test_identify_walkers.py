@@ -172,7 +172,7 @@ def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp
     """A gallery whose arrays disagree in length, is empty, holds NaN or another embedding shape
     is refused in one line; a walker whose embedding is not finite is never a match."""
     from types import SimpleNamespace
-    from opengait.config import ConfigError
+    from gaitcore.errors import UserInputError
     from opengait.tools.gallery_file import Gallery, load_gallery
     from opengait.tools.identify_walker import UNKNOWN, identify
     good = Gallery({"model": "GaitBase"})
@@ -194,7 +194,7 @@ def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp
         (tampered("empty.npz", **{k: np.zeros((0,) + ((4, 2) if k == "embeddings" else ()), np.float32 if k == "embeddings" else np.int64)
                                   for k in ("embeddings", "frames_in", "frames_kept", "track_ids")},
                   labels=np.array([], str), sources=np.array([], str)), "the gallery is empty")]:
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(UserInputError, match=message):
             load_gallery(path)
     walker = SimpleNamespace(track_id=1, frames=[0, 29])
     record = SimpleNamespace(frames_in=30, frames_kept=28)
@@ -208,7 +208,7 @@ def test_damaged_galleries_and_non_finite_walkers_never_give_a_silent_answer(tmp
     assert nan["identity"] == UNKNOWN and nan["distance"] is None
     args.threshold = 100.0                         # even under a generous threshold
     assert identify(walker, None, record, embedder(np.full((4, 2), np.nan, np.float32)), good, args)["identity"] == UNKNOWN
-    with pytest.raises(ConfigError, match=r"gallery embeddings are \(4, 2\), this model's are \(8, 2\)"):
+    with pytest.raises(UserInputError, match=r"gallery embeddings are \(4, 2\), this model's are \(8, 2\)"):
         identify(walker, None, record, embedder(np.zeros((8, 2), np.float32)), good, args)
 
 

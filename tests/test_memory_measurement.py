@@ -33,7 +33,7 @@ def test_projection_by_hand():
     assert fit["intercept_bytes_fp32"] == 1.25 * GIB and fit["largest_p"] == 7   # 1.25 + 0.25 x 7
     assert measured_points("auto", 4) == [1, 2, 4] and measured_points("auto", 16) == [1, 2]
     assert measured_points("3,1", 4) == [1, 3]
-    from gaitcore.cli import UserInputError
+    from gaitcore.errors import UserInputError
     with pytest.raises(UserInputError, match="--points 2"):
         measured_points("2", 4)
     with pytest.raises(UserInputError, match="did not grow"):

@@ -126,12 +126,12 @@ def test_an_opengait_checkpoint_tests_identifies_and_fine_tunes(pretreated_casia
 
 def test_non_strict_restore_loads_what_fits(tmp_path, caplog):
     import torch
-    from opengait.config import ConfigError
+    from gaitcore.errors import CheckpointError
     from opengait.engine.checkpoint import load_model_weights
     from opengait.modeling.registry import build_model
     source, target = build_model(TINY_GAITBASE, 5), build_model(TINY_GAITBASE, 7)   # other class count
     state = {"model": source.state_dict()}
-    with pytest.raises(ConfigError, match=r"wrong shape 1 \(e.g. bnnecks.fc_bin\)"):
+    with pytest.raises(CheckpointError, match=r"wrong shape 1 \(e.g. bnnecks.fc_bin\)"):
         load_model_weights(target, state, tmp_path / "x.pt", strict=True)
     load_model_weights(target, state, tmp_path / "x.pt", strict=False)
     got = target.state_dict()
@@ -145,7 +145,7 @@ def test_checkpoints_of_another_model_or_class_count(tmp_path, caplog):
     saved them (none fitting is an error, nothing half-loaded); a configured class_num that differs
     from the checkpoint's classifier is named as such."""
     import torch
-    from opengait.config import ConfigError
+    from gaitcore.errors import CheckpointError
     from opengait.engine.checkpoint import model_from_checkpoint, save_checkpoint
     from opengait.modeling.registry import build_model
     sgpp_cfg = {"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 1, 1, 1], "C": 0.25}, "bin_num": [8]}
@@ -154,7 +154,7 @@ def test_checkpoints_of_another_model_or_class_count(tmp_path, caplog):
     opt = torch.optim.SGD(source.parameters(), lr=0.1)
     path = tmp_path / "sgpp-00004.pt"
     save_checkpoint(path, source, opt, None, None, 4, 5, {"model_cfg": sgpp_cfg})
-    with pytest.raises(ConfigError, match="saved by model 'SkeletonGaitPP', but this config builds 'HybridGait'"):
+    with pytest.raises(CheckpointError, match="saved by model 'SkeletonGaitPP', but this config builds 'HybridGait'"):
         model_from_checkpoint(hybrid_cfg, path, strict=True)
     hybrid, _ = model_from_checkpoint(hybrid_cfg, path, strict=False)
     key = "backbone.sil_stem.block.0.weight"
@@ -162,11 +162,11 @@ def test_checkpoints_of_another_model_or_class_count(tmp_path, caplog):
     graph_cfg = {"model": "GaitGraph2", "input_branch": [5, 16, 8], "main_stream": [8, 16, 32], "num_class": 8}
     graph = tmp_path / "gaitgraph2-00004.pt"
     save_checkpoint(graph, build_model(graph_cfg, 5), opt, None, None, 4, 5, {"model_cfg": graph_cfg})
-    with pytest.raises(ConfigError, match="none of the checkpoint's 329 weights fits this model"):
+    with pytest.raises(CheckpointError, match="none of the checkpoint's 329 weights fits this model"):
         model_from_checkpoint(TINY_GAITBASE, graph, strict=False)
     # An OpenGait checkpoint (its classifier sized by its 5 training ids) under a config that says 74.
     foreign = tmp_path / "SkeletonGaitPP-00004.pt"
     torch.save({"model": source.state_dict(), "iteration": 4}, foreign)
-    with pytest.raises(ConfigError, match="the checkpoint's classifier has 5 classes, but "
+    with pytest.raises(CheckpointError, match="the checkpoint's classifier has 5 classes, but "
                                           "model_cfg.SeparateBNNecks.class_num is 74"):
         model_from_checkpoint({**sgpp_cfg, "SeparateBNNecks": {"class_num": 74}}, foreign, strict=True)

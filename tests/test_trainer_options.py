@@ -14,7 +14,8 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from conftest import read_scalars, write_config
-from opengait.config import ConfigError, load_config
+from gaitcore.errors import CheckpointError, ConfigError
+from opengait.config import load_config
 from opengait.engine import trainer
 from opengait.engine.checkpoint import checkpoint_path
 
@@ -224,7 +225,7 @@ def test_a_checkpoint_missing_a_key_is_refused_when_strict_and_loaded_when_not(b
     torch.save(state, broken)
     base = [f"trainer_cfg.restore_hint={broken}", "trainer_cfg.total_iter=2"]
     strict = load_config(base_run["cfg_path"], base)
-    with pytest.raises(ConfigError, match=rf"weights do not fit this model \(missing 1 \(e\.g\. {key}\)\)"):
+    with pytest.raises(CheckpointError, match=rf"weights do not fit this model \(missing 1 \(e\.g\. {key}\)\)"):
         train(strict, tmp_path / "strict")
     loose = load_config(base_run["cfg_path"], base + ["trainer_cfg.restore_ckpt_strict=false"])
     model = train(loose, tmp_path / "loose")
@@ -232,7 +233,7 @@ def test_a_checkpoint_missing_a_key_is_refused_when_strict_and_loaded_when_not(b
     assert torch.all(loaded[key] == 0)
     assert all(torch.equal(loaded[k], v) for k, v in state["model"].items())
     tested = load_config(base_run["cfg_path"], [f"evaluator_cfg.restore_hint={broken}"])
-    with pytest.raises(ConfigError, match=rf"missing 1 \(e\.g\. {key}\)"):
+    with pytest.raises(CheckpointError, match=rf"missing 1 \(e\.g\. {key}\)"):
         test(tested, Accelerator(cpu=True), str(tmp_path / "out"))
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import UserInputError
+from gaitcore.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitcore.cli import UserInputError
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import numbered_images, read_masks
 from gaitcore.pose_files import read_pose_json
 

@@ -25,8 +25,8 @@ from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_tra
                                                         load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects)
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import (DEVICE_HELP, UserInputError, positive_int, resolve_device_name,
-                          run_script, setup_logging)
+from gaitcore.cli import DEVICE_HELP, positive_int, resolve_device_name, run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import numbered_images, read_image
 from gaitcore.pose_estimation import UltralyticsPoseEstimator, estimate_walker_poses
 from gaitcore.pose_files import PoseFileError, format_pose_json, read_pose_json

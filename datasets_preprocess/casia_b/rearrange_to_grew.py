@@ -21,7 +21,8 @@ from pathlib import Path
 from datasets_preprocess.casia_b.casia_b_layout import (CasiaSequence, check_train_count,
                                                         load_silhouettes_and_poses, pose_file,
                                                         sequence_folders, split_subjects, video_index)
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.preprocess_runner import (add_common_arguments,
                                         load_quality_rules, require_kept, run_sequences,
                                         summary_line)

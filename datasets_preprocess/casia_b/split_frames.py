@@ -19,7 +19,8 @@ import cv2
 
 from datasets_preprocess.casia_b.casia_b_layout import key_from_stem
 from gaitcore.atomic_files import atomic_write_files, remove_stale_temps
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.parallel import default_workers, parallel_map
 from gaitcore.video_io import (VideoReadError, declared_frame_count,
                                iter_video_frames)

@@ -21,7 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 from gaitcore.ccvid_layout import read_index
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.pretreated_io import list_sequences, write_partition
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gaitcore.ccvid_layout import read_index
 from datasets_preprocess.ccvid.tracklet_loading import SEGMENTERS, TrackletJob, load_tracklet
-from gaitcore.cli import DEVICE_HELP, UserInputError, run_script, setup_logging
+from gaitcore.cli import DEVICE_HELP, run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.preprocess_runner import (add_common_arguments,
                                         load_quality_rules, require_kept, run_sequences,
                                         summary_line)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gaitcore.ccvid_layout import (SPLITS, TRACKLET, TrackletEntry, camera_of,
                                    parse_split_line, write_index)
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 
 log = logging.getLogger("rename_ids")
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_open
-from gaitcore.cli import UserInputError
+from gaitcore.errors import UserInputError
 
 INDEX_NAME = "augmented_index.csv"
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from datasets_preprocess.ccvid_aug.augmented_index import AugmentedTracklet, write_augmented_index
 from gaitcore.atomic_files import atomic_write_files
 from gaitcore.augmented_names import augmented_tracklet
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import read_image
 from gaitcore.pose_files import read_pose_json
 from gaitcore.jsonl_records import read_records

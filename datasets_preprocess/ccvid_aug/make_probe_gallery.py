@@ -15,7 +15,8 @@ from pathlib import Path
 
 from gaitcore.ccvid_layout import read_index
 from datasets_preprocess.ccvid_aug.augmented_index import read_augmented_index
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.pretreated_io import list_sequences, read_partition, write_partition
 
 

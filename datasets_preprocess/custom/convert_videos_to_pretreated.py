@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.parallel import default_workers
 from gaitcore.preprocess_runner import load_quality_rules, require_kept, run_sequences, summary_line
 from gaitcore.pretreated_io import write_partition

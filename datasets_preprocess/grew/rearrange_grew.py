@@ -23,7 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import numbered_images, read_masks
 from gaitcore.pose_files import PoseFileError, read_grew_pose_txt
 from gaitcore.preprocess_runner import (add_common_arguments,

@@ -25,7 +25,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.pose_files import format_pose_json, read_pose_json
 from datasets_preprocess.synthetic.pose_error import parse_pose_error
 from datasets_preprocess.synthetic.raw_layouts import EXACT_POSES, erred_keypoints

@@ -29,7 +29,8 @@ from collections import Counter
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_write_text
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.parallel import default_workers, parallel_map
 from datasets_preprocess.synthetic import raw_layouts as rl
 from datasets_preprocess.synthetic.appearance import WARDROBES

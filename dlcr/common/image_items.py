@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from gaitcore.ccvid_layout import SPLITS, parse_split_line
-from gaitcore.cli import UserInputError
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import numbered_images, read_image
 
 

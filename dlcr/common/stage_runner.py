@@ -23,7 +23,8 @@ import yaml
 from tqdm import tqdm
 
 from dlcr.common.image_items import parse_splits
-from gaitcore.cli import DEVICE_HELP, UserInputError, resolve_device_name
+from gaitcore.cli import DEVICE_HELP, resolve_device_name
+from gaitcore.errors import UserInputError
 from gaitcore.yaml_files import DuplicateKeyError, parse_yaml
 from gaitcore.jsonl_records import RecordWriter, consolidate, parts_dir, read_records
 

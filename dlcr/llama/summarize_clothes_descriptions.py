@@ -14,7 +14,8 @@ import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.jsonl_records import read_records
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, read_stage_defaults,
                                       resolve_device, resolve_dtype, run_stage, summary)

@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 
 from gaitcore.atomic_files import atomic_write_bytes
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import read_image
 from dlcr.common.image_items import ccvid_image_items, read_batch
 from dlcr.common.stage_runner import (LazyModel, add_stage_arguments, check_stage_arguments, one_of,

@@ -21,7 +21,8 @@ import numpy as np
 
 from gaitcore.atomic_files import atomic_write_bytes
 from gaitcore.augmented_names import augmented_key, augmented_tracklet
-from gaitcore.cli import UserInputError, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.image_io import read_image, read_mask
 from dlcr.common.image_items import ccvid_image_items
 from gaitcore.jsonl_records import read_records

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 import yaml
 
 from gaitcore.atomic_files import atomic_write_text
+from gaitcore.errors import ConfigError
 from gaitcore.yaml_files import DuplicateKeyError, parse_yaml, yaml_problem
-from opengait.errors import ConfigError
 from opengait.registry import load_plugins
 
 PACKAGE_ROOT = Path(__file__).resolve().parent

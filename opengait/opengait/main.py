@@ -25,8 +25,9 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from gaitcore.atomic_files import FolderLock, FolderLockedError
-from gaitcore.cli import EXPECTED_ERRORS, run_script
-from opengait.config import ConfigError, load_config
+from gaitcore.cli import run_script
+from gaitcore.errors import CheckpointError, ConfigError, UserInputError
+from opengait.config import load_config
 from opengait.engine.checkpoint import latest_checkpoint, model_from_checkpoint, resolve_restore
 from opengait.engine.inference import evaluate
 from opengait.engine.optim import check_solver_settings
@@ -84,8 +85,8 @@ def lock_run(run_dir: Path) -> FolderLock:
     try:
         return FolderLock(run_dir.parent / f".{run_dir.name}.lock").acquire()
     except FolderLockedError as e:
-        raise ConfigError(f"{run_dir}: another training is writing into this run folder ({e}); wait for it, "
-                          "or choose another trainer_cfg.save_name") from None
+        raise UserInputError(f"{run_dir}: another training is writing into this run folder ({e}); wait for it, "
+                             "or choose another trainer_cfg.save_name") from None
 
 
 def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
@@ -99,9 +100,9 @@ def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
     if existing is None:
         return
     if not overwrite:
-        raise ConfigError(f"{run_dir}: holds the checkpoints of an earlier run (newest {existing.name}); "
-                          "resume it with --set trainer_cfg.restore_hint=latest, or start again with "
-                          "--overwrite (the old folder is moved aside), or choose another trainer_cfg.save_name")
+        raise CheckpointError(f"{run_dir}: holds the checkpoints of an earlier run (newest {existing.name}); "
+                              "resume it with --set trainer_cfg.restore_hint=latest, or start again with "
+                              "--overwrite (the old folder is moved aside), or choose another trainer_cfg.save_name")
     aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.rename(aside)
     log.warning("--overwrite: the earlier run moved to %s", aside)
@@ -115,8 +116,8 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
     run_dir = run_dir_of(cfg, output_root, save_name)
     path = resolve_restore(ecfg["restore_hint"], run_dir, save_name) or latest_checkpoint(run_dir, save_name)
     if path is None:
-        raise ConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
-                          "evaluator_cfg.restore_hint to an iteration or a path)")
+        raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
+                              "evaluator_cfg.restore_hint to an iteration or a path)")
     model, state = model_from_checkpoint(cfg["model_cfg"], path, ecfg["restore_ckpt_strict"])
     model = accelerator.prepare(model)
     log.info("testing %s", path)
@@ -165,4 +166,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_script(main, parse_args(), EXPECTED_ERRORS + (ConfigError,)))
+    raise SystemExit(run_script(main, parse_args()))

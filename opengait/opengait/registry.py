@@ -8,7 +8,7 @@ the *installed plugins*: modules that installed packages declare in the entry-po
 opengait_ccvid.ccvid_evaluator``, which adds ``evaluate_ccvid``). A config's ``plugins`` list may
 only name installed plugins (by entry-point name or module): a config file never makes Python
 import a module of its choosing, such as a ``.py`` in the working folder. An unknown name is a
-:class:`~opengait.errors.ConfigError` that lists the known ones and suggests the closest.
+:class:`~gaitcore.errors.ConfigError` that lists the known ones and suggests the closest.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import difflib
 import importlib
 from typing import Any, Callable, Iterable
 
-from opengait.errors import ConfigError
+from gaitcore.errors import ConfigError
 
 
 class Registry:

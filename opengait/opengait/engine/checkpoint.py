@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gaitcore.atomic_files import atomic_path
-from opengait.config import ConfigError
+from gaitcore.errors import CheckpointError
 from opengait.modeling.registry import RUNTIME_KEYS
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def resolve_restore(hint, run_dir: Path, save_name: str) -> Path | None:
     else:
         path = Path(hint)
     if not path.exists():
-        raise ConfigError(f"restore_hint {hint!r}: checkpoint {path} not found")
+        raise CheckpointError(f"restore_hint {hint!r}: checkpoint {path} not found")
     return path
 
 
@@ -165,7 +165,7 @@ def from_opengait(state: dict, path: Path, model_cfg: dict) -> dict:
     """An OpenGait checkpoint as ours: mapped weights, its iteration, no optimizer state."""
     weights = state["model"]
     if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
-        raise ConfigError(f"{path}: 'model' is not a state dict of tensors")
+        raise CheckpointError(f"{path}: 'model' is not a state dict of tensors")
     weights = {k.removeprefix("module."): v for k, v in weights.items()}  # saved from a DDP wrapper
     mapped = {opengait_to_ours(k, model_cfg): v for k, v in weights.items()}
     classifier = mapped.get("bnnecks.fc_bin")
@@ -181,19 +181,19 @@ def load_checkpoint(path: Path, model_cfg: dict, strict: bool = True) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupted file, or a pickle that needs arbitrary code
-        raise ConfigError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and "format" not in state and "model" in state:
         log.info("%s: an OpenGait checkpoint (iteration %s); parameter names mapped to ours, "
                  "optimizer and scheduler states not used", path, state.get("iteration"))
         return from_opengait(state, path, model_cfg)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ConfigError(f"{path}: neither a checkpoint of this project nor one in OpenGait's "
-                          "layout ({'model': state_dict, ...})")
+        raise CheckpointError(f"{path}: neither a checkpoint of this project nor one in OpenGait's "
+                              "layout ({'model': state_dict, ...})")
     if state["model_name"] != model_cfg.get("model"):
         if strict:
-            raise ConfigError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
-                              f"{model_cfg.get('model')!r} (restore_ckpt_strict: false loads the weights that "
-                              "fit by name and shape)")
+            raise CheckpointError(f"{path}: saved by model {state['model_name']!r}, but this config builds "
+                                  f"{model_cfg.get('model')!r} (restore_ckpt_strict: false loads the weights that "
+                                  "fit by name and shape)")
         log.warning("%s: saved by model %r, this config builds %r: loading the weights that fit by name "
                     "and shape", path, state["model_name"], model_cfg.get("model"))
         return state
@@ -201,8 +201,8 @@ def load_checkpoint(path: Path, model_cfg: dict, strict: bool = True) -> dict:
                      if state["model_cfg"].get(k) != model_cfg.get(k) and k not in RUNTIME_KEYS)
     if changed:
         if strict:
-            raise ConfigError(f"{path}: saved with a different model_cfg (differs in: {', '.join(changed)}; "
-                              "restore_ckpt_strict: false loads the weights that fit)")
+            raise CheckpointError(f"{path}: saved with a different model_cfg (differs in: {', '.join(changed)}; "
+                                  "restore_ckpt_strict: false loads the weights that fit)")
         log.warning("%s: saved with a different model_cfg (differs in: %s); loading the weights "
                     "that fit", path, ", ".join(changed))
     return state
@@ -220,14 +220,14 @@ def load_model_weights(model: torch.nn.Module, state: dict, path: Path, strict: 
         if missing or unexpected or wrong:
             detail = "; ".join(f"{what} {len(keys)} (e.g. {keys[0]})" for what, keys in
                                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
-            raise ConfigError(f"{path}: weights do not fit this model ({detail}); "
-                              "restore_ckpt_strict: false loads the ones that fit")
+            raise CheckpointError(f"{path}: weights do not fit this model ({detail}); "
+                                  "restore_ckpt_strict: false loads the ones that fit")
         model.load_state_dict(weights, strict=True)
         return
     fitting = {k: v for k, v in weights.items() if k in own and v.shape == own[k].shape}
     if not fitting:
-        raise ConfigError(f"{path}: none of the checkpoint's {len(weights)} weights fits this model by name "
-                          "and shape (another model family?); nothing was loaded")
+        raise CheckpointError(f"{path}: none of the checkpoint's {len(weights)} weights fits this model by name "
+                              "and shape (another model family?); nothing was loaded")
     model.load_state_dict(fitting, strict=False)
     left = len(own) - len(fitting)
     if left or len(fitting) < len(weights):
@@ -246,9 +246,9 @@ def model_from_checkpoint(model_cfg: dict, path: Path, strict: bool = True) -> t
     configured = (model_cfg.get("SeparateBNNecks") or {}).get("class_num")
     if configured is not None and state["num_classes"] and int(configured) != classes:
         if strict:
-            raise ConfigError(f"{path}: the checkpoint's classifier has {classes} classes, but "
-                              f"model_cfg.SeparateBNNecks.class_num is {configured} (set it to {classes}, or "
-                              "restore_ckpt_strict: false to load the other weights)")
+            raise CheckpointError(f"{path}: the checkpoint's classifier has {classes} classes, but "
+                                  f"model_cfg.SeparateBNNecks.class_num is {configured} (set it to {classes}, or "
+                                  "restore_ckpt_strict: false to load the other weights)")
         classes = int(configured)
     model = build_model(model_cfg, classes)
     load_model_weights(model, state, path, strict)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
-from opengait.config import ConfigError
+from gaitcore.errors import CheckpointError, UserInputError
 
 INPUT_NAMES = {HEATMAP: "heatmap", SILHOUETTE: "sil", POSE: "pose"}
 IDENTITY_KEY, INPUTS_KEY, EXPORT_KEY = "hybridgait.identity", "hybridgait.inputs", "hybridgait.export"
@@ -41,8 +41,8 @@ def require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"{module} is not installed (ONNX export and the onnxruntime backend are an "
-                          f"optional extra): {INSTALL_HINT}") from None
+        raise UserInputError(f"{module} is not installed (ONNX export and the onnxruntime backend are an "
+                             f"optional extra): {INSTALL_HINT}") from None
 
 
 def embedding_graph(model, modalities: tuple[str, ...]):
@@ -76,7 +76,7 @@ def export(model, modalities: tuple[str, ...], example: dict[str, np.ndarray], o
     graph = embedding_graph(model, modalities)
     t = len(next(iter(example.values())))
     if t < 3:
-        raise ConfigError(f"the example sequence has {t} frames; exporting needs at least 3")
+        raise UserInputError(f"the example sequence has {t} frames; exporting needs at least 3")
     # a batch of two (torch.export would fix a dimension of size 1): the example and its frames
     # in reverse order, so the trace also meets a batch whose rows differ
     one = tuple(torch.from_numpy(np.ascontiguousarray(example[m], np.float32))[None] for m in modalities)
@@ -108,8 +108,8 @@ def export(model, modalities: tuple[str, ...], example: dict[str, np.ndarray], o
             got = session.run(["embeddings"], {n: v.numpy() for n, v in zip(names, (*xs, fr))})[0]
             worst = max(worst, float(np.abs(got - expected).max()))
         if not worst <= EXPORT_TOLERANCE:
-            raise ConfigError(f"{out}: onnxruntime's embeddings differ from PyTorch's by {worst:.2e} "
-                              f"(> {EXPORT_TOLERANCE:g}); the file was not written")
+            raise CheckpointError(f"{out}: onnxruntime's embeddings differ from PyTorch's by {worst:.2e} "
+                                  f"(> {EXPORT_TOLERANCE:g}); the file was not written")
         record = {"opset": opset, "torch": torch.__version__, "onnxruntime": require("onnxruntime").__version__,
                   "max_abs_diff_vs_torch": worst, "traced_frames": t, "export_seconds": round(seconds, 1),
                   "exported": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -136,17 +136,17 @@ def read_metadata(path: str | Path) -> dict:
     """``{"identity", "inputs", "export"}`` of an exported file (onnxruntime only; no torch)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: ONNX file not found (make one with opengait/opengait/tools/export_onnx.py)")
+        raise CheckpointError(f"{path}: ONNX file not found (make one with opengait/opengait/tools/export_onnx.py)")
     try:
         meta = session_for(path).get_modelmeta().custom_metadata_map
-    except ConfigError:
+    except CheckpointError:
         raise
     except Exception as e:                                     # onnxruntime's own load errors
-        raise ConfigError(f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]})") from None
     if IDENTITY_KEY not in meta:
-        raise ConfigError(f"{path}: not exported by export_onnx.py (no {IDENTITY_KEY} metadata), so the "
-                          "model it holds is unknown")
+        raise CheckpointError(f"{path}: not exported by export_onnx.py (no {IDENTITY_KEY} metadata), so the "
+                              "model it holds is unknown")
     return {"identity": json.loads(meta[IDENTITY_KEY]), "inputs": json.loads(meta[INPUTS_KEY]),
             "export": json.loads(meta.get(EXPORT_KEY, "{}"))}
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
-from opengait.config import ConfigError, load_config
+from gaitcore.errors import CheckpointError, ConfigError
+from opengait.config import load_config
 from opengait.data.frame_sampling import sample_frames
 from opengait.data.loader import collate_sequences
 from opengait.data.transforms import build_transform
@@ -64,11 +65,11 @@ class SequenceEmbedder:
         if backend not in BACKENDS:
             raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
         if not ckpt.is_file():
-            raise ConfigError(f"{ckpt}: {'ONNX file' if backend == 'onnxruntime' else 'checkpoint'} not found")
+            raise CheckpointError(f"{ckpt}: {'ONNX file' if backend == 'onnxruntime' else 'checkpoint'} not found")
         if (ckpt.suffix.lower() == ".onnx") != (backend == "onnxruntime"):
-            raise ConfigError(f"{ckpt}: the {backend} backend reads "
-                              f"{'an .onnx file' if backend == 'onnxruntime' else 'a .pt checkpoint'}"
-                              f"{' (pass --backend onnxruntime for .onnx files)' if backend == 'torch' else ''}")
+            raise CheckpointError(f"{ckpt}: the {backend} backend reads "
+                                  f"{'an .onnx file' if backend == 'onnxruntime' else 'a .pt checkpoint'}"
+                                  f"{' (pass --backend onnxruntime for .onnx files)' if backend == 'torch' else ''}")
         use = self.cfg["data_cfg"].get("data_in_use") or [True] * len(MODALITY_FILES)
         if len(use) != len(MODALITY_FILES):
             raise ConfigError(f"{cfgs}: data_cfg.data_in_use has {len(use)} entries; sequences made "
@@ -84,11 +85,11 @@ class SequenceEmbedder:
             self.onnx = OnnxModel(ckpt)
             recorded = self.onnx.identity
             if recorded.get("model_cfg_sha256") != model_cfg_sha256(self.cfg):
-                raise ConfigError(f"{ckpt}: exported from another model_cfg than {cfgs}'s "
-                                  f"({recorded.get('model')} from {recorded.get('config')})")
+                raise CheckpointError(f"{ckpt}: exported from another model_cfg than {cfgs}'s "
+                                      f"({recorded.get('model')} from {recorded.get('config')})")
             if list(self.onnx.modalities) != self.modalities:
-                raise ConfigError(f"{ckpt}: reads {', '.join(self.onnx.modalities)}, but {cfgs} feeds "
-                                  f"{', '.join(self.modalities)} (data_cfg.data_in_use)")
+                raise CheckpointError(f"{ckpt}: reads {', '.join(self.onnx.modalities)}, but {cfgs} feeds "
+                                      f"{', '.join(self.modalities)} (data_cfg.data_in_use)")
             self.identity = {**{k: recorded[k] for k in ("model", "model_cfg_sha256", "checkpoint_sha256",
                                                          "iteration", "checkpoint")},
                              "config": str(cfgs), "metric": self.metric, "onnx": str(ckpt)}

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gaitcore.cli import EXPECTED_ERRORS, UserInputError, run_script, setup_logging
+from gaitcore.cli import EXPECTED_ERRORS, run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.video_io import read_video
 from gaitcore.video_walkers import (WalkerSource, add_walker_source_arguments, list_videos,
                                      walker_arrays)
-from opengait.config import ConfigError
 from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments
 from opengait.tools.gallery_file import Gallery, load_gallery
 
@@ -128,4 +128,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_script(main, parse_args(), EXPECTED_ERRORS + (ConfigError,)))
+    raise SystemExit(run_script(main, parse_args()))

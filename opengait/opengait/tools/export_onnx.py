@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gaitcore.cli import EXPECTED_ERRORS, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE, read_sequence
-from opengait.config import ConfigError
 
 log = logging.getLogger("export_onnx")
 
@@ -72,9 +72,9 @@ def main(args: argparse.Namespace) -> int:
     for module in ("onnx", "onnxscript", "onnxruntime"):
         require(module)                          # before minutes of work, one line if missing
     if args.out.exists() and not args.overwrite:
-        raise ConfigError(f"{args.out}: already exists (pass --overwrite to replace it)")
+        raise UserInputError(f"{args.out}: already exists (pass --overwrite to replace it)")
     if args.out.suffix.lower() != ".onnx":
-        raise ConfigError(f"{args.out}: the file name must end in .onnx")
+        raise UserInputError(f"{args.out}: the file name must end in .onnx")
     embedder = SequenceEmbedder(args.cfgs, args.ckpt, args.set, device="cpu")
     if args.example:
         arrays = read_sequence(args.example, embedder.modalities)
@@ -91,4 +91,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_script(main, parse_args(), EXPECTED_ERRORS + (ConfigError,)))
+    raise SystemExit(run_script(main, parse_args()))

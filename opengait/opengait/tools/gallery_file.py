@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gaitcore.atomic_files import atomic_path
-from opengait.config import ConfigError
+from gaitcore.errors import UserInputError
 
 IDENTITY_KEYS = ("model", "model_cfg_sha256", "checkpoint_sha256")
 
@@ -46,14 +46,14 @@ class Gallery:
         """Refuse a gallery made by another model (or checkpoint, or model_cfg)."""
         differ = [k for k in IDENTITY_KEYS if self.identity.get(k) != identity.get(k)]
         if differ:
-            raise ConfigError(f"{path}: this gallery was made with another model ({', '.join(differ)} differ: "
-                              f"gallery {self.identity.get('model')} from {self.identity.get('checkpoint')}, "
-                              f"now {identity.get('model')} from {identity.get('checkpoint')}); enroll again "
-                              "with this model")
+            raise UserInputError(f"{path}: this gallery was made with another model ({', '.join(differ)} differ: "
+                                 f"gallery {self.identity.get('model')} from {self.identity.get('checkpoint')}, "
+                                 f"now {identity.get('model')} from {identity.get('checkpoint')}); enroll again "
+                                 "with this model")
 
     def save(self, path: str | Path) -> None:
         if not self.labels:
-            raise ConfigError(f"{path}: nothing enrolled, no gallery written")
+            raise UserInputError(f"{path}: nothing enrolled, no gallery written")
         meta = {**self.identity, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -66,14 +66,14 @@ class Gallery:
 def load_gallery(path: str | Path) -> Gallery:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: gallery file not found (make one with enroll_gallery.py)")
+        raise UserInputError(f"{path}: gallery file not found (make one with enroll_gallery.py)")
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             gallery = Gallery(meta, list(data["embeddings"]), data["labels"].tolist(), data["sources"].tolist(),
                               data["frames_in"].tolist(), data["frames_kept"].tolist(), data["track_ids"].tolist())
     except (OSError, ValueError, KeyError) as e:
-        raise ConfigError(f"{path}: not a gallery file ({type(e).__name__}: {e})") from None
+        raise UserInputError(f"{path}: not a gallery file ({type(e).__name__}: {e})") from None
     check_gallery(gallery, path)
     return gallery
 
@@ -85,14 +85,14 @@ def check_gallery(gallery: Gallery, path: str | Path) -> None:
                "sources": len(gallery.sources), "frames_in": len(gallery.frames_in),
                "frames_kept": len(gallery.frames_kept), "track_ids": len(gallery.track_ids)}
     if len(set(lengths.values())) != 1:
-        raise ConfigError(f"{path}: the gallery's arrays disagree in length "
-                          f"({', '.join(f'{k} {v}' for k, v in lengths.items())}); enroll again")
+        raise UserInputError(f"{path}: the gallery's arrays disagree in length "
+                             f"({', '.join(f'{k} {v}' for k, v in lengths.items())}); enroll again")
     if not gallery.labels:
-        raise ConfigError(f"{path}: the gallery is empty; enroll walkers with enroll_gallery.py")
+        raise UserInputError(f"{path}: the gallery is empty; enroll walkers with enroll_gallery.py")
     shapes = {np.asarray(e).shape for e in gallery.embeddings}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ConfigError(f"{path}: gallery embeddings of shapes {sorted(shapes)}; expected one (C, P) shape")
+        raise UserInputError(f"{path}: gallery embeddings of shapes {sorted(shapes)}; expected one (C, P) shape")
     bad = sum(1 for e in gallery.embeddings if not np.isfinite(e).all())
     if bad:
-        raise ConfigError(f"{path}: {bad} of {len(gallery)} gallery embeddings hold NaN or infinite values; "
-                          "enroll those walkers again")
+        raise UserInputError(f"{path}: {bad} of {len(gallery)} gallery embeddings hold NaN or infinite values; "
+                             "enroll those walkers again")

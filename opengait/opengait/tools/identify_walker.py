@@ -21,11 +21,11 @@ import numpy as np
 from tqdm import tqdm
 
 from gaitcore.atomic_files import atomic_path
-from gaitcore.cli import EXPECTED_ERRORS, run_script, setup_logging
+from gaitcore.cli import run_script, setup_logging
+from gaitcore.errors import UserInputError
 from gaitcore.video_io import read_video
 from gaitcore.video_walkers import (WalkerSource, add_walker_source_arguments, draw_walker,
                                      walker_arrays)
-from opengait.config import ConfigError
 from opengait.engine.sequence_embedding import SequenceEmbedder, add_model_arguments, rank_identities
 from opengait.tools.gallery_file import load_gallery
 
@@ -54,8 +54,8 @@ def identify(walker, arrays, record, embedder, gallery, args) -> dict:
     probe = embedder.embed(arrays)
     enrolled = np.stack(gallery.embeddings)
     if probe.shape != enrolled.shape[1:]:
-        raise ConfigError(f"{args.gallery}: gallery embeddings are {tuple(enrolled.shape[1:])}, this model's "
-                          f"are {tuple(probe.shape)}; enroll again with this model")
+        raise UserInputError(f"{args.gallery}: gallery embeddings are {tuple(enrolled.shape[1:])}, this model's "
+                             f"are {tuple(probe.shape)}; enroll again with this model")
     ranked = rank_identities(probe, enrolled, np.array(gallery.labels), embedder.metric)
     best_label, best_distance, _ = ranked[0]
     # A probe whose embedding is not finite matches nobody (NaN compares false with any threshold).
@@ -81,7 +81,7 @@ def write_visualization(path: str | Path, video: Path, frames: list[np.ndarray],
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
-            raise ConfigError(f"{path}: OpenCV cannot write this video (use an .mp4 or .avi name)")
+            raise UserInputError(f"{path}: OpenCV cannot write this video (use an .mp4 or .avi name)")
         try:
             for index, frame in enumerate(tqdm(frames, desc="visualize", unit="frame")):
                 canvas = frame.copy()
@@ -146,4 +146,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_script(main, parse_args(), EXPECTED_ERRORS + (ConfigError,)))
+    raise SystemExit(run_script(main, parse_args()))
