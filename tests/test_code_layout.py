@@ -143,3 +143,11 @@ def test_result_files_record_no_machine_paths():
     found = [f"{p.relative_to(REPO_ROOT)}: {m}" for p in sorted((REPO_ROOT / "benchmarks" / "results").rglob("*"))
              if p.suffix in (".json", ".md") for m in machine if m in p.read_text(encoding="utf-8")]
     assert found == []
+
+
+def test_the_license_file_is_the_one_pyproject_declares():
+    import tomllib
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["license"]
+    assert declared == {"text": "Apache-2.0"}
+    head = (REPO_ROOT / "LICENSE").read_text(encoding="utf-8").split()[:4]
+    assert head == ["Apache", "License", "Version", "2.0,"]
