@@ -33,6 +33,7 @@ import numpy as np
 
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
+from study.design import CASIA_GENERATOR, ITERATIONS as STUDY_ITERATIONS
 from study.pipelines import Population, preprocessed, work_folder, write_json
 from study.runs import REPO, RunSpec, finished, train_and_test
 from study.stats import paired
@@ -46,13 +47,8 @@ BASELINES = {   # name -> (config, reads)
     "SkeletonGait++": ("opengait/configs/skeletongait/skeletongait++_synthetic.yaml", "both"),
 }
 TUNING_SEEDS = "200,201,202"
-# The benchmark's generator settings: CASIA-B's conditions and size (124 ids: 74 train, 50 test),
-# six views, a stride and more per sequence, the v4 wardrobe (v3's garments at CASIA-B-like shares:
-# with v3, GaitBase's CL / NM was 0.48, far below target (a)) and the keypoint error calibrated
-# against yolo11n-pose with its shared constant errors.
-GENERATOR = dict(subjects=124, views="000,036,072,108,144,180", frames=30, keypoint_noise="estimator_v3",
-                 wardrobe="v4")
-ITERATIONS = 1500
+# The benchmark's generator settings and budget are the study's (study/design.py).
+GENERATOR, ITERATIONS = CASIA_GENERATOR, STUDY_ITERATIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
