@@ -81,13 +81,14 @@ def write_per_query(path: Path, probe, gallery, dist, info, per_query) -> None:
     with atomic_open(path, "w") as f:
         writer = csv.writer(f)
         writer.writerow(["query", "pid", "clothes", "camera"]
-                        + [f"{s}_{c}" for s in SETTINGS for c in ("first_hit_rank", "AP", "positives")]
+                        + [f"{s}_{c}" for s in SETTINGS for c in ("first_hit_rank", "last_hit_rank", "AP", "positives")]
                         + ["top5_gallery"])
         for i, key in enumerate(probe):
             row = [key, key.split("/")[0], info[key]["clothes"], info[key]["camera"]]
             for s in SETTINGS:
                 r = per_query[s][i]
                 row += ["missing" if r.missing else "" if r.first_hit is None else r.first_hit + 1,
+                        "missing" if r.missing else "" if r.last_hit is None else r.last_hit + 1,
                         "" if r.ap is None else f"{r.ap:.4f}", r.positives]
             row.append("" if i >= len(dist) else
                        " ".join(gallery[j] for j in np.argsort(dist[i], kind="stable")[:5]))

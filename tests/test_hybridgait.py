@@ -297,7 +297,11 @@ def test_each_mechanism_changes_the_embeddings_and_gets_a_gradient():
         "ul": grad_ratio(model, ["ul_logits"], x, labels),
         "pose_branch": grad_ratio(model, [n for n in named if n.startswith("pose_branch.")], x, labels),
     }
-    assert all(5e-3 < r < 1e3 for r in ratios.values()), ratios   # measured: 0.019, 0.031, 0.036
+    # Seeded model and inputs: the ratios are known (to float rounding; UL's moves by 3e-4 of itself
+    # between one and two threads). Each mechanism's parameters get about 2-4% of the backbone's
+    # mean gradient: neither cut off nor dominant.
+    assert ratios == pytest.approx({"cross_attention": 0.019478, "ul": 0.030994, "pose_branch": 0.036427},
+                                   rel=2e-3), ratios
 
 
 def test_flash_attention_runs_in_the_default_model_when_no_joint_is_masked(monkeypatch):

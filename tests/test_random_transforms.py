@@ -52,7 +52,7 @@ def test_every_random_transform_is_covered_here():
 
 @pytest.mark.parametrize("name", RANDOM)
 def test_one_draw_for_every_frame_and_image_modality(name):
-    applied = 0
+    applied = set()
     for seed in SEEDS:
         data, out = run(name, seed)
         sil = out["1_sil"]
@@ -61,8 +61,14 @@ def test_one_draw_for_every_frame_and_image_modality(name):
             np.testing.assert_array_equal(sil[t], sil[0], err_msg=f"{name} seed {seed}")
         for c in range(2):                        # ... and per skeleton-map channel
             np.testing.assert_array_equal(out["0_heatmap"][:, c], sil, err_msg=f"{name} seed {seed}")
-        applied += not np.array_equal(sil, data["1_sil"])
-    assert 0 < applied < len(SEEDS)               # prob 0.5: both decisions were drawn
+        if not np.array_equal(sil, data["1_sil"]):
+            applied.add(seed)
+    # The decision is the sequence generator's first draw against prob 0.5, so the seeds that
+    # change the images are known beforehand: 9 of the 24, both decisions exercised. One of them,
+    # seed 11, rotates by -0.014 degrees (the next draw, uniform in [-10, 10]), which moves no pixel.
+    drawn = {seed for seed in SEEDS if np.random.default_rng(seed).random() < 0.5}
+    assert len(drawn) == 9
+    assert applied == (drawn - {11} if name == "RandomRotate" else drawn)
 
 
 def test_flip_mirrors_the_keypoints_exactly_when_it_flips_the_images():

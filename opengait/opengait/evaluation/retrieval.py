@@ -14,6 +14,7 @@ class QueryResult:
     inp: float | None
     positives: int
     missing: bool = False      # an expected query without features: a miss, AP 0
+    last_hit: int | None = None  # 0-based rank of the last (hardest) true match; INP = positives / (last_hit + 1)
 
 
 def rank_with_masks(dist_row: np.ndarray, good: np.ndarray, junk: np.ndarray) -> QueryResult:
@@ -26,7 +27,8 @@ def rank_with_masks(dist_row: np.ndarray, good: np.ndarray, junk: np.ndarray) ->
         return QueryResult(None, None, None, 0)
     positions = np.flatnonzero(hits)                        # 0-based ranks of the true matches
     precision = np.arange(1, n_pos + 1) / (positions + 1)
-    return QueryResult(int(positions[0]), float(precision.mean()), n_pos / float(positions[-1] + 1), n_pos)
+    return QueryResult(int(positions[0]), float(precision.mean()), n_pos / float(positions[-1] + 1), n_pos,
+                       last_hit=int(positions[-1]))
 
 
 def missing_query(good: np.ndarray) -> QueryResult:
