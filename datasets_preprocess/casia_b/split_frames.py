@@ -2,7 +2,8 @@
 
 videos/<sid>-<type>-<view>.avi  ->  <out>/<sid>/<type>/<view>/<frame:03d>.jpg (frame = index + 1,
 the numbering of the official silhouettes). Videos are processed in parallel; a finished
-video is skipped on a re-run; an unreadable video is reported and skipped. Not needed when
+video is skipped on a re-run; an unreadable video is reported and skipped; a video cut short
+keeps the frames before the cut (the frame the cut falls in is dropped). Not needed when
 poses come from --pose-from in make_pose_gei.py.
 
     python datasets_preprocess/casia_b/split_frames.py --videos data/casia_b/videos --out data/casia_b_work/frames
@@ -55,11 +56,19 @@ def split_video(video: Path, out: Path, quality: int) -> tuple[str, int, str | N
             files[f"{i + 1:03d}.jpg"] = buf.tobytes()
     except VideoReadError as e:
         return "failed", 0, str(e)
-    atomic_write_files(target, files, overwrite=True)
     declared = declared_frame_count(video)
-    if declared > len(files):
-        return "truncated", len(files), (f"{video}: truncated, decoded {len(files)} of "
-                                         f"{declared} frames (kept those)")
+    decoded = len(files)
+    if declared > decoded:
+        # The decoder also returns the frame the file breaks off in, its missing part filled in:
+        # the last decoded frame of a cut-off video is dropped (one whole frame may go with it
+        # when the cut falls exactly between two frames).
+        files.pop(f"{decoded:03d}.jpg")
+        if not files:
+            return "failed", 0, f"{video}: truncated within its first frame"
+    atomic_write_files(target, files, overwrite=True)
+    if declared > decoded:
+        return "truncated", len(files), (f"{video}: truncated, decoded {decoded} of {declared} frames "
+                                         f"(kept the first {len(files)}; the last one may be cut off)")
     return "split", len(files), None
 
 
