@@ -74,6 +74,6 @@ def test_process_peak_memory_resets_and_counts_only_this_process():
     for offset in range(0, 200 * mib, mmap.PAGESIZE):   # every page written
         block[offset] = 1
     block.close()
-    assert peak_rss_bytes() - base >= 190 * mib
+    assert peak_rss_bytes() - base >= 0.95 * 200 * mib      # the block, whatever the allocator
     reset_peak_rss()
-    assert peak_rss_bytes() - rss_bytes() < 50 * mib
+    assert peak_rss_bytes() - rss_bytes() < 0.25 * 200 * mib              # the block is no longer counted
