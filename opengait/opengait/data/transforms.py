@@ -30,9 +30,25 @@ def _is_image(name: str, array: np.ndarray) -> bool:
     return name != POSE and array.ndim in (3, 4)
 
 
-def _as_frames(array: np.ndarray) -> np.ndarray:
-    """(T, H, W) or (T, C, H, W) -> (T*C, H, W) view for per-frame image ops."""
-    return array.reshape(-1, *array.shape[-2:])
+def map_modalities(data: dict, image: Callable[[str, np.ndarray], np.ndarray] | None = None,
+                   pose: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """A new sequence dict: ``image(name, array)`` applied to each image modality, ``pose(array)``
+    to the keypoints; a modality without a function is passed on unchanged."""
+    out = {}
+    for name, array in data.items():
+        if image is not None and _is_image(name, array):
+            array = image(name, array)
+        elif pose is not None and name == POSE:
+            array = pose(array)
+        out[name] = array
+    return out
+
+
+def per_frame(array: np.ndarray, op: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``op`` on every (H, W) frame of a (T, H, W) or (T, C, H, W) array; the result keeps the
+    leading axes and takes the frames' new height and width."""
+    frames = np.stack([op(f) for f in array.reshape(-1, *array.shape[-2:])])
+    return frames.reshape(*array.shape[:-2], *frames.shape[-2:])
 
 
 @TRANSFORMS.register()
@@ -46,17 +62,14 @@ class BaseSilCuttingTransform:
         self.divsor, self.cutting, self.img_w = float(divsor), cutting, img_w
 
     def __call__(self, data: dict, rng: np.random.Generator) -> dict:
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array):
-                if self.img_w is not None and array.shape[-1] != self.img_w:
-                    raise ConfigError(f"BaseSilCuttingTransform.img_w: {self.img_w}, but the {name} "
-                                      f"frames are {array.shape[-1]} wide")
-                cut = self.cutting if self.cutting is not None else int(array.shape[-1] // 64) * 10
-                array = array[..., cut:array.shape[-1] - cut] if cut > 0 else array
-                array = array.astype(np.float32) / self.divsor
-            out[name] = array
-        return out
+        def cut_and_scale(name: str, array: np.ndarray) -> np.ndarray:
+            if self.img_w is not None and array.shape[-1] != self.img_w:
+                raise ConfigError(f"BaseSilCuttingTransform.img_w: {self.img_w}, but the {name} "
+                                  f"frames are {array.shape[-1]} wide")
+            cut = self.cutting if self.cutting is not None else int(array.shape[-1] // 64) * 10
+            array = array[..., cut:array.shape[-1] - cut] if cut > 0 else array
+            return array.astype(np.float32) / self.divsor
+        return map_modalities(data, image=cut_and_scale)
 
 
 @TRANSFORMS.register()
@@ -86,14 +99,11 @@ class Resize:
         self.height, self.width = int(size[0]), int(size[1])
 
     def __call__(self, data: dict, rng: np.random.Generator) -> dict:
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array) and array.shape[-2:] != (self.height, self.width):
-                frames = [cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA)
-                          for f in _as_frames(array)]
-                array = np.stack(frames).reshape(*array.shape[:-2], self.height, self.width)
-            out[name] = array
-        return out
+        def resize(name: str, array: np.ndarray) -> np.ndarray:
+            if array.shape[-2:] == (self.height, self.width):
+                return array
+            return per_frame(array, lambda f: cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA))
+        return map_modalities(data, image=resize)
 
 
 @TRANSFORMS.register()
@@ -110,15 +120,13 @@ class RandomHorizontalFlip:
     def __call__(self, data: dict, rng: np.random.Generator) -> dict:
         if rng.random() >= self.prob:
             return data
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array):
-                array = np.ascontiguousarray(array[..., ::-1])
-            elif name == POSE:
-                array = array[:, _FLIP_ORDER].copy()
-                array[..., 0] = -array[..., 0]   # mirror; models centre poses on the hips
-            out[name] = array
-        return out
+
+        def mirror_keypoints(array: np.ndarray) -> np.ndarray:
+            array = array[:, _FLIP_ORDER].copy()
+            array[..., 0] = -array[..., 0]   # mirror; models centre poses on the hips
+            return array
+        return map_modalities(data, image=lambda name, array: np.ascontiguousarray(array[..., ::-1]),
+                              pose=mirror_keypoints)
 
 
 @TRANSFORMS.register()
@@ -133,21 +141,20 @@ class RandomRotate:
         if rng.random() >= self.prob:
             return data
         angle = float(rng.uniform(-self.degree, self.degree))
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array):
-                h, w = array.shape[-2:]
-                m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
-                frames = [cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR) for f in _as_frames(array)]
-                array = np.stack(frames).reshape(array.shape)
-            elif name == POSE:
-                array = array.copy()
-                hips = array[:, 11:13, :2].mean(1, keepdims=True)
-                a = np.radians(angle)  # cv2: positive = counter-clockwise on screen (y down)
-                rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]], np.float32)
-                array[..., :2] = (array[..., :2] - hips) @ rot.T + hips
-            out[name] = array
-        return out
+
+        def rotate_images(name: str, array: np.ndarray) -> np.ndarray:
+            h, w = array.shape[-2:]
+            m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+            return per_frame(array, lambda f: cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR))
+
+        def rotate_keypoints(array: np.ndarray) -> np.ndarray:
+            array = array.copy()
+            hips = array[:, 11:13, :2].mean(1, keepdims=True)
+            a = np.radians(angle)  # cv2: positive = counter-clockwise on screen (y down)
+            rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]], np.float32)
+            array[..., :2] = (array[..., :2] - hips) @ rot.T + hips
+            return array
+        return map_modalities(data, image=rotate_images, pose=rotate_keypoints)
 
 
 @TRANSFORMS.register()
@@ -161,18 +168,14 @@ class RandomPerspective:
         if rng.random() >= self.prob:
             return data
         d = rng.uniform(-self.shift, self.shift, 4)
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array):
-                h, w = array.shape[-2:]
-                src = np.float32([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
-                dst = src + np.float32([[d[0] * w, 0], [d[1] * w, 0], [d[2] * w, 0], [d[3] * w, 0]])
-                m = cv2.getPerspectiveTransform(src, dst)
-                frames = [cv2.warpPerspective(f, m, (w, h), flags=cv2.INTER_LINEAR)
-                          for f in _as_frames(array)]
-                array = np.stack(frames).reshape(array.shape)
-            out[name] = array
-        return out
+
+        def warp(name: str, array: np.ndarray) -> np.ndarray:
+            h, w = array.shape[-2:]
+            src = np.float32([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
+            dst = src + np.float32([[d[0] * w, 0], [d[1] * w, 0], [d[2] * w, 0], [d[3] * w, 0]])
+            m = cv2.getPerspectiveTransform(src, dst)
+            return per_frame(array, lambda f: cv2.warpPerspective(f, m, (w, h), flags=cv2.INTER_LINEAR))
+        return map_modalities(data, image=warp)
 
 
 @TRANSFORMS.register()
@@ -188,17 +191,16 @@ class RandomErasing:
         area_share = rng.uniform(self.sl, self.sh)
         aspect = rng.uniform(self.r1, 1 / self.r1)
         pos = rng.random(2)
-        out = {}
-        for name, array in data.items():
-            if _is_image(name, array):
-                h, w = array.shape[-2:]
-                eh = min(h, max(1, int(round(np.sqrt(area_share * h * w * aspect)))))
-                ew = min(w, max(1, int(round(np.sqrt(area_share * h * w / aspect)))))
-                y, x = int(pos[0] * (h - eh + 1)), int(pos[1] * (w - ew + 1))
-                array = array.copy()
-                array[..., y:y + eh, x:x + ew] = 0
-            out[name] = array
-        return out
+
+        def erase(name: str, array: np.ndarray) -> np.ndarray:
+            h, w = array.shape[-2:]
+            eh = min(h, max(1, int(round(np.sqrt(area_share * h * w * aspect)))))
+            ew = min(w, max(1, int(round(np.sqrt(area_share * h * w / aspect)))))
+            y, x = int(pos[0] * (h - eh + 1)), int(pos[1] * (w - ew + 1))
+            array = array.copy()
+            array[..., y:y + eh, x:x + ew] = 0
+            return array
+        return map_modalities(data, image=erase)
 
 
 def build_transform(specs: list | dict | None, where: str) -> Callable[[dict, np.random.Generator], dict]:
