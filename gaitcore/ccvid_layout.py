@@ -16,14 +16,11 @@ to the partition JSON the evaluator reads.
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
-from gaitcore.atomic_files import atomic_open
-from gaitcore.errors import UserInputError
+from gaitcore.dataclass_csv import read_records_csv, write_records_csv
 
 SPLITS = ("train", "query", "gallery")
 TRACKLET = re.compile(r"(?P<session>session\d+)/(?P<pid>\d+)_(?P<clip>\d+)")
@@ -67,24 +64,9 @@ def parse_split_line(line: str) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
-INDEX_FIELDS = [f.name for f in fields(TrackletEntry)]
-
-
 def write_index(path: str | os.PathLike, entries: list[TrackletEntry]) -> None:
-    with atomic_open(path, "w") as f:
-        writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
-        writer.writeheader()
-        for entry in entries:
-            writer.writerow(asdict(entry))
+    write_records_csv(path, TrackletEntry, entries)
 
 
 def read_index(path: str | os.PathLike) -> list[TrackletEntry]:
-    path = Path(path)
-    if not path.exists():
-        raise UserInputError(f"{path}: CCVID index not found; run rename_ids.py first")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != INDEX_FIELDS:
-            raise UserInputError(f"{path}: not a ccvid_index.csv (columns {reader.fieldnames}, "
-                                 f"expected {INDEX_FIELDS})")
-        return [TrackletEntry(**{**row, "camera": int(row["camera"])}) for row in reader]
+    return read_records_csv(path, TrackletEntry, "the CCVID index; run rename_ids.py first")
