@@ -33,13 +33,12 @@ from gaitcore.pretreated_io import HEATMAP, POSE
 
 from opengait.config import ConfigError
 from opengait.modeling.attention import attention
-from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
-                                       init_parameters)
+from opengait.modeling.modules import SeparateBNNecks, SeparateFCs, init_parameters
 from opengait.modeling.pose_branch import (LOWER_JOINTS, NUM_JOINTS, POSE_ENCODERS, UPPER_JOINTS, PoseBranch,
                                            ResGCNPoseBranch)
 from opengait.modeling.registry import register_model, require_inputs
-from opengait.modeling.skeletongait_pp import (SILHOUETTE, SkeletonGaitPPBackbone,
-                                               skeleton_map_features, skeletongait_kwargs)
+from opengait.modeling.skeletongait_pp import (SILHOUETTE, add_skeleton_map_trunk, skeleton_map_features,
+                                               skeletongait_kwargs)
 
 FUSIONS = ("cross_attention", "attention_gate", "concat", "none")
 
@@ -194,11 +193,8 @@ class HybridGait(nn.Module):
         # The keypoint branch is built only where its tokens are used.
         self.use_pose = pose_branch and (not visual_branch or fusion != "none" or self.pose_aux)
         if visual_branch:
-            self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels, checkpoint_stages)
-            token_dim = self.backbone.widths[3]
-            embed_dim = embed_dim or self.backbone.widths[2]
-            parts = sum(bin_num)
-            self.hpp = HorizontalPoolingPyramid(bin_num)
+            parts, token_dim, embed_dim = add_skeleton_map_trunk(self, blocks, C, map_channels, checkpoint_stages,
+                                                                 bin_num, embed_dim)
         if self.use_pose:
             if pose_encoder == "resgcn":
                 self.pose_branch = ResGCNPoseBranch(delta_joint, min_joint_conf, pose_normalization)

@@ -58,17 +58,25 @@ class SkeletonGaitPPBackbone(nn.Module):
         return x
 
 
+def add_skeleton_map_trunk(module: nn.Module, blocks, C: float, map_channels: int, checkpoint_stages, bin_num,
+                           embed_dim: int | None) -> tuple[int, int, int]:
+    """Give ``module`` SkeletonGait++'s trunk -- ``backbone`` (the two stems, their fusion and the
+    pseudo-3D stages) and ``hpp`` -- and return (parts, token width, embedding width): the
+    embedding is ``embed_dim`` wide, or as wide as the third stage (SkeletonGait++'s choice)."""
+    module.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels, checkpoint_stages)
+    module.hpp = HorizontalPoolingPyramid(bin_num)
+    widths = module.backbone.widths
+    return sum(bin_num), widths[3], embed_dim or widths[2]
+
+
 @register_model("SkeletonGait++", "SkeletonGaitPlusPlus")
 class SkeletonGaitPP(nn.Module):
     def __init__(self, num_classes: int, blocks=(1, 4, 4, 1), C: float = 2, bin_num=(16,),
                  embed_dim: int | None = None, map_channels: int = 2, checkpoint_stages=()):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = SkeletonGaitPPBackbone(blocks, C, map_channels, checkpoint_stages)
-        top = self.backbone.widths[3]
-        embed_dim = embed_dim or self.backbone.widths[2]
-        parts = sum(bin_num)
-        self.hpp = HorizontalPoolingPyramid(bin_num)
+        parts, top, embed_dim = add_skeleton_map_trunk(self, blocks, C, map_channels, checkpoint_stages, bin_num,
+                                                       embed_dim)
         self.fcs = SeparateFCs(parts, top, embed_dim)
         self.bnnecks = SeparateBNNecks(parts, embed_dim, num_classes)
         init_parameters(self)
