@@ -34,8 +34,8 @@ from opengait.config import load_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader
 from opengait.engine.inference import to_device
-from opengait.engine.memory import (activation_bytes, cuda_peak_bytes, fp16_training_estimate,
-                                    measure_step, random_batch, select_inputs)
+from opengait.engine.memory import (activation_bytes, cuda_peak_bytes, fp16_training_estimate, measure_step,
+                                    random_batch, select_inputs, sgd_step)
 from opengait.engine.optim import build_optimizer
 from opengait.evaluation.distance import pairwise_distance, topk_indices
 from opengait.modeling.losses import LossAggregator
@@ -79,12 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
     def step():
-        with autocast():
-            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
-            loss, _ = losses(out["training_feat"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        sgd_step(model, losses, optimizer, batch, autocast)
     step()  # warm-up
     best = float("inf")
     for _ in range(steps):

@@ -109,7 +109,7 @@ def profile_model(name: str, config: str, sets: tuple[str, ...], args: argparse.
 
     from opengait.config import load_config
     from opengait.data.transforms import build_transform
-    from opengait.engine.memory import random_batch, select_inputs
+    from opengait.engine.memory import random_batch, select_inputs, sgd_step
     from opengait.engine.optim import build_optimizer
     from opengait.modeling.losses import LossAggregator
     from opengait.modeling.registry import build_model
@@ -134,11 +134,7 @@ def profile_model(name: str, config: str, sets: tuple[str, ...], args: argparse.
     optimizer = build_optimizer(model, cfg["optimizer_cfg"])
 
     def step():
-        out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
-        loss, _ = losses(out["training_feat"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        sgd_step(model, losses, optimizer, batch)
     for _ in range(3):
         step()
     times = [_timed(step) for _ in range(args.steps)]

@@ -81,6 +81,19 @@ def select_inputs(batch: dict, cfg: dict) -> dict:
     return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
 
 
+def sgd_step(model: torch.nn.Module, losses, optimizer, batch: dict, autocast=None) -> torch.Tensor:
+    """One training step on a ready batch, as the trainer takes it without its bookkeeping:
+    forward (under ``autocast()`` when given), the summed losses, backward, optimizer step.
+    Returns the loss. The benchmarks time and profile this step."""
+    with autocast() if autocast is not None else torch.autocast("cpu", enabled=False):
+        out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
+        loss, _ = losses(out["training_feat"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), device: str = "cpu",
                       num_classes: int = 74) -> dict:
     """Two training steps (forward, losses, backward, SGD step) of ``config`` at P x K x frames
@@ -112,12 +125,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
 
     def step() -> float:
         start = time.perf_counter()
-        with torch.autocast("cuda", torch.float16, enabled=cuda):
-            out = model(batch["inputs"], batch["lengths"], batch["frames"], batch["labels"])
-            loss, _ = losses(out["training_feat"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        sgd_step(model, losses, optimizer, batch, lambda: torch.autocast("cuda", torch.float16, enabled=cuda))
         return time.perf_counter() - start
     # Two steps: the first creates the momentum buffers, so the second is a steady-state step
     # (momentum, weights and the new gradients and activations all at once).
