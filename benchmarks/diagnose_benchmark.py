@@ -12,7 +12,9 @@ training settings, one run per cell:
 - the keypoint branch redesigned: 30 training frames (a whole stride) instead of 12, and
   GaitGraph2's ResGCN as its encoder (``model_cfg.pose_encoder: resgcn``);
 - silhouettes: GaitBase per condition, and per garment (coat kind / length, bag kind) from each
-  probe's score and what the generator says it wore.
+  probe's score and what the generator says it wore;
+- skeleton maps on the calibrated benchmark (population 200, 3000 iterations): SkeletonGait and
+  SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration.
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
 is a JSON in <results>/diagnosis_runs/ (reused when its settings match); the report is rebuilt
@@ -36,6 +38,7 @@ import numpy as np
 
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
+from study.design import CASIA_GENERATOR, ITERATIONS as STUDY_ITERATIONS
 from study.pipelines import Population, looks, preprocessed, training_subset, work_folder, write_json
 from study.runs import REPO, RunSpec, finished, train_and_test
 
@@ -49,6 +52,7 @@ MODELS = {   # name -> (config, model overrides)
     "GaitGraph2": ("opengait/configs/gaitgraph2/gaitgraph2_synthetic.yaml", ()),
     "SkeletonGait": ("opengait/configs/skeletongait/skeletongait_synthetic.yaml", ()),
     "GaitBase": ("opengait/configs/gaitbase/gaitbase_synthetic.yaml", ()),
+    "SkeletonGait++": ("opengait/configs/skeletongait/skeletongait++_synthetic.yaml", ()),
 }
 ESTIMATOR_PARTS = {   # the estimator model with one part off
     "jitter": "jitter=0", "drift": "drift=0", "per-sequence bias": "bias=0",
@@ -57,6 +61,7 @@ ESTIMATOR_PARTS = {   # the estimator model with one part off
 }
 SMALL = Population(seed=100, subjects=24)               # the study v2 layout, a tuning seed
 LARGE = Population(seed=101, subjects=124)              # CASIA-B-sized: 74 train, 50 test ids
+CALIBRATION = Population(seed=200, **CASIA_GENERATOR)   # the calibrated benchmark's first tuning population
 ITERATIONS = 1500
 
 
@@ -113,6 +118,10 @@ def cells() -> list[Cell]:
                 ("model_cfg.pose_encoder=resgcn", "model_cfg.pose_normalization=pixels", *thirty, *adamw,
                  "trainer_cfg.sampler.batch_size=[8, 8]"))]
     out += [Cell("pose recipe", f"{label}, estimator", "Pose only", sets=sets) for label, sets in recipes]
+    # Skeleton maps on the calibrated benchmark: the same models with exact keypoints (their
+    # estimator_v3 runs are the calibration's own run files).
+    out += [Cell("maps", f"{model}, exact keypoints, calibration population 200", model, population=CALIBRATION,
+                 keypoints="none", iterations=STUDY_ITERATIONS) for model in ("SkeletonGait", "SkeletonGait++")]
     return out
 
 
@@ -139,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     groups = sorted({c.group for c in cells()})
     p.add_argument("--cells", help="comma-separated groups to run: " + ", ".join(groups) + " (default all)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time; each gets cores/jobs threads (default 1)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads per run (default 0: cores / jobs); 1 leaves a core free for other work")
     p.add_argument("--work", default="output/diagnosis", help="data and run folders (default output/diagnosis)")
     p.add_argument("--results", default="benchmarks/results", help="report and run files (default benchmarks/results)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from the run files")
@@ -219,7 +230,7 @@ def main(args: argparse.Namespace) -> int:
     results = args.results / "diagnosis_runs"
     done: dict[Cell, dict] = {}
     if not args.report_only:
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         start = time.time()
         specs = {}
         for cell in todo:                     # data first (shared by cells), in order
