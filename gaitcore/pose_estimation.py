@@ -97,30 +97,49 @@ def load_yolo(weights: str | Path, task: str):
     return model
 
 
-class UltralyticsPoseEstimator:
+class UltralyticsModel:
+    """A YOLO model of one task (``pose``, ``segment``) run over frames in batches; subclasses turn
+    each frame's result into :class:`FrameDetections`."""
+
+    task = ""
+
+    def __init__(self, weights: str | Path, device: str = "cpu", imgsz: int = 640, conf: float = 0.25,
+                 batch_size: int = 16):
+        self.model = load_yolo(weights, self.task)
+        self.weights = str(weights)
+        self.device, self.imgsz, self.conf, self.batch_size = device, imgsz, conf, batch_size
+
+    def predictions(self, frames_bgr: Sequence[np.ndarray], **options):
+        """``(frame, result)`` for every frame, predicted ``batch_size`` frames at a time."""
+        for start in range(0, len(frames_bgr), self.batch_size):
+            batch = list(frames_bgr[start:start + self.batch_size])
+            yield from zip(batch, self.model.predict(batch, imgsz=self.imgsz, conf=self.conf, device=self.device,
+                                                     verbose=False, **options))
+
+    @staticmethod
+    def boxes_and_scores(result, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``count`` (default all) xyxy boxes and their scores as float32 arrays."""
+        return (result.boxes.xyxy.cpu().numpy()[:count].astype(np.float32),
+                result.boxes.conf.cpu().numpy()[:count].astype(np.float32))
+
+
+class UltralyticsPoseEstimator(UltralyticsModel):
     """Batched COCO-17 pose estimation with an ultralytics YOLO pose model."""
+
+    task = "pose"
 
     def __init__(self, weights: str | Path = DEFAULT_POSE_MODEL, device: str = "cpu",
                  imgsz: int = 640, conf: float = 0.25, batch_size: int = 16):
-        self.model = load_yolo(weights, "pose")
-        self.weights = str(weights)
-        self.device, self.imgsz, self.conf, self.batch_size = device, imgsz, conf, batch_size
+        super().__init__(weights, device, imgsz, conf, batch_size)
 
     def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[FrameDetections]:
         """People and keypoints in each BGR frame."""
         out: list[FrameDetections] = []
-        for start in range(0, len(frames_bgr), self.batch_size):
-            batch = list(frames_bgr[start:start + self.batch_size])
-            results = self.model.predict(batch, imgsz=self.imgsz, conf=self.conf,
-                                         device=self.device, verbose=False)
-            for r in results:
-                if r.boxes is None or len(r.boxes) == 0 or r.keypoints is None:
-                    out.append(FrameDetections.empty())
-                    continue
-                out.append(FrameDetections(
-                    r.boxes.xyxy.cpu().numpy().astype(np.float32),
-                    r.boxes.conf.cpu().numpy().astype(np.float32),
-                    r.keypoints.data.cpu().numpy().astype(np.float32)))
+        for _, r in self.predictions(frames_bgr):
+            if r.boxes is None or len(r.boxes) == 0 or r.keypoints is None:
+                out.append(FrameDetections.empty())
+                continue
+            out.append(FrameDetections(*self.boxes_and_scores(r), r.keypoints.data.cpu().numpy().astype(np.float32)))
         return out
 
 

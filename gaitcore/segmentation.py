@@ -14,43 +14,37 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from gaitcore.pose_estimation import (FrameDetections, load_yolo,
-                                      track_main_walker)
+from gaitcore.pose_estimation import FrameDetections, UltralyticsModel, track_main_walker
 
 DEFAULT_SEG_MODEL = "yolo11n-seg.pt"
 PERSON_CLASS = 0
 
 
-class UltralyticsSegmenter:
+class UltralyticsSegmenter(UltralyticsModel):
     """Batched person instance segmentation with an ultralytics YOLO segmentation model."""
+
+    task = "segment"
 
     def __init__(self, weights: str = DEFAULT_SEG_MODEL, device: str = "cpu", imgsz: int = 640,
                  conf: float = 0.25, batch_size: int = 16):
-        self.model = load_yolo(weights, "segment")
-        self.weights = str(weights)
-        self.device, self.imgsz, self.conf, self.batch_size = device, imgsz, conf, batch_size
+        super().__init__(weights, device, imgsz, conf, batch_size)
 
     def segment(self, frames_bgr: Sequence[np.ndarray]) -> list[FrameDetections]:
+        """People and their filled outline masks (0/255) in each BGR frame."""
         out = []
-        for start in range(0, len(frames_bgr), self.batch_size):
-            batch = list(frames_bgr[start:start + self.batch_size])
-            results = self.model.predict(batch, imgsz=self.imgsz, conf=self.conf,
-                                         classes=[PERSON_CLASS], device=self.device, verbose=False)
-            for frame, r in zip(batch, results):
-                if r.boxes is None or len(r.boxes) == 0 or r.masks is None:
-                    out.append(FrameDetections.empty())
-                    continue
-                h, w = frame.shape[:2]
-                masks = []
-                for polygon in r.masks.xy:
-                    mask = np.zeros((h, w), np.uint8)
-                    if len(polygon) >= 3:
-                        cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 255)
-                    masks.append(mask)
-                n = len(masks)
-                out.append(FrameDetections(r.boxes.xyxy.cpu().numpy()[:n].astype(np.float32),
-                                           r.boxes.conf.cpu().numpy()[:n].astype(np.float32),
-                                           np.zeros((n, 17, 3), np.float32), masks))
+        for frame, r in self.predictions(frames_bgr, classes=[PERSON_CLASS]):
+            if r.boxes is None or len(r.boxes) == 0 or r.masks is None:
+                out.append(FrameDetections.empty())
+                continue
+            h, w = frame.shape[:2]
+            masks = []
+            for polygon in r.masks.xy:
+                mask = np.zeros((h, w), np.uint8)
+                if len(polygon) >= 3:
+                    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 255)
+                masks.append(mask)
+            n = len(masks)
+            out.append(FrameDetections(*self.boxes_and_scores(r, n), np.zeros((n, 17, 3), np.float32), masks))
         return out
 
 
