@@ -202,10 +202,9 @@ def report(args, runs: dict[Cell, dict]) -> str:
     by_group = defaultdict(list)
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
-    for group in ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe",
-                  "silhouettes"):
-        if group not in by_group:
-            continue
+    order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
+             "silhouettes")
+    for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for cell, r in by_group[group]:
