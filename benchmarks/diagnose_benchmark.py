@@ -122,6 +122,14 @@ def cells() -> list[Cell]:
     # estimator_v3 runs are the calibration's own run files).
     out += [Cell("maps", f"{model}, exact keypoints, calibration population 200", model, population=CALIBRATION,
                  keypoints="none", iterations=STUDY_ITERATIONS) for model in ("SkeletonGait", "SkeletonGait++")]
+    # ... and SkeletonGait with the parts of the error model that the identity probe
+    # (probe_identity_content.py) flags, one at a time, then the calibration's run at twice the budget.
+    out += [Cell("maps", f"SkeletonGait, estimator_v3 without {part}, calibration population 200", "SkeletonGait",
+                 population=CALIBRATION, keypoints=f"estimator_v3,{change}", iterations=STUDY_ITERATIONS)
+            for part, change in (("outliers and lost joints", "outlier_rate=0,miss_rate=0"),
+                                 ("coat and bag errors", "coat_error=0,coat_miss=0,bag_error=0,bag_miss=0"))]
+    out.append(Cell("maps", f"SkeletonGait, estimator_v3, {2 * STUDY_ITERATIONS} iterations, calibration population 200",
+                    "SkeletonGait", population=CALIBRATION, iterations=2 * STUDY_ITERATIONS))
     return out
 
 
