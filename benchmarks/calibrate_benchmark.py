@@ -35,7 +35,7 @@ from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
 from study.design import CASIA_GENERATOR, ITERATIONS as STUDY_ITERATIONS
 from study.pipelines import Population, preprocessed, work_folder, write_json
-from study.runs import REPO, RunSpec, finished, train_and_test
+from study.runs import REPO, RunSpec, finished, schedule_sets, train_and_test
 from study.stats import paired
 
 CONDITIONS = ("NM", "BG", "CL")
@@ -88,10 +88,7 @@ def spec(args, model: str, seed: int, build: bool) -> RunSpec:
     pop = population(args, seed)
     data = preprocessed(pop, args.work) if build else work_folder(pop, args.work)
     config = BASELINES[model][0]
-    from opengait.config import load_config
-    one_cycle = load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR"
-    schedule = (f"scheduler_cfg.total_steps={args.iterations}",) if one_cycle else (
-        f"scheduler_cfg.milestones=[{int(args.iterations * 2 / 3)}, {int(args.iterations * 0.9)}]",)
+    schedule = schedule_sets(config, args.iterations)
     name = "".join(c if c.isalnum() else "_" for c in f"{model}_{pop.slug}").replace("__", "_")
     return RunSpec(name, config, data, "casia_b.json", (*schedule, "evaluator_cfg.view_pair_map=true"),
                    seed=seed, iterations=args.iterations,

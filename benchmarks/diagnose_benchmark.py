@@ -40,7 +40,7 @@ from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
 from study.design import CASIA_GENERATOR, ITERATIONS as STUDY_ITERATIONS
 from study.pipelines import Population, looks, preprocessed, training_subset, work_folder, write_json
-from study.runs import REPO, RunSpec, finished, train_and_test
+from study.runs import REPO, RunSpec, finished, schedule_sets, train_and_test
 
 CONDITIONS = ("NM", "BG", "CL")
 HYBRID = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
@@ -139,10 +139,7 @@ def spec_for(cell: Cell, work: Path, build: bool = True) -> RunSpec:
         work_folder(cell.population, work, cell.keypoints)
     partition = "casia_b.json" if cell.train_ids is None else training_subset(data, cell.train_ids, build)
     config, model_sets = MODELS[cell.model]
-    from opengait.config import load_config
-    one_cycle = load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR"
-    schedule = ((f"scheduler_cfg.total_steps={cell.iterations}",) if one_cycle else
-                (f"scheduler_cfg.milestones=[{int(cell.iterations * 2 / 3)}, {int(cell.iterations * 0.9)}]",))
+    schedule = schedule_sets(config, cell.iterations)
     settings = {"population": cell.population.describe(), "keypoints": cell.keypoints or cell.population.keypoint_noise,
                 "train_ids": cell.train_ids, "cell": [cell.group, cell.label, cell.model]}
     return RunSpec(cell.name, config, data, partition,

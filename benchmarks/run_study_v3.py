@@ -34,7 +34,7 @@ from study import design as d
 from study.analysis import Runs, compare, metric_value, part_verdicts, per_condition_claims, variance_shares
 from study.pipelines import (CcvidPopulation, Population, ccvid_preprocessed, ccvid_work_folder, preprocessed,
                              work_folder, write_json)
-from study.runs import REPO, RunSpec, finished, train_and_test
+from study.runs import REPO, RunSpec, finished, schedule_sets, train_and_test
 from study.stats import halving_count, populations_needed
 
 PILOT_MODELS = ("GaitBase", "SkeletonGait++", "HybridGait")
@@ -72,20 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def schedule(config: str, iterations: int) -> tuple[str, ...]:
-    from opengait.config import load_config
-    if load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR":
-        return (f"scheduler_cfg.total_steps={iterations}",)
-    return (f"scheduler_cfg.milestones=[{int(iterations * 2 / 3)}, {int(iterations * 0.9)}]",)
-
-
 def casia_spec(args, model: str, pop_seed: int, train_seed: int, build: bool) -> RunSpec:
     pop = Population(seed=pop_seed, **d.CASIA_GENERATOR)
     data = preprocessed(pop, args.work) if build else work_folder(pop, args.work)
     v = d.CASIA_MODELS[model]
     name = "".join(c if c.isalnum() else "_" for c in f"{model}_pop{pop_seed}_train{train_seed}".replace("Δ", "delta"))
     return RunSpec(name, v.config, data, "casia_b.json",
-                   (*v.sets, *schedule(v.config, args.iterations), "evaluator_cfg.view_pair_map=true"),
+                   (*v.sets, *schedule_sets(v.config, args.iterations), "evaluator_cfg.view_pair_map=true"),
                    seed=train_seed, iterations=args.iterations,
                    settings={"arm": "casia_b", "model": model, "population": pop.describe()})
 
@@ -95,7 +88,7 @@ def ccvid_spec(args, model: str, pop_seed: int, train_seed: int, build: bool) ->
                           augment_variants=d.AUGMENT["variants"])
     data = ccvid_preprocessed(pop, args.work) if build else ccvid_work_folder(pop, args.work)
     v = d.CCVID_MODELS[model]
-    sets = (*v.sets, *schedule(v.config, args.iterations))
+    sets = (*v.sets, *schedule_sets(v.config, args.iterations))
     partition = "ccvid.json"
     if v.augmented:
         partition = "ccvid_aug.json"

@@ -15,19 +15,8 @@ STUDY = "benchmarks/run_clothing_study.py"
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 
-def test_t_interval_and_verdicts_by_hand():
-    import run_clothing_study as study
-    # Differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.3027 -> half-width 4.3027 / sqrt(3) = 2.4841.
-    mean, lo, hi = study.t_interval([1.0, 2.0, 3.0])
-    assert mean == pytest.approx(2.0) and lo == pytest.approx(2 - 2.4841, abs=1e-3) and hi == pytest.approx(2 + 2.4841, abs=1e-3)
-    assert study.verdict(lo, hi) == "no difference"
-    mean, lo, hi = study.t_interval([5.0, 6.0, 5.5, 6.5, 5.0])
-    assert lo > 0 and study.verdict(lo, hi) == "better"
-    assert study.verdict(-3.0, -0.5) == "worse" and study.verdict(*study.t_interval([1.0])[1:]) == "one seed: no interval"
-
-
 def test_paired_rows_use_the_same_seeds():
-    import run_clothing_study as study
+    from study import report_v2 as study
     runs = {"A": {0: {"v": 10.0}, 1: {"v": 12.0}, 2: {"v": 11.0}},
             "B": {0: {"v": 9.0}, 1: {"v": 9.0}}}                       # seed 2 of B is missing
     rows = study.paired_rows(runs, [("A - B", "A", "B")], ["x"], lambda r, _: r["v"])
@@ -36,7 +25,7 @@ def test_paired_rows_use_the_same_seeds():
 
 
 def test_loss_windows_by_hand():
-    import run_clothing_study as study
+    from study import report_v2 as study
     # 100 iterations: steps at 66 and 90, windows of 20 before the first step.
     curve = [10, 30, 50, 70, 95, 100]
     runs = {0: {"settings": {"iterations": 100}, "loss_curve": {"iteration": curve, "loss": [5, 4, 3, 2, 1, 1]}},
@@ -46,7 +35,7 @@ def test_loss_windows_by_hand():
 
 
 def test_report_states_the_keypoint_error_model():
-    import run_clothing_study as study
+    from study import report_v2 as study
     model = study.noise_model()
     # The calibrated estimator preset, as the README's synthetic-dataset section lists it.
     assert model["spec"] == "estimator"
@@ -88,7 +77,7 @@ def test_tiny_study_writes_report_run_files_and_reuses_them(tmp_path):
     image = cv2.imread(str(tmp_path / "results" / "clothing_study.png"))
     assert image is not None and image.shape[1] > 600
     # Two seeds of different populations: the data differ.
-    gen = [json.loads((tmp_path / "work" / "data" / f"casia_b_seed{s}" / "generation.json").read_text())
+    gen = [json.loads((tmp_path / "work" / "data" / f"casia_b_seed{s}_n8_f10_v2" / "generation.json").read_text())
            for s in (0, 1)]
     assert gen[0]["config"]["seed"] == 0 and gen[1]["config"]["seed"] == 1
     # The UL switch reached the model.
@@ -119,17 +108,17 @@ def test_tiny_ccvid_arm_trains_with_oracle_and_dlcr_augmentation(tmp_path):
     data = tmp_path / "work" / "data"
     # Both augmentation sources reached training: AUGMENTED_SET in the partitions the runs used,
     # augmented sequences in the pretreated roots, and the sampler share in the saved configs.
-    for work in ("ccvid_seed0_work", "ccvid_seed0_dlcr_work"):
+    for work in ("ccvid_seed0_n8_f8_work", "ccvid_seed0_n8_f8_dlcr_work"):
         partition = json.loads((data / work / "ccvid_aug.json").read_text())
         assert partition["AUGMENTED_SET"], work
         assert all(s.split("/")[1].startswith("aug") for s in partition["AUGMENTED_SET"])
-    records = [json.loads(line) for line in (data / "ccvid_seed0_dlcr" / "inpainted" / "inpaint.jsonl").open()]
+    records = [json.loads(line) for line in (data / "ccvid_seed0_n8_f8_dlcr" / "inpainted" / "inpaint.jsonl").open()]
     assert records and {r["variant"] for r in records} == set(range(10))
     configs = [c.read_text() for c in (tmp_path / "work" / "runs").rglob("config.yaml")]
     assert sum("augmented_share: 0.25" in c for c in configs) == 3
     # The non-augmented sequences of the DLCR working folder are those of the base folder.
-    base = json.loads((data / "ccvid_seed0_work" / "ccvid.json").read_text())
-    again = json.loads((data / "ccvid_seed0_dlcr_work" / "ccvid.json").read_text())
+    base = json.loads((data / "ccvid_seed0_n8_f8_work" / "ccvid.json").read_text())
+    again = json.loads((data / "ccvid_seed0_n8_f8_dlcr_work" / "ccvid.json").read_text())
     assert base == again
     md = (tmp_path / "results" / "clothing_study.md").read_text()
     assert "HybridGait: oracle aug - none" in md and "DLCR tiny random SD" in md
@@ -138,8 +127,8 @@ def test_tiny_ccvid_arm_trains_with_oracle_and_dlcr_augmentation(tmp_path):
 def test_study_hybridgait_is_the_full_model_whatever_the_shipped_default():
     """The study's HybridGait keeps cross-attention, ΔJoint, UL and the pose branch on even when
     the shipped config switches one of them off, and each ablation removes exactly its part."""
-    import run_clothing_study as study
     from opengait.config import apply_override
+    from study import design_v2 as study
     expected = {  # variant -> (pose_branch, delta_joint, ul_weighting, fusion), written out by hand
         "HybridGait": (True, True, True, "cross_attention"),
         "HybridGait w/o cross-attn": (True, True, True, "attention_gate"),
@@ -151,14 +140,14 @@ def test_study_hybridgait_is_the_full_model_whatever_the_shipped_default():
         # A shipped default with every part off, as a later verdict could leave it.
         cfg = {"model_cfg": {"pose_branch": False, "delta_joint": False, "ul_weighting": False,
                              "fusion": "concat"}}
-        for item in study.model_overrides(study.CASIA_VARIANTS[name]):
+        for item in study.CASIA_VARIANTS[name].model_sets():
             apply_override(cfg, item)
         m = cfg["model_cfg"]
         assert (m["pose_branch"], m["delta_joint"], m["ul_weighting"], m["fusion"]) == switches, name
     ccvid = {"model_cfg": {"pose_branch": True, "delta_joint": False, "ul_weighting": True, "fusion": "concat"}}
-    for item in study.model_overrides(study.CCVID_VARIANTS["SkeletonGait++ + oracle aug"]):
+    for item in study.CCVID_VARIANTS["SkeletonGait++ + oracle aug"].model_sets():
         apply_override(ccvid, item)
     assert ccvid["model_cfg"] == {"pose_branch": False, "delta_joint": True, "ul_weighting": False,
                                   "fusion": "attention_gate"}
-    assert study.model_overrides(study.CASIA_VARIANTS["GaitBase"]) == []
-    assert "AUG" not in study.model_overrides(study.CCVID_VARIANTS["HybridGait + oracle aug"])
+    assert study.CASIA_VARIANTS["GaitBase"].model_sets() == []
+    assert "AUG" not in study.CCVID_VARIANTS["HybridGait + oracle aug"].model_sets()

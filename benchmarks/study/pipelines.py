@@ -157,3 +157,42 @@ def ccvid_preprocessed(pop: CcvidPopulation, work: Path) -> Path:
     for cmd, what in steps:
         run_command(cmd, f"{pop.slug}: {what}")
     return out
+
+
+def dlcr_work_folder(pop: CcvidPopulation, work: Path) -> Path:
+    return Path(work) / "data" / f"{pop.slug}_dlcr_work"
+
+
+def dlcr_preprocessed(pop: CcvidPopulation, work: Path) -> Path:
+    """The population augmented through the real DLCR stage 4 (the Stable Diffusion inpainting
+    pipeline) with the tiny random model of dlcr/make_tiny_models.py, preprocessed beside it.
+
+    Stages 1-3 are replaced by the generator's ground truth, as a perfect LLaVA/LLaMA/SCHP would
+    give them: the outfit prompts (outfit_prompts.jsonl) and the garment masks
+    (oracle_clothes_masks/; a random parser's masks cover the whole frame, and grabcut then finds
+    no person). What stage 4 paints inside the garments is noise: the path runs end to end, its
+    numbers say nothing about DLCR. A separate working folder: the base preprocessing is
+    deterministic, so its non-augmented sequences are those of :func:`ccvid_preprocessed`'s."""
+    ccvid_preprocessed(pop, work)                  # the raw population (and its own work folder)
+    raw, out = Path(work) / "data" / pop.slug, dlcr_work_folder(pop, work)
+    dlcr, tiny = Path(work) / "data" / f"{pop.slug}_dlcr", Path(work) / "tiny_models"
+    steps = [
+        ([PY, "datasets_preprocess/ccvid/rename_ids.py", "--src", raw, "--out", out], "indexing"),
+        ([PY, "datasets_preprocess/ccvid/rearrange_to_grew.py", "--src", raw, "--out", out,
+          "--sils-from", raw / "masks", "--pose-from", raw / "poses"], "preprocessing"),
+        ([PY, "datasets_preprocess/ccvid/make_probe_gallery.py", "--out", out], "the partition"),
+        ([PY, "dlcr/make_tiny_models.py", "--out", tiny], "tiny DLCR models"),
+        ([PY, "dlcr/sd_inpaint/inpaint_clothes.py", "--src", raw, "--masks", raw / "oracle_clothes_masks",
+          "--prompts", raw / "outfit_prompts.jsonl", "--ckpt", tiny / "sd_inpaint", "--size", 64, 32,
+          "--steps", 2, "--batch-size", 8, "--n", pop.augment_variants, "--fraction", pop.augment_fraction,
+          "--seed", pop.seed, "--out", dlcr / "inpainted"], "DLCR stage 4"),
+        ([PY, "datasets_preprocess/ccvid_aug/crop_augmented_k5.py", "--inpainted", dlcr / "inpainted",
+          "--out", dlcr / "aug", "--k", pop.augment_variants], "cropping the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/rearrange_to_grew.py", "--aug", dlcr / "aug", "--work", out,
+          "--segmenter", "grabcut", "--pose-from", raw / "poses"], "preprocessing the augmented tracklets"),
+        ([PY, "datasets_preprocess/ccvid_aug/make_probe_gallery.py", "--aug", dlcr / "aug", "--work", out],
+         "the augmented partition"),
+    ]
+    for cmd, what in steps:
+        run_command(cmd, f"{pop.slug}, DLCR stage 4 with a tiny model: {what}")
+    return out

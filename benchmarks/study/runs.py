@@ -41,10 +41,30 @@ class RunSpec:
     settings: dict = field(default_factory=dict)
     keep_probes: bool = False         # store each probe's rank-1 (and AP) in the record
     main: str = "opengait/opengait/main.py"
+    # The settings the record is kept under, when a study states them itself (study v2's run
+    # files, hashed over its own settings dict); by default the config, sets, seed, iterations
+    # and ``settings``.
+    record_settings: dict | None = None
 
     def all_settings(self) -> dict:
+        if self.record_settings is not None:
+            return dict(self.record_settings)
         return {"config": self.config, "sets": list(self.sets), "train_seed": self.seed,
                 "iterations": self.iterations, **self.settings}
+
+
+def lr_steps(iterations: int) -> tuple[int, int]:
+    """The learning-rate milestones of every study run: at 2/3 and 9/10 of its iterations."""
+    return int(iterations * 2 / 3), int(iterations * 0.9)
+
+
+def schedule_sets(config: str, iterations: int) -> tuple[str, ...]:
+    """The ``--set`` items that fit a config's learning-rate schedule to the run's length:
+    MultiStepLR steps at :func:`lr_steps`; a one-cycle schedule (GaitGraph2's) spans the run."""
+    from opengait.config import load_config
+    if load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR":
+        return (f"scheduler_cfg.total_steps={iterations}",)
+    return ("scheduler_cfg.milestones=[{}, {}]".format(*lr_steps(iterations)),)
 
 
 def settings_hash(settings: dict) -> str:
