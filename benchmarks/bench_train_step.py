@@ -90,7 +90,7 @@ def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
 
 
 def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
-    cfg = load_config(REPO / MODEL_CONFIGS[name])
+    cfg = load_config(REPO / MODEL_CONFIGS[name], phase="train")
     batch = select_inputs(random_batch(p, k, args.frames), cfg)
     # the plain model: the shipped configs checkpoint, the plain rows must not
     layout = {"channels_last": args.channels_last}

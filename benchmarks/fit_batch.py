@@ -114,7 +114,7 @@ def fit_config(path: str, args: argparse.Namespace) -> dict:
     """The largest P (at the config's or the given K) whose training step fits the budget."""
     if not Path(path).is_file():
         raise UserInputError(f"--cfgs {path}: no such file")
-    cfg = load_config(path, args.set)
+    cfg = load_config(path, args.set, phase="train")
     sampler = cfg["trainer_cfg"]["sampler"]
     if sampler.get("type") == "CommonSampler":
         raise UserInputError(f"--cfgs {path}: a CommonSampler config (one batch of {sampler['batch_size']} "

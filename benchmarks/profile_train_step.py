@@ -114,7 +114,7 @@ def profile_model(name: str, config: str, sets: tuple[str, ...], args: argparse.
     from opengait.modeling.losses import LossAggregator
     from opengait.modeling.registry import build_model
     from gaitcore.pretreated_io import POSE
-    cfg = load_config(REPO / config, list(sets))
+    cfg = load_config(REPO / config, list(sets), phase="train")
     sampler = cfg["trainer_cfg"]["sampler"]
     size_of = sampler["batch_size"]           # [P, K] for triplet samplers, N for CommonSampler
     p, k = size_of if isinstance(size_of, (list, tuple)) else (size_of, 1)

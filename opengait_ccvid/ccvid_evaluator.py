@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gaitcore.atomic_files import atomic_open
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.evaluation.distance import pairwise_distance
 from opengait.evaluation.evaluators import Evaluation, identity_notes, register_evaluator
 from opengait.evaluation.retrieval import missing_query, summarise

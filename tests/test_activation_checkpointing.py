@@ -163,5 +163,6 @@ def test_runtime_switches_do_not_block_a_strict_restore(tmp_path):
 
 
 def test_channels_last_must_be_a_bool():
+    from opengait.modeling.registry import check_model_config
     with pytest.raises(ConfigError, match="model_cfg.channels_last: 'yes', expected true or false"):
-        build_model({**MODELS["GaitBase"], "channels_last": "yes"}, 5)
+        check_model_config({**MODELS["GaitBase"], "channels_last": "yes"})

@@ -3,13 +3,20 @@
 The experiment file lists only what differs from the defaults (nanoGPT-style). Every key must
 exist in the defaults -- a misspelled key is an error naming it and the file, never a silent
 drop. ``model_cfg``, ``optimizer_cfg``, ``scheduler_cfg`` and ``loss_cfg`` are taken from the
-experiment file as a whole and checked later against the model, ``torch.optim`` class and
-losses they name. ``--set section.key=value`` overrides single keys for quick experiments.
+experiment file as a whole and checked against the model, ``torch.optim`` class and losses they
+name. ``--set section.key=value`` overrides single keys for quick experiments.
+
+:func:`load_config` is the one place a config is checked, in one pass and before any work
+starts: the overrides and the restored iteration are applied first, then the keys, their types
+and ranges, the settings honoured one way only, the plugins, and every component the config
+names (model schema, losses, transforms, optimizer and scheduler, evaluator). What can only be
+judged against the data -- the classifier size against the training ids, the frames asked per
+sequence against the longest sequence, P ids per batch against the ids there are -- is checked
+where the data are read.
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,6 +26,7 @@ import yaml
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.errors import ConfigError
 from gaitcore.yaml_files import DuplicateKeyError, parse_yaml, yaml_problem
+from opengait.config_keys import suggest
 from opengait.registry import load_plugins
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -27,11 +35,6 @@ DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
 OPEN_SECTIONS = ("model_cfg", "optimizer_cfg", "scheduler_cfg", "loss_cfg")
 # Lists whose entries are checked by the registry of the type they name.
 OPEN_LISTS = ("transform",)
-
-
-def _suggest(key: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -59,7 +62,7 @@ def merge_strict(base: dict, update: dict, source: str, prefix: str = "") -> dic
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"{source}: unknown key '{dotted}'{_suggest(key, base)}")
+            raise ConfigError(f"{source}: unknown key '{dotted}'{suggest(key, base)}")
         if dotted in OPEN_SECTIONS or key in OPEN_LISTS:
             out[key] = copy.deepcopy(value)
         elif isinstance(base[key], dict):
@@ -99,23 +102,56 @@ def apply_override(cfg: dict, item: str) -> None:
         open_node = ".".join(keys[:i]) in OPEN_SECTIONS or (i >= 1 and keys[0] in OPEN_SECTIONS)
         if key not in node and not (last and open_node):
             raise ConfigError(f"--set {path}: unknown key '{'.'.join(keys[:i + 1])}'"
-                              f"{_suggest(key, node)}")
+                              f"{suggest(key, node)}")
         if last:
             node[key] = value
         else:
             node = node[key]
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = (),
-                default_path: str | Path = DEFAULT_CONFIG) -> dict:
-    """Defaults <- experiment file <- --set overrides, with every key checked."""
+PHASES = ("train", "test")
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = (), default_path: str | Path = DEFAULT_CONFIG,
+                restore_iter: int = 0, phase: str | None = None) -> dict:
+    """Defaults <- experiment file <- ``--set`` overrides <- ``--iter`` (``restore_iter``: both
+    sections' ``restore_hint``), then every check (see the module's docstring). An empty
+    ``evaluator_cfg.save_name`` becomes the trainer's (OpenGait's rule), here and only here.
+    ``phase`` (train / test) adds what that phase needs: a run name, and for training a
+    solver that builds; None (tools that only read a model) checks both run names loosely."""
+    if phase not in (None, *PHASES):
+        raise ValueError(f"phase {phase!r} is not one of {PHASES}")
     cfg = merge_strict(read_yaml(default_path), read_yaml(path), str(path))
     for item in overrides:
         apply_override(cfg, item)
+    if restore_iter:
+        cfg["trainer_cfg"]["restore_hint"] = cfg["evaluator_cfg"]["restore_hint"] = int(restore_iter)
+    cfg["evaluator_cfg"]["save_name"] = cfg["evaluator_cfg"].get("save_name") or cfg["trainer_cfg"].get("save_name")
     check_types(cfg, read_yaml(default_path))
-    check_settings(cfg)
+    check_settings(cfg, phase)
     load_plugins(cfg.get("plugins"))
+    check_components(cfg, phase)
     return cfg
+
+
+def check_components(cfg: dict, phase: str | None = None) -> None:
+    """Every component the config names takes the settings given to it: the model's schema
+    (its ``from_config``, with a one-id placeholder for the training set), the losses and both
+    sections' transforms (built: they are small), the optimizer and scheduler (built on a dummy
+    parameter, for training), and the evaluator."""
+    from opengait.data.transforms import build_transform
+    from opengait.engine.optim import check_solver_settings
+    from opengait.evaluation.evaluators import check_evaluator_config
+    from opengait.modeling.losses import LossAggregator
+    from opengait.modeling.registry import check_model_config
+    check_model_config(cfg["model_cfg"])
+    if phase != "test":
+        LossAggregator(cfg["loss_cfg"])
+        build_transform(cfg["trainer_cfg"]["transform"], "trainer_cfg.transform")
+    build_transform(cfg["evaluator_cfg"]["transform"], "evaluator_cfg.transform")
+    if phase == "train":
+        check_solver_settings(cfg)
+    check_evaluator_config(cfg)
 
 
 # Keys whose default does not say their type, and range rules: (section path, key) -> check.
@@ -194,13 +230,37 @@ def check_plain_name(value, where: str) -> None:
                           "'.' or '..'): it names a folder of output/<dataset_name>/<model>/<save_name>")
 
 
-def check_settings(cfg: dict) -> None:
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+def mixed_precision_mode(section: dict) -> str:
+    """A section's precision: ``mixed_precision``, else OpenGait's ``enable_float16`` (fp16 / no)."""
+    return section.get("mixed_precision") or ("fp16" if section.get("enable_float16") else "no")
+
+
+def check_settings(cfg: dict, phase: str | None = None) -> None:
     """Refuse values of OpenGait keys that are accepted for compatibility but honoured only one
-    way here (the message says why)."""
+    way here (the message says why), and what the phase needs."""
     check_plain_name(cfg["data_cfg"]["dataset_name"], "data_cfg.dataset_name")
     for section in ("trainer_cfg", "evaluator_cfg"):
         if cfg[section].get("save_name"):
             check_plain_name(cfg[section]["save_name"], f"{section}.save_name")
+        mode = mixed_precision_mode(cfg[section])
+        if mode not in MIXED_PRECISION:
+            raise ConfigError(f"{section}.mixed_precision: {mode!r} is not one of {', '.join(MIXED_PRECISION)}")
+    if phase == "train" and not cfg["trainer_cfg"].get("save_name"):
+        raise ConfigError("trainer_cfg.save_name is empty (it names the run's output folder)")
+    if phase == "test" and not cfg["evaluator_cfg"].get("save_name"):
+        raise ConfigError("evaluator_cfg.save_name and trainer_cfg.save_name are both empty (one names the "
+                          "run folder whose checkpoint is tested)")
+    share = cfg["trainer_cfg"]["sampler"].get("augmented_share")
+    if share is not None:
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ConfigError(f"trainer_cfg.sampler.augmented_share: {share!r}, expected a number in [0, 1] "
+                              "(or null: augmented sequences drawn like the others)")
+        if cfg["trainer_cfg"]["sampler"].get("type", "TripletSampler") == "CommonSampler":
+            raise ConfigError("trainer_cfg.sampler.augmented_share works with TripletSampler only "
+                              "(CommonSampler draws sequences regardless of id)")
     train, test = cfg["trainer_cfg"]["sampler"], cfg["evaluator_cfg"]["sampler"]
     if train.get("type", "TripletSampler") not in ("TripletSampler", "CommonSampler"):
         raise ConfigError(f"trainer_cfg.sampler.type: {train['type']!r}; the training samplers built "
@@ -221,11 +281,3 @@ def check_settings(cfg: dict) -> None:
 
 def save_config(cfg: dict, path: str | Path) -> None:
     atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
-
-
-def check_kwargs(name: str, kwargs: dict, accepted: Iterable[str], where: str) -> None:
-    """Raise ConfigError naming the first key of ``kwargs`` that ``name`` does not take."""
-    accepted = set(accepted)
-    for key in kwargs:
-        if key not in accepted:
-            raise ConfigError(f"{where}: {name} has no setting '{key}'{_suggest(key, accepted)}")

@@ -26,14 +26,13 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from gaitcore.atomic_files import FolderLock, FolderLockedError
 from gaitcore.cli import run_script
-from gaitcore.errors import CheckpointError, ConfigError, UserInputError
-from opengait.config import load_config
+from gaitcore.errors import CheckpointError, UserInputError
+from opengait.config import load_config, mixed_precision_mode
 from opengait.engine.checkpoint import latest_checkpoint, model_from_checkpoint, resolve_restore
 from opengait.engine.inference import evaluate
-from opengait.engine.optim import check_solver_settings
-from opengait.evaluation.evaluators import Evaluation, check_evaluator_config
+from opengait.evaluation.evaluators import Evaluation
 from opengait.engine.run_logging import setup_text_log
-from opengait.engine.trainer import check_run_names, train
+from opengait.engine.trainer import train
 
 log = logging.getLogger("opengait")
 
@@ -58,9 +57,8 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
 
 
 def mixed_precision(cfg_section: dict) -> str:
-    mode = cfg_section.get("mixed_precision") or ("fp16" if cfg_section.get("enable_float16") else "no")
-    if mode not in ("no", "fp16", "bf16"):
-        raise ConfigError(f"mixed_precision: {mode!r} is not one of no, fp16, bf16")
+    """The section's precision (checked at load), fp32 where fp16 has no CUDA to run on."""
+    mode = mixed_precision_mode(cfg_section)
     if mode == "fp16" and not torch.cuda.is_available():
         log.info("fp16 mixed precision needs CUDA; running in fp32 on the CPU")
         return "no"
@@ -110,9 +108,7 @@ def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
 
 def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
     ecfg = cfg["evaluator_cfg"]
-    save_name = ecfg["save_name"] or cfg["trainer_cfg"]["save_name"]
-    if not save_name:
-        raise ConfigError("evaluator_cfg.save_name and trainer_cfg.save_name are both empty")
+    save_name = ecfg["save_name"]
     run_dir = run_dir_of(cfg, output_root, save_name)
     path = resolve_restore(ecfg["restore_hint"], run_dir, save_name) or latest_checkpoint(run_dir, save_name)
     if path is None:
@@ -125,27 +121,19 @@ def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_config(args.cfgs, args.set)
-    check_evaluator_config(cfg)
-    if args.phase == "train":
-        check_solver_settings(cfg)
-    if args.iter:
-        cfg["trainer_cfg"]["restore_hint"] = args.iter
-        cfg["evaluator_cfg"]["restore_hint"] = args.iter
+    cfg = load_config(args.cfgs, args.set, restore_iter=args.iter, phase=args.phase)
     section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
     logging.basicConfig(level=logging.INFO)
     accelerator = make_accelerator(cfg, section)
     lock = None
     if args.phase == "train":
-        check_run_names(cfg)
         run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])
         if accelerator.is_main_process:
             lock = lock_run(run_dir)
             check_fresh_run(cfg, run_dir, args.overwrite)
         accelerator.wait_for_everyone()
     else:
-        run_dir = run_dir_of(cfg, args.output_root, cfg["evaluator_cfg"]["save_name"]
-                             or cfg["trainer_cfg"]["save_name"])
+        run_dir = run_dir_of(cfg, args.output_root, cfg["evaluator_cfg"]["save_name"])
     setup_text_log(run_dir, args.log_to_file, accelerator.is_main_process)
     set_seed(int(cfg["trainer_cfg"]["seed"]) + accelerator.process_index)
     log.info("%s on %s, %d process(es), mixed precision %s; run folder %s", args.phase,

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from gaitcore.pretreated_io import (PretreatedFormatError, SequenceRef,
                                     list_sequences, modality_layout,
                                     read_partition)
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import torch
 from opengait.data.dataset import GaitDataset
 from opengait.data.frame_sampling import sample_frames
 from opengait.data.samplers import CommonSampler, InferenceSampler, SampleRequest, TripletSampler
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.data.transforms import build_transform
 
 
@@ -85,9 +85,6 @@ def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, r
                           "AUGMENTED_SET sequences of the training ids (make it with "
                           "datasets_preprocess/ccvid_aug/make_probe_gallery.py)")
     if sampler_cfg.get("type", "TripletSampler") == "CommonSampler":
-        if augmented and sampler_cfg.get("augmented_share") is not None:
-            raise ConfigError("trainer_cfg.sampler.augmented_share works with TripletSampler only "
-                              "(CommonSampler draws sequences regardless of id)")
         sampler = CommonSampler(len(dataset), sampler_cfg["batch_size"], sampler_cfg,
                                 seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter)
     else:

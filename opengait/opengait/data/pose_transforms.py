@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from gaitcore.pretreated_io import POSE
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.data.transforms import TRANSFORMS
 from opengait.modeling.pose_graph import check_joint_count, multi_input_features, skeleton_graph
 

@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.data.frame_sampling import batch_frame_count
 
 

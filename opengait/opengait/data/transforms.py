@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from gaitcore.pretreated_io import POSE
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.registry import Registry
 
 TRANSFORMS = Registry("transform", "transform", ("opengait.data.pose_transforms",))

@@ -19,7 +19,8 @@ import math
 
 import torch
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 
 NO_WEIGHT_DECAY = ("model", "none", "all_1d")
 

@@ -12,7 +12,7 @@ import torch
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from opengait.config import ConfigError, save_config
+from opengait.config import save_config
 from opengait.data.dataset import GaitDataset
 from opengait.data.loader import training_loader
 from opengait.data.samplers import batch_sequences
@@ -221,8 +221,3 @@ def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_d
                         accelerator.scaler, iteration, num_classes, cfg)
         log.info("saved %s", path)
     accelerator.wait_for_everyone()
-
-
-def check_run_names(cfg: dict) -> None:
-    if not cfg["trainer_cfg"]["save_name"]:
-        raise ConfigError("trainer_cfg.save_name is empty (it names the run's output folder)")

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.registry import Registry
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.evaluation.distance import pairwise_distance
 from opengait.evaluation.evaluators import (Evaluation, as_array, expected_test_keys,
                                             identity_notes, register_evaluator, sequence_keys,

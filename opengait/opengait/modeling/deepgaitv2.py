@@ -22,7 +22,8 @@ import torch.nn as nn
 
 from gaitcore.pretreated_io import HEATMAP, SILHOUETTE
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.modeling.modules import (HorizontalPoolingPyramid, PointwiseConv3d, SeparateBNNecks,
                                        SeparateFCs, SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
                                        checkpointed, conv3x3, frame_mask, init_parameters,
@@ -76,8 +77,6 @@ class DeepGaitV2(nn.Module):
                  channels=(64, 128, 256, 512), bin_num=(16,), use_emb2: bool = False,
                  checkpoint_stages=()):
         super().__init__()
-        if mode not in MODES:
-            raise ConfigError(f"model_cfg.Backbone.mode: {mode!r} is not one of {', '.join(MODES)}")
         self.num_classes, self.mode, self.in_channels, self.use_emb2 = num_classes, mode, in_channels, use_emb2
         self.checkpoint_stages = checkpoint_stage_set(checkpoint_stages, 4, "model_cfg")
         c = list(channels)
@@ -116,6 +115,8 @@ class DeepGaitV2(nn.Module):
         if in_channels < 1:
             raise ConfigError(f"{where}.Backbone.in_channels: {in_channels}, expected 1 (silhouettes) "
                               "or the skeleton maps' channel count (2)")
+        if bb.get("mode", "p3d") not in MODES:
+            raise ConfigError(f"{where}.Backbone.mode: {bb.get('mode')!r} is not one of {', '.join(MODES)}")
         use_emb2 = cfg.get("use_emb2", False)
         if not isinstance(use_emb2, bool):
             raise ConfigError(f"{where}.use_emb2: {use_emb2!r}, expected true or false")

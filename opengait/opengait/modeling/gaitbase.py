@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from gaitcore.pretreated_io import SILHOUETTE
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.modeling.modules import (HorizontalPoolingPyramid, SeparateBNNecks, SeparateFCs,
                                        SetBlockWrapper, basic2d_layer, checkpoint_stage_set,
                                        checkpointed, conv3x3, init_parameters, temporal_max)

@@ -24,7 +24,8 @@ import torch.nn as nn
 
 from gaitcore.pretreated_io import POSE
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.modeling.pose_graph import multi_input_features, skeleton_graph
 from opengait.modeling.registry import register_model, require_inputs
 

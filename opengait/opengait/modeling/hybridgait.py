@@ -31,11 +31,11 @@ import torch.nn as nn
 
 from gaitcore.pretreated_io import HEATMAP, POSE
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.modeling.attention import attention
 from opengait.modeling.modules import SeparateBNNecks, SeparateFCs, init_parameters
-from opengait.modeling.pose_branch import (LOWER_JOINTS, NUM_JOINTS, POSE_ENCODERS, UPPER_JOINTS, PoseBranch,
-                                           ResGCNPoseBranch)
+from opengait.modeling.pose_branch import (LOWER_JOINTS, NUM_JOINTS, POSE_ENCODERS, POSE_NORMALIZATIONS, UPPER_JOINTS,
+                                           PoseBranch, ResGCNPoseBranch)
 from opengait.modeling.registry import register_model, require_inputs
 from opengait.modeling.skeletongait_pp import (SILHOUETTE, add_skeleton_map_trunk, skeleton_map_features,
                                                skeletongait_kwargs)
@@ -176,17 +176,8 @@ class HybridGait(nn.Module):
                  ffn_ratio: float = 2.0, pose_aux_loss: bool = False, min_joint_conf: float = 0.3,
                  map_channels: int = 2, ul_lr_multiplier: float = 0.1, checkpoint_stages=(),
                  pose_normalization: str = "height", pose_encoder: str = "light"):
-        super().__init__()
-        if not 0.0 < ul_lr_multiplier <= 1.0:
-            raise ConfigError(f"model_cfg.ul_lr_multiplier: {ul_lr_multiplier} is not in (0, 1]")
+        super().__init__()            # (the arguments were checked by from_config when the config loaded)
         self.ul_lr_multiplier = float(ul_lr_multiplier)
-        if fusion not in FUSIONS:
-            raise ConfigError(f"model_cfg.fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
-        if not (visual_branch or pose_branch):
-            raise ConfigError("model_cfg: visual_branch and pose_branch cannot both be off")
-        if checkpoint_stages and not visual_branch:
-            raise ConfigError("model_cfg.checkpoint_stages: the stages are the visual backbone's, "
-                              "which visual_branch: false does not build")
         self.num_classes = num_classes
         self.visual, self.fusion_kind = visual_branch, fusion
         self.pose_aux = pose_aux_loss and pose_branch
@@ -196,12 +187,9 @@ class HybridGait(nn.Module):
             parts, token_dim, embed_dim = add_skeleton_map_trunk(self, blocks, C, map_channels, checkpoint_stages,
                                                                  bin_num, embed_dim)
         if self.use_pose:
-            if pose_encoder == "resgcn":
-                self.pose_branch = ResGCNPoseBranch(delta_joint, min_joint_conf, pose_normalization)
-            elif pose_encoder == "light":
-                self.pose_branch = PoseBranch(pose_channels, delta_joint, min_joint_conf, pose_normalization)
-            else:
-                raise ConfigError(f"model_cfg.pose_encoder: {pose_encoder!r} is not one of {', '.join(POSE_ENCODERS)}")
+            self.pose_branch = (ResGCNPoseBranch(delta_joint, min_joint_conf, pose_normalization)
+                                if pose_encoder == "resgcn" else
+                                PoseBranch(pose_channels, delta_joint, min_joint_conf, pose_normalization))
         if not visual_branch:
             token_dim, parts = self.pose_branch.out_channels, NUM_JOINTS
             embed_dim = embed_dim or token_dim
@@ -233,9 +221,22 @@ class HybridGait(nn.Module):
         for key in ("ul_init", "pose_channels"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
-        ul = kwargs.get("ul_init", (0.3, 0.7))
+        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
+        get = lambda key: kwargs.get(key, defaults[key])  # noqa: E731
+        ul = get("ul_init")
         if len(ul) != 2 or min(ul) <= 0 or not math.isclose(sum(ul), 1.0, abs_tol=1e-6):
             raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
+        if not 0.0 < get("ul_lr_multiplier") <= 1.0:
+            raise ConfigError(f"model_cfg.ul_lr_multiplier: {get('ul_lr_multiplier')} is not in (0, 1]")
+        for key, known in (("fusion", FUSIONS), ("pose_encoder", POSE_ENCODERS),
+                           ("pose_normalization", POSE_NORMALIZATIONS)):
+            if get(key) not in known:
+                raise ConfigError(f"model_cfg.{key}: {get(key)!r} is not one of {', '.join(known)}")
+        if not (get("visual_branch") or get("pose_branch")):
+            raise ConfigError("model_cfg: visual_branch and pose_branch cannot both be off")
+        if get("checkpoint_stages") and not get("visual_branch"):
+            raise ConfigError("model_cfg.checkpoint_stages: the stages are the visual backbone's, "
+                              "which visual_branch: false does not build")
         return kwargs
 
     @classmethod

@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.registry import Registry
 
 LOSSES = Registry("loss", "loss_cfg.type")

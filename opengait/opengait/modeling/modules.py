@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int | tuple = 1) -> nn.Conv2d:

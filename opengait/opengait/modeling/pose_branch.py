@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from opengait.config import ConfigError
 from opengait.modeling.modules import frame_mask
 
 # COCO-17 skeleton (the 19 links also used for the skeleton maps).
@@ -156,9 +155,6 @@ class PoseBranch(nn.Module):
     def __init__(self, channels=(32, 64, 128), delta_joint: bool = True, min_conf: float = 0.3,
                  normalization: str = "height"):
         super().__init__()
-        if normalization not in POSE_NORMALIZATIONS:
-            raise ConfigError(f"model_cfg.pose_normalization: {normalization!r} is not one of "
-                              f"{', '.join(POSE_NORMALIZATIONS)}")
         self.use_delta, self.min_conf, self.normalization = delta_joint, min_conf, normalization
         in_channels = 5 if delta_joint else 3
         self.input_bn = nn.BatchNorm1d(in_channels * NUM_JOINTS)
@@ -219,9 +215,6 @@ class ResGCNPoseBranch(nn.Module):
         super().__init__()
         from opengait.modeling.gaitgraph2 import ResGCNInputBranch, ResGCNModule
         from opengait.modeling.pose_graph import skeleton_graph
-        if normalization not in POSE_NORMALIZATIONS:
-            raise ConfigError(f"model_cfg.pose_normalization: {normalization!r} is not one of "
-                              f"{', '.join(POSE_NORMALIZATIONS)}")
         self.use_delta, self.min_conf, self.normalization = delta_joint, min_conf, normalization
         self.graph = skeleton_graph("coco", max_hop=3)
         A = torch.tensor(self.graph.adjacency, dtype=torch.float32)

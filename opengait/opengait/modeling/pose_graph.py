@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 
 _LAYOUTS = {
     "coco": dict(

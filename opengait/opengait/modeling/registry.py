@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from opengait.config import ConfigError
+from gaitcore.errors import ConfigError
 from opengait.registry import Registry
 
 # Modules that define models, imported on first lookup.
@@ -42,14 +42,24 @@ def model_inputs(model_cfg: dict) -> tuple[str, ...] | None:
 RUNTIME_KEYS = ("checkpoint_stages", "channels_last")
 
 
-def build_model(model_cfg: dict, num_classes: int) -> nn.Module:
-    """The model ``model_cfg`` names. ``channels_last: true`` (any model) stores the 2-D and 3-D
-    convolution weights channels-last (NHWC / NDHWC), which cuDNN's tensor-core kernels prefer;
-    the activations follow the weights' layout."""
+def check_model_config(model_cfg: dict) -> None:
+    """The model's schema, checked when the config is loaded (``opengait.config.load_config``):
+    its name, ``channels_last``, and every key its ``from_config`` reads (with one training id
+    as a placeholder: the classifier size is checked against the real ids at build)."""
     cfg = dict(model_cfg)
     channels_last = cfg.pop("channels_last", False)
     if not isinstance(channels_last, bool):
         raise ConfigError(f"model_cfg.channels_last: {channels_last!r}, expected true or false")
+    model_class(cfg.get("model", "")).from_config(cfg, 1)
+
+
+def build_model(model_cfg: dict, num_classes: int) -> nn.Module:
+    """The model ``model_cfg`` names (a config checked by :func:`check_model_config`).
+    ``channels_last: true`` (any model) stores the 2-D and 3-D convolution weights channels-last
+    (NHWC / NDHWC), which cuDNN's tensor-core kernels prefer; the activations follow the
+    weights' layout."""
+    cfg = dict(model_cfg)
+    channels_last = bool(cfg.pop("channels_last", False))
     cls = model_class(cfg.get("model", ""))
     model = cls(**cls.from_config(cfg, num_classes))
     return to_channels_last(model) if channels_last else model

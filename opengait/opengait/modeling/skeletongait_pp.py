@@ -11,7 +11,8 @@ import torch.nn as nn
 
 from gaitcore.pretreated_io import HEATMAP, SILHOUETTE
 
-from opengait.config import ConfigError, check_kwargs
+from gaitcore.errors import ConfigError
+from opengait.config_keys import check_kwargs
 from opengait.modeling.modules import (AttentionFusion, HorizontalPoolingPyramid,
                                        SeparateBNNecks, SeparateFCs, SetBlockWrapper,
                                        basic2d_layer, checkpoint_stage_set, checkpointed,

@@ -1,0 +1,77 @@
+"""load_config is the one place a config is checked: every bad value below is refused by it,
+before a model, a dataset or a run folder exists, with one line naming the key."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import REPO_ROOT, run_script
+from gaitcore.errors import ConfigError
+from opengait.config import load_config
+
+GAITBASE = REPO_ROOT / "opengait/configs/gaitbase/gaitbase_synthetic.yaml"
+HYBRID = REPO_ROOT / "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
+GAITGRAPH2 = REPO_ROOT / "opengait/configs/gaitgraph2/gaitgraph2_synthetic.yaml"
+
+
+@pytest.mark.parametrize("config, item, named", [
+    # the model's schema (its from_config), checked without building the model
+    (GAITBASE, "model_cfg.SeparateFCs={in_channels: 512, out_channels: 256, parts_num: 16, bogus: 1}", "bogus"),
+    (GAITBASE, "model_cfg.backbone_cfg={type: ResNet50}", "ResNet9"),
+    (GAITBASE, "model_cfg.channels_last=1", "model_cfg.channels_last"),
+    (HYBRID, "model_cfg.fusion=sum_of_everything", "fusion"),
+    (GAITGRAPH2, "model_cfg.reductoin=8", "reduction"),           # the suggestion names the right key
+    # losses and both sections' transforms
+    (GAITBASE, "loss_cfg=[{type: TripletLoss, log_prefix: triplet, margni: 0.2}]", "margin"),
+    (GAITBASE, "loss_cfg=[{type: TripletLoss, margin: 0.2}]", "log_prefix"),
+    (GAITBASE, "trainer_cfg.transform=[{type: BaseSilCuttingTransform, cuttin: 10}]", "trainer_cfg.transform"),
+    (GAITBASE, "evaluator_cfg.transform=[{type: NoSuchTransform}]", "NoSuchTransform"),
+    # the precision of either section
+    (GAITBASE, "trainer_cfg.mixed_precision=fp8", "trainer_cfg.mixed_precision"),
+    (GAITBASE, "evaluator_cfg.mixed_precision=half", "evaluator_cfg.mixed_precision"),
+    # the augmented share: its range, and the sampler it needs
+    (GAITBASE, "trainer_cfg.sampler.augmented_share=1.5", "augmented_share"),
+    (GAITBASE, "trainer_cfg.sampler={type: CommonSampler, batch_size: 8, augmented_share: 0.25, "
+               "sample_type: fixed_unordered, frames_num_fixed: 10}", "TripletSampler only"),
+    # the evaluator
+    (GAITBASE, "evaluator_cfg.eval_func=evaluate_nothing", "evaluate_nothing"),
+])
+def test_bad_values_are_refused_at_load(config, item, named):
+    with pytest.raises(ConfigError) as refused:
+        load_config(config, [item])
+    message = str(refused.value)
+    assert named in message and "\n" not in message
+
+
+def test_the_solver_is_checked_for_training_only():
+    bad = ["optimizer_cfg={solver: SGD, lr: 0.1, momentun: 0.9}"]
+    with pytest.raises(ConfigError, match="momentum"):
+        load_config(GAITBASE, bad, phase="train")
+    assert load_config(GAITBASE, bad, phase="test")["optimizer_cfg"]["momentun"] == 0.9   # testing never builds it
+
+
+def test_run_names_per_phase():
+    with pytest.raises(ConfigError, match="trainer_cfg.save_name is empty"):
+        load_config(GAITBASE, ["trainer_cfg.save_name=''"], phase="train")
+    with pytest.raises(ConfigError, match="both empty"):
+        load_config(GAITBASE, ["trainer_cfg.save_name=''", "evaluator_cfg.save_name=''"], phase="test")
+    # OpenGait's fallback, applied once at load: the evaluator tests the trainer's run.
+    cfg = load_config(GAITBASE, ["trainer_cfg.save_name=run_a", "evaluator_cfg.save_name=''"], phase="test")
+    assert cfg["evaluator_cfg"]["save_name"] == "run_a"
+    cfg = load_config(GAITBASE, ["trainer_cfg.save_name=run_a", "evaluator_cfg.save_name=run_b"])
+    assert cfg["evaluator_cfg"]["save_name"] == "run_b"
+
+
+def test_the_restored_iteration_is_applied_before_the_checks():
+    cfg = load_config(GAITBASE, ["trainer_cfg.restore_hint=0"], restore_iter=300)
+    assert cfg["trainer_cfg"]["restore_hint"] == 300 and cfg["evaluator_cfg"]["restore_hint"] == 300
+    assert load_config(GAITBASE)["trainer_cfg"]["restore_hint"] == 0            # 0: not given
+
+
+def test_main_refuses_before_any_run_folder_exists(tmp_path):
+    """The trainer's command line fails on a bad model key with one line and leaves nothing."""
+    result = run_script("opengait/opengait/main.py", "--cfgs", GAITBASE, "--phase", "train",
+                        "--output_root", tmp_path / "out", "--set", "model_cfg.bin_nums=[16]", check=False)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "bin_nums" in last and "bin_num" in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
