@@ -300,11 +300,25 @@ def test_the_nan_message_tells_bad_data_from_divergence():
     ("trainer_cfg.total_iter=!!python/object/apply:os.system ['echo ran']", "the value is not plain YAML data"),
 ])
 @pytest.mark.slow
-def test_wrong_config_types_are_one_line_errors_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
+def test_wrong_config_types_are_one_line_errors_at_load(pretreated_casia, tmp_path, setting, message):
+    """load_config (main.py's only check, before any run folder) refuses each in one line."""
+    from gaitcore.errors import ConfigError
+    from opengait.config import load_config
+    cfg = gaitbase_config(tmp_path, pretreated_casia)
+    with pytest.raises(ConfigError) as refused:
+        load_config(cfg, [setting], phase="train")
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("trainer_cfg.total_iter=six hundred", "trainer_cfg.total_iter: 'six hundred', expected an integer"),
+    ("trainer_cfg.total_iter=!!python/object/apply:os.system ['echo ran']", "the value is not plain YAML data"),
+])
+def test_main_stops_on_a_wrong_config_in_one_line_before_any_run_folder(pretreated_casia, tmp_path, setting, message):
     cfg = gaitbase_config(tmp_path, pretreated_casia)
     out = tmp_path / "out"
     result = run_script(MAIN, "--cfgs", cfg, "--phase", "train", "--output_root", out, "--set", setting, check=False)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "ran" not in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
     assert not out.exists()
