@@ -3,7 +3,7 @@
 On tuning populations (data seeds the study never uses), CASIA-B-sized (74 training and 50 test
 ids), the five baselines -- GaitBase, DeepGaitV2 (silhouettes), SkeletonGait (skeleton maps),
 GaitGraph2 (keypoints), SkeletonGait++ (both) -- train with the study's budget and are scored
-against four targets (published source in the README):
+against four targets (published sources in docs/results.md):
 
 - (a) the silhouette baselines' CL / NM rank-1 lies in [0.70, 0.88] (CASIA-B: GaitBase 77.4 / 97.6);
 - (b) the best keypoint-only baseline reaches >= 0.6 x GaitBase's NM rank-1, and its CL / NM is at

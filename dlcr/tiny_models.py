@@ -1,7 +1,7 @@
 """Tiny, randomly initialised models of every DLCR stage, built and saved locally (no downloads):
 LLaVA, a Llama chat model, a Stable Diffusion inpainting pipeline, a SegFormer and an SCHP
 checkpoint in the official layout. Their outputs are noise; they exist so the whole pipeline can
-be run and tested offline (tests, the README's DLCR walk-through). Real runs use real
+be run and tested offline (tests, the DLCR walk-through of docs/dlcr.md). Real runs use real
 checkpoints (configs/dlcr.yaml)."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Reading and writing the pretreated layout (numpy only).
 
-The contract (documented in the README, "The pretreated layout")::
+The contract (documented in docs/pretreated-format.md)::
 
     root/<id>/<type>/<view>/0_heatmap.pkl   uint8   (T, 2, 64, 64)  limb map, joint map
                             1_sil.pkl       uint8   (T, 64, 64)     aligned silhouettes

@@ -1,4 +1,4 @@
-"""Silhouette alignment of the pretreated contract (README "The pretreated layout").
+"""Silhouette alignment of the pretreated contract (docs/pretreated-format.md).
 
 OpenGait's pretreatment rule, followed exactly so that the same PNGs give byte-identical
 ``1_sil.pkl`` arrays here and there:

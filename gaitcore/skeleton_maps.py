@@ -4,7 +4,7 @@ The rule is SkeletonGait's as OpenGait's ``pretreatment_heatmap`` chain applies 
 
 1. fill missing joints over time (here: linear interpolation of each joint's own track; a
    joint never seen keeps the frame's centroid and confidence 0, so it draws nothing --
-   OpenGait imputes zero coordinates with a KNN imputer instead, see the README);
+   OpenGait imputes zero coordinates with a KNN imputer instead, see docs/preprocessing.md);
 2. centre each frame on the hip midpoint and scale it so the joints' y extent is 85 px
    (``128 // 1.5``) on a 128x128 canvas, hip midpoint at (64, 64);
 3. draw Gaussians with sigma 8, each inside its box of +-3 sigma (``int(mu - 24)`` to

@@ -37,7 +37,7 @@ def test_loss_windows_by_hand():
 def test_report_states_the_keypoint_error_model():
     from study import report_v2 as study
     model = study.noise_model()
-    # The calibrated estimator preset, as the README's synthetic-dataset section lists it.
+    # The calibrated estimator preset, as docs/synthetic-data.md lists it.
     assert model["spec"] == "estimator"
     assert model["parameters"]["swap_rate"] == 0.045 and model["parameters"]["coat_miss"] == 0.1
     assert model["parameters"]["drift_corr"] == 0.97 and model["parameters"]["miss_rate"] == 0.005

@@ -36,7 +36,7 @@ STEPS, LR = 20, 1e-4
 # norm (over 20 steps: GaitBase 0.5%, DeepGaitV2 1.2%, SkeletonGait 1.5%, SkeletonGait++ 2.5%,
 # HybridGait 0.7%, GaitGraph2 3.8%; printed with -s). In a one-off probe on GaitBase, eager and
 # float64 agreed to 1e-5 and the aot_eager backend (the same graphs, eager kernels) was exact.
-# Cause not found (README: Speed). The check allows 5% of a tensor's norm, plus 1e-4 of the
+# Cause not found (docs/speed-and-memory.md). The check allows 5% of a tensor's norm, plus 1e-4 of the
 # whole gradient's norm (gradients that are zero but for rounding); a wrong gradient is off by
 # far more.
 GRADIENT_TOLERANCE = 0.05

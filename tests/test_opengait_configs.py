@@ -73,7 +73,7 @@ def test_opengaits_gaitbase_casia_b_file_trains_and_tests(opengait_root, tmp_pat
                                          ("skeletongait/skeletongait_synthetic.yaml", "DeepGaitV2"),
                                          ("gaitgraph2/gaitgraph2_synthetic.yaml", "GaitGraph2")])
 def test_shipped_synthetic_configs_train_log_and_test(name, model, pretreated_casia, tmp_path):
-    """The README's two commands on a synthetic root (a few iterations): checkpoints, the
+    """The two commands of docs/training.md on a synthetic root (a few iterations): checkpoints, the
     TensorBoard scalars of the loss and the learning rate, and every test probe evaluated."""
     from conftest import read_scalars
     paths = ["--set", f"data_cfg.dataset_root={pretreated_casia / 'pretreated'}",

@@ -1,4 +1,4 @@
-"""Study v3's analysis, fixed before its confirmatory runs (README, "The benchmark and study v3"):
+"""Study v3's analysis, fixed before its confirmatory runs (docs/results.md, "The benchmark and study v3"):
 
 - every comparison a - b is paired within (population, training seed); the training seeds of a
   population are averaged, and the 95% Student-t interval runs over the populations;

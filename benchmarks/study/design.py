@@ -14,7 +14,7 @@ PILOT_SEEDS = (300, 301, 302)            # the pilot's tuning populations
 HYBRID = "opengait/configs/hybridgait/hybridgait_synthetic.yaml"
 HYBRID_CCVID = "opengait_ccvid/configs/hybridgait_ccvid_synthetic.yaml"
 # The HybridGait of study v3: every part on, whatever the shipped config defaults to, and the
-# keypoint branch chosen on tuning populations (README, "The benchmark and study v3").
+# keypoint branch chosen on tuning populations (docs/results.md, "The benchmark and study v3").
 FULL_HYBRID = ("model_cfg.pose_branch=true", "model_cfg.delta_joint=true", "model_cfg.ul_weighting=true",
                "model_cfg.fusion=cross_attention", "model_cfg.visual_branch=true")
 POSE_PATH = ("model_cfg.pose_encoder=resgcn", "model_cfg.pose_normalization=pixels")
@@ -70,7 +70,7 @@ CCVID_METRICS = ("test/ccvid_cc/rank1", "test/ccvid_cc/mAP", "test/ccvid_general
 # Effects the study is sized to detect with 80% power (rank-1 points).
 TARGET_EFFECT = {"CL": 3.0, "mean": 2.0}
 AUGMENT = {"fraction": 0.25, "variants": 10, "share": 0.25}
-# The calibrated benchmark (benchmarks/calibrate_benchmark.py, README "The benchmark and study v3"):
+# The calibrated benchmark (benchmarks/calibrate_benchmark.py, docs/results.md, "The benchmark and study v3"):
 # CASIA-B's conditions and size (124 ids: 74 train, 50 test), six views, a stride and more per
 # sequence, the v4 wardrobe (v3's garments at CASIA-B-like shares: with v3, GaitBase's CL / NM was
 # 0.48, far below target (a)) and the keypoint error calibrated against yolo11n-pose with its

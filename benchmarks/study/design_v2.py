@@ -78,7 +78,7 @@ CC_METRICS = ("test/ccvid_general/rank1", "test/ccvid_general/mAP", "test/ccvid_
 
 # 1500 iterations: on a tuning population (data seed 100, kept apart from the reported seeds) every
 # model's loss is flat from ~600 iterations at lr 0.1 and flat again after the two steps (the
-# README quotes the curves and the command that measures them).
+# docs/results.md quotes the curves and the command that measures them).
 FULL = dict(subjects=24, views="000,036,072,108,144,180", frames=30, iterations=1500, seeds="0,1,2,3,4",
             ccvid_subjects=30, ccvid_frames=30, ccvid_iterations=1500, arms="casia_b,ccvid_aug")
 QUICK = dict(subjects=12, views="000,090,180", frames=24, iterations=80, seeds="0,1",

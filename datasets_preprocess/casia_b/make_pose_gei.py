@@ -3,7 +3,7 @@
 Poses come from an ultralytics pose model run on the split frames (the tracked main walker of
 each frame), or with --pose-from from precomputed pose JSON files named
 <sid>-<type>-<view>.json (the synthetic ground truth, or your own HRNet/OpenPose output
-converted to that format; see the README). They are written to <out>/poses/. Then each
+converted to that format; see docs/synthetic-data.md). They are written to <out>/poses/. Then each
 sequence's official silhouettes are synchronised with its poses by frame number,
 aligned (training sequences quality-filtered, test ones with every frame, as in
 rearrange_to_grew.py), and their mean is written as <out>/gei/<sid>/<type>/<view>.png.

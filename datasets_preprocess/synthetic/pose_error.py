@@ -96,7 +96,7 @@ ESTIMATOR = PoseErrorModel(jitter=0.005, drift=0.015, drift_corr=0.97, bias=0.02
 # clothes and view 0.73 real / 0.74 model; same person other clothes 0.47 / 0.39; same person
 # other view 0.39 / 0.38; other person same view 0.54 / 0.53; other person other view 0.32 /
 # 0.30), and left/right swaps made frequent facing the camera and rare from behind, as
-# yolo11n-pose's are (benchmarks/bench_synthetic_realism.py; README "The embedded synthetic
+# yolo11n-pose's are (benchmarks/bench_synthetic_realism.py; docs/synthetic-data.md, "The embedded synthetic
 # dataset").
 ESTIMATOR_V3 = replace(ESTIMATOR, jitter=0.006, drift=0.006, bias=0.004, bias_global=0.019, bias_view=0.014,
                        bias_person=0.009, bias_clothes=0.008, swap_view=1.0)

@@ -54,7 +54,7 @@ def add_model_arguments(parser) -> None:
     g.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="torch (default) or onnxruntime (optional extra: pip install -r requirements-onnx.txt)")
     g.add_argument("--compile", action="store_true",
-                   help="torch backend: torch.compile the model (pays off over many sequences; see README)")
+                   help="torch backend: torch.compile the model (pays off over many sequences; see docs/speed-and-memory.md)")
 
 
 class SequenceEmbedder:

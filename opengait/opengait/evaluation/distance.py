@@ -24,7 +24,7 @@ def _part_major(x: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 # Rows per block of the part-wise products: (P, BLOCK_ROWS, M) float32 stays near the cache, and
 # every step after the matrix product runs in place on it, instead of whole-chunk temporaries
-# (README: Speed).
+# (docs/speed-and-memory.md).
 BLOCK_ROWS = 128
 
 
