@@ -108,7 +108,7 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
     from opengait.modeling.losses import LossAggregator
     from opengait.modeling.registry import build_model
 
-    cfg = load_config(config, list(overrides), phase="train")
+    cfg = load_config(config, list(overrides))
     before = rss_bytes()
     model = build_model(cfg["model_cfg"], num_classes)
     losses = LossAggregator(cfg["loss_cfg"])
