@@ -36,11 +36,15 @@ $(TEST_STAMP): requirements-test.txt $(RUNTIME_STAMP)
 
 install: $(RUNTIME_STAMP)
 
+# One pytest-xdist worker per core (each single-threaded, see tests/conftest.py); TEST_WORKERS=0
+# runs the suite in one process.
+TEST_WORKERS ?= auto
+
 test: $(TEST_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: $(TEST_STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 DEMO_DIR ?= output/demo
 DEMO_RAW := $(DEMO_DIR)/synthetic_casia_b

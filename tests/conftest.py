@@ -13,6 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Offline switches for the model libraries (see docs/install.md).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# Under pytest-xdist (make test: one worker per core) each worker and the scripts it starts use
+# one thread: two multi-threaded torch processes per core run several times slower
+# (OpenMP oversubscription).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    import torch
+    torch.set_num_threads(1)
 
 
 def run_script(script: str, *args: str, check: bool = True, timeout: float = 600,
