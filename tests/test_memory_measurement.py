@@ -47,7 +47,7 @@ def test_measured_peak_grows_with_the_batch_and_checkpointing_lowers_it(tmp_path
         "model_cfg": {"model": "SkeletonGaitPP", "Backbone": {"blocks": [1, 2, 2, 1], "C": 0.5}},
         "loss_cfg": [{"type": "TripletLoss", "margin": 0.2, "log_prefix": "triplet"},
                      {"type": "CrossEntropyLoss", "scale": 16, "log_prefix": "softmax"}],
-        "data_cfg": {"dataset_name": "x", "dataset_root": str(tmp_path), "dataset_partition": "x.json"}}))
+        "data_cfg": {"dataset_name": "CASIA-B", "dataset_root": str(tmp_path), "dataset_partition": "x.json"}}))
     one = measure_step(cfg, 1, 2, 16, threads=1)
     three = measure_step(cfg, 3, 2, 16, threads=1)
     ckpt = measure_step(cfg, 3, 2, 16, ["model_cfg.checkpoint_stages=[1,2,3,4]"], threads=1)
