@@ -41,7 +41,7 @@ from study.runs import PY, run_command
 
 GALLERY = ("nm-01", "nm-02", "nm-03", "nm-04")
 PROBES = {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")}
-# The error model with one part off (apply_keypoint_error.py syntax; "{model}" is the population's).
+# The population's error model with one part off: changes appended to its name (apply_keypoint_error.py syntax).
 PART_OFF = {
     "left/right swaps": "swap_rate=0,coat_swap=0",
     "coat and bag errors and misses": "coat_error=0,coat_miss=0,bag_error=0,bag_miss=0",

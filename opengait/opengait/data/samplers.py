@@ -45,9 +45,7 @@ class TripletSampler(torch.utils.data.Sampler):
         if self.p > len(self.labels):
             raise ConfigError(f"trainer_cfg.sampler.batch_size: P = {self.p} ids per batch but the "
                               f"training set has only {len(self.labels)} ids")
-        share = sampler_cfg.get("augmented_share")
-        if share is not None and not 0.0 <= float(share) <= 1.0:
-            raise ConfigError(f"trainer_cfg.sampler.augmented_share: {share} is not in [0, 1]")
+        share = sampler_cfg.get("augmented_share")          # its range is checked by load_config
         augmented = augmented or set()
         self.share = None if share is None else float(share)
         self.groups, self.augmented_groups = {}, {}

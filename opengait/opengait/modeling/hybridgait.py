@@ -221,8 +221,7 @@ class HybridGait(nn.Module):
         for key in ("ul_init", "pose_channels"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
-        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
-        get = lambda key: kwargs.get(key, defaults[key])  # noqa: E731
+        get = cls._resolved(kwargs).__getitem__
         ul = get("ul_init")
         if len(ul) != 2 or min(ul) <= 0 or not math.isclose(sum(ul), 1.0, abs_tol=1e-6):
             raise ConfigError(f"model_cfg.ul_init: two positive weights that sum to 1, got {ul!r}")
@@ -240,12 +239,16 @@ class HybridGait(nn.Module):
         return kwargs
 
     @classmethod
+    def _resolved(cls, kwargs: dict) -> dict:
+        """Constructor arguments with the signature's defaults for those not given."""
+        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
+        return {**defaults, **kwargs}
+
+    @classmethod
     def input_modalities(cls, cfg: dict) -> tuple[str, ...]:
         """Skeleton maps and silhouettes for the visual branch, keypoints where the keypoint
         branch is built (the rule of ``__init__``)."""
-        kwargs = cls.from_config(cfg, 1)
-        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
-        get = lambda key: kwargs.get(key, defaults[key])  # noqa: E731
+        get = cls._resolved(cls.from_config(cfg, 1)).__getitem__
         visual, pose = get("visual_branch"), get("pose_branch")
         uses_pose = pose and (not visual or get("fusion") != "none" or get("pose_aux_loss"))
         return ((HEATMAP, SILHOUETTE) if visual else ()) + ((POSE,) if uses_pose else ())
