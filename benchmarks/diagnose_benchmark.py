@@ -130,6 +130,12 @@ def cells() -> list[Cell]:
                                  ("coat and bag errors", "coat_error=0,coat_miss=0,bag_error=0,bag_miss=0"))]
     out.append(Cell("maps", f"SkeletonGait, estimator_v3, {2 * STUDY_ITERATIONS} iterations, calibration population 200",
                     "SkeletonGait", population=CALIBRATION, iterations=2 * STUDY_ITERATIONS))
+    # The error model recalibrated for steady confidences, long swaps and rare outliers
+    # (estimator_v4, datasets_preprocess/synthetic/pose_error.py) on the same population: the
+    # keypoint baselines and the fusion, against their estimator_v3 calibration runs.
+    out += [Cell("error model v4", f"{model}, estimator_v4, calibration population 200", model, population=CALIBRATION,
+                 keypoints="estimator_v4", iterations=STUDY_ITERATIONS)
+            for model in ("SkeletonGait", "SkeletonGait++", "GaitGraph2")]
     return out
 
 

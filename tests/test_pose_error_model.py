@@ -1,6 +1,8 @@
 """The generator's keypoint error model: each of its parts does what it says, on walks made here."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,40 @@ def test_the_error_redone_from_the_exact_keypoints_is_the_generators(tmp_path):
     refused = run_script("datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
                          "--keypoint-noise", "estimator,bias=0", "--out", tmp_path / "same", check=False)
     assert refused.returncode == 2 and "made with --keypoint-noise estimator" in refused.stderr
+
+
+def test_steady_reported_confidences():
+    """conf_visible > 0: the model reports its own confidences -- conf_visible where the
+    generator drew the joint visible (>= 0.8), conf_hidden where hidden (0.3-0.6), the
+    generator's flicker smoothed away; joints outside the image keep 0."""
+    kp = walk(60)
+    rng = np.random.default_rng(5)
+    kp[:, :, 2] = rng.uniform(0.8, 1.0, (60, 17))          # visible, flickering as the renderer's
+    kp[30:, 3, 2] = rng.uniform(0.3, 0.6, 30)              # joint 3 hidden from frame 30 on
+    kp[:, 16, 2] = 0.0                                     # outside the image
+    steady = PoseErrorModel(conf_visible=0.9, conf_hidden=0.5)
+    conf = apply_pose_error(kp, steady, np.random.default_rng(0))[..., 2]
+    assert np.allclose(conf[:, :3], 0.9) and np.allclose(conf[:30, 3], 0.9) and np.allclose(conf[30:, 3], 0.5)
+    assert (conf[:, 16] == 0).all()
+    # smoothing with weight a on the neighbour, forwards then backwards: the step from 0.9 to
+    # 0.5 at frame 30 becomes a ramp; by hand, one forward pass x_i = 0.4 x_i + 0.6 x_(i-1)
+    # gives 0.9 - 0.4 * 0.4 = 0.74 at frame 30, and the backward pass then pulls frame 29 down.
+    smooth = apply_pose_error(kp, replace(steady, conf_smooth=0.6), np.random.default_rng(0))[..., 2]
+    forward = np.r_[np.full(30, 0.9), np.full(30, 0.5)]
+    for i in range(1, 60):
+        forward[i] = 0.4 * forward[i] + 0.6 * forward[i - 1]
+    assert forward[30] == pytest.approx(0.74)
+    backward = forward.copy()
+    for i in range(58, -1, -1):
+        backward[i] = 0.4 * backward[i] + 0.6 * backward[i + 1]
+    assert np.allclose(smooth[:, 3], backward, atol=1e-6)
+    assert 0.5 < smooth[29, 3] < 0.9 and np.abs(np.diff(smooth[:, 0])).max() < 1e-6
+    # the generator's confidences flicker by 0.067 per frame on average, the steady model's
+    # wobble (std 0.04, correlation 0.9) by much less
+    wobbly = apply_pose_error(kp, replace(steady, conf_wobble=0.04), np.random.default_rng(0))[..., 2]
+    change = np.abs(np.diff(wobbly[:, :3], axis=0)).mean()
+    assert 0.005 < change < 0.03 < np.abs(np.diff(kp[:, :3, 2], axis=0)).mean()
+    # estimator_v4 is a preset, and a confidence above 1 is refused
+    assert parse_pose_error("estimator_v4").conf_visible == 0.9
+    with pytest.raises(ValueError):
+        parse_pose_error("estimator_v4,conf_hidden=1.5")
