@@ -97,9 +97,9 @@ def step_ratio(args: argparse.Namespace) -> dict:
     times = {}
     for name in ("SkeletonGaitPP", "HybridGait"):
         cfg = load_config(REPO / MODEL_CONFIGS[name])
-        batch = select_inputs(random_batch(1, 2, 30), cfg)
-        model = build_model(cfg["model_cfg"], 74)
-        times[name] = time_steps(model, LossAggregator(cfg["loss_cfg"]), build_optimizer(model, cfg["optimizer_cfg"]),
+        batch = select_inputs(random_batch(1, 2, 30), cfg.data)
+        model = build_model(cfg.model, 74)
+        times[name] = time_steps(model, LossAggregator(cfg.losses), build_optimizer(model, cfg.optimizer),
                                  batch, args.steps, lambda: torch.autocast("cpu", enabled=False))
     return {"seconds": {k: round(v, 2) for k, v in times.items()},
             "ratio": round(times["HybridGait"] / times["SkeletonGaitPP"], 3)}

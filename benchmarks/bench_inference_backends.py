@@ -83,7 +83,7 @@ def bench_model(name: str, args: argparse.Namespace, scratch: Path) -> dict:
     from opengait.engine.onnx_model import OnnxModel, export
     from opengait.modeling.registry import build_model, model_inputs
     cfg = load_config(REPO / CONFIGS[name])
-    model_cfg = {**cfg["model_cfg"], "checkpoint_stages": []}
+    model_cfg = {**cfg.model, "checkpoint_stages": []}
     modalities = tuple(model_inputs(model_cfg))
     torch.manual_seed(0)
     model = build_model(model_cfg, 74).eval()

@@ -91,13 +91,13 @@ def time_steps(model, losses, optimizer, batch, steps: int, autocast) -> float:
 
 def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
     cfg = load_config(REPO / MODEL_CONFIGS[name], phase="train")
-    batch = select_inputs(random_batch(p, k, args.frames), cfg)
+    batch = select_inputs(random_batch(p, k, args.frames), cfg.data)
     # the plain model: the shipped configs checkpoint, the plain rows must not
     layout = {"channels_last": args.channels_last}
-    model = build_model({**cfg["model_cfg"], "checkpoint_stages": [], **layout}, 74)
+    model = build_model({**cfg.model, "checkpoint_stages": [], **layout}, 74)
     n_params = sum(q.numel() for q in model.parameters())
-    losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
+    losses = LossAggregator(cfg.losses)
+    optimizer = build_optimizer(model, cfg.optimizer)
     row = {"model": name, "config": MODEL_CONFIGS[name], "parameters": n_params,
            "timed_batch": f"{p}x{k}x{args.frames}", "steps": {}}
     if torch.cuda.is_available():
@@ -116,9 +116,9 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
         row["steps"][f"{precision} (cpu)"] = time_steps(model, losses, optimizer, batch, steps, autocast)
     if args.checkpoint_stages:
         stages = [int(s) for s in args.checkpoint_stages.split(",")]
-        ckpt = build_model({**cfg["model_cfg"], "checkpoint_stages": stages, **layout}, 74)
+        ckpt = build_model({**cfg.model, "checkpoint_stages": stages, **layout}, 74)
         ckpt.load_state_dict(model.state_dict())
-        ckpt_opt = build_optimizer(ckpt, cfg["optimizer_cfg"])
+        ckpt_opt = build_optimizer(ckpt, cfg.optimizer)
         # plain and checkpointed alternately, best of each: the ratio is not skewed by load
         plain_s, ckpt_s = float("inf"), float("inf")
         for _ in range(args.steps):
@@ -134,13 +134,13 @@ def bench_model(name: str, args: argparse.Namespace, p: int, k: int) -> dict:
                 row["checkpointing"][f"{key}_measured_bytes"] = r["measured_bytes"]
                 row["checkpointing"][f"{key}_estimate_bytes"] = r["estimate_bytes"]
     # Memory of the shipped config at its own batch (estimated from saved activations on CPU).
-    cp, ck = cfg["trainer_cfg"]["sampler"]["batch_size"]
-    frames = cfg["trainer_cfg"]["sampler"]["frames_num_fixed"]
+    cp, ck = cfg.trainer.sampler["batch_size"]
+    frames = cfg.trainer.sampler["frames_num_fixed"]
     per_seq_frame = activation_bytes(model, losses, batch) / (p * k * args.frames)
     row["config_batch"] = f"{cp}x{ck}x{frames}"
     row["fp16_train_gib_estimate"] = fp16_training_estimate(int(per_seq_frame * cp * ck * frames), n_params) / GIB
     if torch.cuda.is_available():
-        full = select_inputs(random_batch(cp, ck, frames), cfg)
+        full = select_inputs(random_batch(cp, ck, frames), cfg.data)
         model.cuda()
         gpu = to_device(full, "cuda")
 
@@ -163,9 +163,9 @@ def bench_loader(data: Path) -> dict | None:
                                      f"data_cfg.dataset_partition={data / 'casia_b.json'}",
                                      f"data_cfg.cache={str(cache).lower()}"])
         start = time.perf_counter()
-        dataset = GaitDataset(cfg["data_cfg"], train=True, model_inputs=model_inputs(cfg["model_cfg"]))
+        dataset = GaitDataset(cfg.data, train=True, model_inputs=model_inputs(cfg.model))
         preload = time.perf_counter() - start
-        loader = iter(training_loader(dataset, cfg["trainer_cfg"], num_workers=0))
+        loader = iter(training_loader(dataset, cfg.trainer, num_workers=0))
         next(loader)
         start, n = time.perf_counter(), 0
         for _ in range(40):

@@ -115,7 +115,7 @@ def fit_config(path: str, args: argparse.Namespace) -> dict:
     if not Path(path).is_file():
         raise UserInputError(f"--cfgs {path}: no such file")
     cfg = load_config(path, args.set, phase="train")
-    sampler = cfg["trainer_cfg"]["sampler"]
+    sampler = cfg.trainer.sampler
     if sampler.get("type") == "CommonSampler":
         raise UserInputError(f"--cfgs {path}: a CommonSampler config (one batch of {sampler['batch_size']} "
                              "sequences, not P x K): fit_batch sizes P x K triplet batches")

@@ -261,6 +261,7 @@ def opengait_evaluator(checkout: str):
 def measure_eval(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
+    from opengait.config import settings_from_dict
     from opengait.evaluation.evaluators import get_evaluator
     torch.set_num_threads(args.threads)
     feats, rows = casia_b_features()
@@ -276,9 +277,9 @@ def measure_eval(args: argparse.Namespace) -> dict:
     torch.Tensor.cuda = lambda self, *a, **k: self              # OpenGait's cuda_dist on the CPU
     try:
         for mode, cross in (("CASIA-B single-view gallery", False), ("CASIA-B cross-view gallery", True)):
-            cfg = {"data_cfg": {"dataset_name": "CASIA-B", "test_dataset_name": None, "remove_no_gallery": False},
-                   "evaluator_cfg": {"eval_func": "evaluate_indoor_dataset", "metric": "euc",
-                                     "cross_view_gallery": cross}}
+            cfg = settings_from_dict({"data_cfg": {"dataset_name": "CASIA-B"},
+                                      "evaluator_cfg": {"eval_func": "evaluate_indoor_dataset", "metric": "euc",
+                                                        "cross_view_gallery": cross}})
             timing = {"ours": [], "opengait": []}
             for _ in range(3):                            # alternately, best of three
                 start = time.perf_counter()
@@ -347,6 +348,7 @@ def agreement_of(mode: str, mine: dict, theirs: dict) -> dict:
 def measure_other_evals(og) -> dict:
     """GREW, Gait3D and CCPG: ours and OpenGait's evaluator on the same features, alternately, best of 3."""
     import tempfile
+    from opengait.config import settings_from_dict
     from opengait.evaluation.evaluators import get_evaluator
     out = {}
     for mode, rows, partition, name, dataset_name in other_layouts():
@@ -354,8 +356,8 @@ def measure_other_evals(og) -> dict:
         feats = layout_features(ids)
         dataset = types.SimpleNamespace(sequences=[types.SimpleNamespace(subject=s, type=t, view=v, key=f"{s}/{t}/{v}")
                                                    for s, t, v in rows], partition=partition)
-        cfg = {"data_cfg": {"dataset_name": dataset_name, "test_dataset_name": None, "remove_no_gallery": False},
-               "evaluator_cfg": {"eval_func": name, "metric": "euc"}}
+        cfg = settings_from_dict({"data_cfg": {"dataset_name": dataset_name},
+                                  "evaluator_cfg": {"eval_func": name, "metric": "euc"}})
         ours = get_evaluator(name)
         timing = {"ours": [], "opengait": []}
         with tempfile.TemporaryDirectory() as cwd:

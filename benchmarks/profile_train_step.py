@@ -115,23 +115,23 @@ def profile_model(name: str, config: str, sets: tuple[str, ...], args: argparse.
     from opengait.modeling.registry import build_model
     from gaitcore.pretreated_io import POSE
     cfg = load_config(REPO / config, list(sets), phase="train")
-    sampler = cfg["trainer_cfg"]["sampler"]
+    sampler = cfg.trainer.sampler
     size_of = sampler["batch_size"]           # [P, K] for triplet samplers, N for CommonSampler
     p, k = size_of if isinstance(size_of, (list, tuple)) else (size_of, 1)
     frames = sampler.get("frames_num_fixed", 30)
-    size = next((tuple(t["size"]) for t in cfg["trainer_cfg"].get("transform", [])
+    size = next((tuple(t["size"]) for t in cfg.trainer.transform
                  if isinstance(t, dict) and t.get("type") == "Resize"), (64, 44))
     torch.manual_seed(0)
-    batch = select_inputs(random_batch(p, k, frames, size=size), cfg)
+    batch = select_inputs(random_batch(p, k, frames, size=size), cfg.data)
     if POSE in batch["inputs"]:     # keypoint transforms (e.g. GaitGraph2's multi-input) shape the input
-        transform = build_transform(cfg["trainer_cfg"].get("transform"), "trainer_cfg.transform")
+        transform = build_transform(cfg.trainer.transform, "trainer_cfg.transform")
         rng = np.random.default_rng(0)
         batch["inputs"][POSE] = torch.stack([torch.as_tensor(transform({POSE: seq.numpy()}, rng)[POSE]).float()
                                              for seq in batch["inputs"][POSE]])
-    model = build_model(cfg["model_cfg"], 74)
+    model = build_model(cfg.model, 74)
     model.train()
-    losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
+    losses = LossAggregator(cfg.losses)
+    optimizer = build_optimizer(model, cfg.optimizer)
 
     def step():
         sgd_step(model, losses, optimizer, batch)

@@ -21,6 +21,7 @@ from gaitcore.errors import ConfigError
 from opengait.evaluation.distance import pairwise_distance
 from opengait.evaluation.evaluators import Evaluation, identity_notes, register_evaluator
 from opengait.evaluation.retrieval import missing_query, summarise
+from opengait.settings import Settings
 from opengait_ccvid.ccvid_metrics import SETTINGS, evaluate_settings, match_masks
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def format_table(summary: dict) -> str:
 
 
 @register_evaluator("evaluate_ccvid")
-def evaluate_ccvid(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_ccvid(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     part = dataset.partition
     for key in ("PROBE_SET", "GALLERY_SET", "SEQUENCE_INFO"):
         if key not in part:
@@ -57,7 +58,7 @@ def evaluate_ccvid(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> E
         return ([k.split("/")[0] for k in keys], [info[k]["camera"] for k in keys],
                 [info[k]["clothes"] for k in keys])
     dist = pairwise_distance(features[[row_of[k] for k in probe]],
-                             features[[row_of[k] for k in gallery]], cfg["evaluator_cfg"].get("metric", "euc"))
+                             features[[row_of[k] for k in gallery]], settings.evaluator.metric)
     _, per_query = evaluate_settings(dist, *fields(probe), *fields(gallery), RANKS)
     g_fields = [np.asarray(a) for a in fields(gallery)]
     for key in missing:

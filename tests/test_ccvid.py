@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import read_scalars, run_script, write_config
+from opengait.config import settings_from_dict
 from opengait_ccvid.ccvid_metrics import evaluate_settings
 
 # gallery: pid, camera, clothes
@@ -103,7 +104,8 @@ def test_a_missing_query_is_a_miss_where_it_has_a_true_match(tmp_path):
     rows = keys_g + keys_q[:2]
     seqs = [SimpleNamespace(key=k, subject=k.split("/")[0]) for k in rows]
     part = {"PROBE_SET": keys_q, "GALLERY_SET": keys_g, "SEQUENCE_INFO": info}
-    cfg = {"evaluator_cfg": {"metric": "euc"}, "data_cfg": {"dataset_name": "ccvid"}}
+    cfg = settings_from_dict({"evaluator_cfg": {"metric": "euc", "eval_func": "evaluate_ccvid"},
+                              "data_cfg": {"dataset_name": "ccvid"}})
     result = evaluate_ccvid(feats, SimpleNamespace(sequences=seqs, partition=part), cfg, tmp_path)
     assert result.coverage == {"queries": (2, 3)}
     # general: A (feature 1.0) -> g1 (A, cam 2) first: hit; B (10.0) -> g3 (B, cam 2) first: hit;
@@ -139,7 +141,8 @@ def test_evaluate_ccvid_every_metric_by_hand(tmp_path):
     feats = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 20.0, 7.0, 10.0], np.float32)[:, None, None]
     seqs = [SimpleNamespace(key=k, subject=k.split("/")[0]) for k in keys_g + keys_q[:2]]
     part = {"PROBE_SET": keys_q, "GALLERY_SET": keys_g, "SEQUENCE_INFO": info}
-    cfg = {"evaluator_cfg": {"metric": "euc"}, "data_cfg": {"dataset_name": "ccvid"}}
+    cfg = settings_from_dict({"evaluator_cfg": {"metric": "euc", "eval_func": "evaluate_ccvid"},
+                              "data_cfg": {"dataset_name": "ccvid"}})
     m = evaluate_ccvid(feats, SimpleNamespace(sequences=seqs, partition=part), cfg, tmp_path).metrics
     expected = {"general": {"rank1": 1 / 3, "rank5": 2 / 3, "rank10": 2 / 3, "rank20": 2 / 3,
                             "mAP": 17 / 36, "mINP": 1 / 2},

@@ -94,9 +94,9 @@ def test_compiled_training_steps_equal_eager_to_fp32_tolerance(name):
     torch.set_num_threads(1)
     path, sets = CONFIGS[name]
     cfg = load_config(REPO_ROOT / path, sets)
-    modalities = model_inputs(cfg["model_cfg"])
-    losses = LossAggregator(cfg["loss_cfg"])
-    eager = build_model(cfg["model_cfg"], 2)
+    modalities = model_inputs(cfg.model)
+    losses = LossAggregator(cfg.losses)
+    eager = build_model(cfg.model, 2)
     twin = copy.deepcopy(eager)
     twin_compiled = torch.compile(twin)
     optimizer = torch.optim.SGD(eager.parameters(), lr=LR, momentum=0.9)
@@ -203,10 +203,10 @@ def test_compiled_fp16_training_step_matches_eager_on_cuda():
     from opengait.modeling.registry import build_model
     cfg = load_config(REPO_ROOT / CONFIGS["SkeletonGait++"][0])
     torch.manual_seed(0)
-    eager = build_model(cfg["model_cfg"], 2).cuda().train()
+    eager = build_model(cfg.model, 2).cuda().train()
     twin = copy.deepcopy(eager)
     compiled = compile_model(twin, "trainer_cfg.compile")
-    losses = LossAggregator(cfg["loss_cfg"])
+    losses = LossAggregator(cfg.losses)
     data, frames, labels = next(batches({"0_heatmap", "1_sil"}, 1))
     data = {k: v.cuda() for k, v in data.items()}
     frames, labels = frames.cuda(), labels.cuda()

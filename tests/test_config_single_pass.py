@@ -46,7 +46,7 @@ def test_the_solver_is_checked_for_training_only():
     bad = ["optimizer_cfg={solver: SGD, lr: 0.1, momentun: 0.9}"]
     with pytest.raises(ConfigError, match="momentum"):
         load_config(GAITBASE, bad, phase="train")
-    assert load_config(GAITBASE, bad, phase="test")["optimizer_cfg"]["momentun"] == 0.9   # testing never builds it
+    assert load_config(GAITBASE, bad, phase="test").optimizer["momentun"] == 0.9   # testing never builds it
 
 
 def test_run_names_per_phase():
@@ -56,15 +56,15 @@ def test_run_names_per_phase():
         load_config(GAITBASE, ["trainer_cfg.save_name=''", "evaluator_cfg.save_name=''"], phase="test")
     # OpenGait's fallback, applied once at load: the evaluator tests the trainer's run.
     cfg = load_config(GAITBASE, ["trainer_cfg.save_name=run_a", "evaluator_cfg.save_name=''"], phase="test")
-    assert cfg["evaluator_cfg"]["save_name"] == "run_a"
+    assert cfg.evaluator.save_name == "run_a"
     cfg = load_config(GAITBASE, ["trainer_cfg.save_name=run_a", "evaluator_cfg.save_name=run_b"])
-    assert cfg["evaluator_cfg"]["save_name"] == "run_b"
+    assert cfg.evaluator.save_name == "run_b"
 
 
 def test_the_restored_iteration_is_applied_before_the_checks():
     cfg = load_config(GAITBASE, ["trainer_cfg.restore_hint=0"], restore_iter=300)
-    assert cfg["trainer_cfg"]["restore_hint"] == 300 and cfg["evaluator_cfg"]["restore_hint"] == 300
-    assert load_config(GAITBASE)["trainer_cfg"]["restore_hint"] == 0            # 0: not given
+    assert cfg.trainer.restore_hint == 300 and cfg.evaluator.restore_hint == 300
+    assert load_config(GAITBASE).trainer.restore_hint == 0            # 0: not given
 
 
 def test_main_refuses_before_any_run_folder_exists(tmp_path):
@@ -75,3 +75,42 @@ def test_main_refuses_before_any_run_folder_exists(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "bin_nums" in last and "bin_num" in last and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_loaded_config_is_frozen_typed_sections(tmp_path):
+    """load_config returns the sections the loop, loaders, checkpointing and evaluators take;
+    none of them can be changed afterwards, and as_dict() gives the YAML's plain shape back
+    (what the run's config.yaml and a checkpoint keep: plain data that torch.load(weights_only)
+    and yaml.safe_dump accept)."""
+    import copy
+    import pickle
+
+    import yaml
+
+    from opengait.settings import DataSettings, EvaluatorSettings, Settings, TrainerSettings
+    settings = load_config(GAITBASE, ["trainer_cfg.total_iter=7", "data_cfg.num_workers=0"], phase="train")
+    assert isinstance(settings, Settings)
+    assert isinstance(settings.data, DataSettings) and isinstance(settings.trainer, TrainerSettings)
+    assert isinstance(settings.evaluator, EvaluatorSettings)
+    assert settings.trainer.total_iter == 7 and settings.data.num_workers == 0
+    assert settings.model["model"] == "GaitBase" and settings.optimizer["solver"] == "SGD"
+    with pytest.raises(AttributeError):
+        settings.trainer.total_iter = 8                                  # frozen dataclass
+    for change in (lambda: settings.model.__setitem__("model", "X"), lambda: settings.trainer.sampler.pop("type"),
+                   lambda: settings.losses.append({}), lambda: settings.trainer.transform[0].update(type="X"),
+                   lambda: settings.scheduler["milestones"].append(1)):
+        with pytest.raises(TypeError, match="frozen"):
+            change()
+    plain = settings.as_dict()
+    assert type(plain["model_cfg"]) is dict and type(plain["scheduler_cfg"]["milestones"]) is list
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain
+    assert plain["trainer_cfg"]["total_iter"] == 7
+    # frozen values survive the trip to DataLoader workers (pickle) and deep copies unchanged
+    again = pickle.loads(pickle.dumps(settings))
+    assert again == settings and copy.deepcopy(settings) == settings
+    with pytest.raises(TypeError):
+        again.model["model"] = "X"
+    # the test dataset's name: test_dataset_name, else dataset_name (OpenGait's rule)
+    assert settings.data.test_dataset == settings.data.dataset_name
+    named = load_config(GAITBASE, ["data_cfg.test_dataset_name=CASIA-B"])
+    assert named.data.test_dataset == "CASIA-B"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from opengait.config import ConfigError
+from opengait.config import ConfigError, settings_from_dict
 from opengait.evaluation.evaluators import check_evaluator_config, get_evaluator
 from opengait.evaluation.real_scene import cmc_ranks, custom_retrieval
 
@@ -17,10 +17,10 @@ def dataset(rows, partition=None):
     return SimpleNamespace(sequences=seqs, partition=partition or {})
 
 
-def cfg(eval_func, dataset_name="CASIA-B", **evaluator):
-    return {"data_cfg": {"dataset_name": dataset_name, "test_dataset_name": None,
-                         "remove_no_gallery": False},
-            "evaluator_cfg": {"eval_func": eval_func, "metric": "euc", **evaluator}}
+def cfg(eval_func, dataset_name="CASIA-B", data=None, **evaluator):
+    """The settings of a test of ``eval_func`` (every check of load_config run)."""
+    return settings_from_dict({"data_cfg": {"dataset_name": dataset_name, **(data or {})},
+                               "evaluator_cfg": {"eval_func": eval_func, "metric": "euc", **evaluator}})
 
 
 def run(eval_func, feats, ds, tmp_path=None, **kw):
@@ -200,23 +200,22 @@ def test_custom_retrieval_against_hand_computed_ranks():
 
 
 def test_evaluator_settings_are_checked_at_config_load():
+    """(cfg() runs load_config's checks, which call check_evaluator_config; it runs once more
+    on settings that passed.)"""
     check_evaluator_config(cfg("evaluate_indoor_dataset", "OUMVLP"))
     with pytest.raises(ConfigError, match="no single-view gallery protocol for dataset 'GREW'"):
-        check_evaluator_config(cfg("evaluate_indoor_dataset", "GREW"))
+        cfg("evaluate_indoor_dataset", "GREW")
     with pytest.raises(ConfigError, match="no cross-view gallery protocol for dataset 'CASIA-E'"):
-        check_evaluator_config(cfg("evaluate_indoor_dataset", "CASIA-E", cross_view_gallery=True))
+        cfg("evaluate_indoor_dataset", "CASIA-E", cross_view_gallery=True)
     check_evaluator_config(cfg("evaluate_ccvid"))           # from the installed plugin, unnamed
     with pytest.raises(ConfigError, match="unknown evaluator 'evaluate_nothing'"):
-        check_evaluator_config(cfg("evaluate_nothing"))
+        cfg("evaluate_nothing")
     with pytest.raises(ConfigError, match="no protocol for dataset 'CASIA-B'"):
-        check_evaluator_config(cfg("evaluate_real_scene", "CASIA-B"))
-    bad = cfg("evaluate_casia_b")
-    bad["data_cfg"]["remove_no_gallery"] = True
+        cfg("evaluate_real_scene", "CASIA-B")
     with pytest.raises(ConfigError, match="remove_no_gallery: true"):
-        check_evaluator_config(bad)
-    named = cfg("evaluate_indoor_dataset", "my-casia")
-    named["data_cfg"]["test_dataset_name"] = "CASIA-B"           # OpenGait's rule: this one wins
-    check_evaluator_config(named)
+        cfg("evaluate_casia_b", data={"remove_no_gallery": True})
+    named = cfg("evaluate_indoor_dataset", "my-casia", data={"test_dataset_name": "CASIA-B"})
+    check_evaluator_config(named)                                # OpenGait's rule: this one wins
 
 
 def test_view_pair_map_by_hand(tmp_path):

@@ -225,8 +225,10 @@ def copy_root(pretreated_casia, tmp_path):
 
 
 def data_cfg(root, **extra):
-    return {"dataset_root": str(root / "pretreated"), "dataset_partition": str(root / "casia_b.json"),
-            "data_in_use": None, "cache": False, "max_failed_share": 0.5, **extra}
+    from opengait.config import settings_from_dict
+    return settings_from_dict({"data_cfg": {"dataset_root": str(root / "pretreated"),
+                                            "dataset_partition": str(root / "casia_b.json"),
+                                            "max_failed_share": 0.5, **extra}}).data
 
 
 @pytest.mark.slow

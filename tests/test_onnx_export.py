@@ -41,8 +41,8 @@ def test_onnxruntime_embeddings_equal_torch(name, tmp_path):
     from opengait.modeling.registry import build_model, model_inputs
     torch.manual_seed(0)
     cfg = load_config(REPO_ROOT / CONFIGS[name])
-    model = build_model(cfg["model_cfg"], 8).eval()
-    modalities = model_inputs(cfg["model_cfg"])
+    model = build_model(cfg.model, 8).eval()
+    modalities = model_inputs(cfg.model)
     example = {m: v[0] for m, v in random_inputs(modalities, 1, 24, seed=1).items()}
     identity = {"model": name, "model_cfg_sha256": "a" * 64, "checkpoint_sha256": "b" * 64, "iteration": 7}
     record = export(model, modalities, example, tmp_path / "m.onnx", identity)

@@ -27,9 +27,9 @@ def example_inputs(cfg: dict) -> dict:
     """One 3-frame sequence of what the configured model reads (GaitGraph2: its multi-input
     keypoints, 17 or 18 joints by joint_format)."""
     from opengait.modeling.registry import model_inputs
-    reads = model_inputs(cfg["model_cfg"])
+    reads = model_inputs(cfg.model)
     if reads == ("2_pose",):
-        joints = 18 if cfg["model_cfg"]["joint_format"] == "alphapose" else 17
+        joints = 18 if cfg.model["joint_format"] == "alphapose" else 17
         return {"2_pose": torch.rand(1, 12, joints, 3, 5)}
     inputs = {"1_sil": torch.rand(1, 3, 64, 44), "0_heatmap": torch.rand(1, 3, 2, 64, 44)}
     return {k: v for k, v in inputs.items() if k in reads}
@@ -39,18 +39,18 @@ def example_inputs(cfg: dict) -> dict:
 def test_opengait_config_loads_checks_and_builds(name, tmp_path):
     cfg = load_config(write(CONFIGS[name], tmp_path / "c.yaml", tmp_path, tmp_path / "p.json"))
     check_evaluator_config(cfg)                             # the protocol exists for this dataset
-    check_solver_settings(cfg)                              # the optimizer and scheduler build
-    classes = (cfg["model_cfg"].get("SeparateBNNecks") or {}).get("class_num", 74)
-    model = build_model(cfg["model_cfg"], classes).eval()
+    check_solver_settings(cfg.optimizer, cfg.scheduler)     # the optimizer and scheduler build
+    classes = (cfg.model.get("SeparateBNNecks") or {}).get("class_num", 74)
+    model = build_model(cfg.model, classes).eval()
     with torch.no_grad():
         out = model(example_inputs(cfg))
-    if cfg["model_cfg"]["model"] == "GaitGraph2":           # 128-d, three test-time views
+    if cfg.model["model"] == "GaitGraph2":           # 128-d, three test-time views
         assert out["inference_feat"]["embeddings"].shape == (1, 3 * 128, 1)
         assert set(out["training_feat"]) == {"SupConLoss"}
     else:
         assert out["inference_feat"]["embeddings"].shape == (1, 256, 16)
         assert out["training_feat"]["softmax"]["logits"].shape == (1, classes, 16)
-    assert set(out["training_feat"]) == {spec["log_prefix"] for spec in cfg["loss_cfg"]}
+    assert set(out["training_feat"]) == {spec["log_prefix"] for spec in cfg.losses}
 
 
 @pytest.mark.slow

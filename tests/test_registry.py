@@ -73,7 +73,7 @@ def test_an_installed_plugin_registers_a_loss_and_a_config_cannot_import_a_modul
                             "model_cfg: {model: GaitBase}\n")
         cfg = load_config(cfg_file)
     assert "my_plugin_losses" in sys.modules
-    agg = LossAggregator(cfg["loss_cfg"])
+    agg = LossAggregator(cfg.losses)
     feats = {"triplet": {"embeddings": torch.tensor([[1.0, 2.0], [3.0, 6.0]]), "labels": torch.tensor([0, 1])}}
     loss, _ = agg(feats)
     assert loss.item() == pytest.approx(3.0)          # (1 + 2 + 3 + 6) / 4

@@ -295,11 +295,11 @@ def grew_run(tmp_path):
         f.write(text)
     cfg = load_config(path)
     set_seed(0)
-    model = build_model(cfg["model_cfg"], 2)
-    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
+    model = build_model(cfg.model, 2)
+    optimizer = build_optimizer(model, cfg.optimizer)
     run = tmp_path / "out" / "GREW" / "GaitBase" / "test_run"
     save_checkpoint(checkpoint_path(run, "test_run", 1), model, optimizer,
-                    build_scheduler(optimizer, cfg["scheduler_cfg"]), None, 1, 2, cfg)
+                    build_scheduler(optimizer, cfg.scheduler), None, 1, 2, cfg.as_dict())
     return {"cfg_path": path, "out": tmp_path / "out", "run": run}
 
 

@@ -125,7 +125,7 @@ def test_casia_b_test_phase_metrics_on_hand_set_features(pretreated_casia, tmp_p
     from opengait.engine import inference
     cfg = load_config(write_config(tmp_path / "h.yaml", pretreated_casia, TINY_GAITBASE,
                                    data_cfg={"data_in_use": [False, True, False]}))
-    test_set = GaitDataset(cfg["data_cfg"], train=False)
+    test_set = GaitDataset(cfg.data, train=False)
 
     def feature(seq):
         if seq.type in ("nm-01", "nm-02", "nm-03", "nm-04"):
@@ -221,7 +221,7 @@ def test_find_unused_parameters_reaches_ddp(tmp_path):
     path.write_text("model_cfg:\n  model: GaitBase\n")
     for value in (False, True):
         cfg = load_config(path, [f"trainer_cfg.find_unused_parameters={str(value).lower()}"])
-        assert make_accelerator(cfg, cfg["trainer_cfg"]).ddp_handler.find_unused_parameters is value
+        assert make_accelerator(cfg, cfg.trainer).ddp_handler.find_unused_parameters is value
 
 
 @pytest.mark.slow

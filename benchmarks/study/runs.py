@@ -62,7 +62,7 @@ def schedule_sets(config: str, iterations: int) -> tuple[str, ...]:
     """The ``--set`` items that fit a config's learning-rate schedule to the run's length:
     MultiStepLR steps at :func:`lr_steps`; a one-cycle schedule (GaitGraph2's) spans the run."""
     from opengait.config import load_config
-    if load_config(REPO / config)["scheduler_cfg"].get("scheduler") == "OneCycleLR":
+    if load_config(REPO / config).scheduler.get("scheduler") == "OneCycleLR":
         return (f"scheduler_cfg.total_steps={iterations}",)
     return ("scheduler_cfg.milestones=[{}, {}]".format(*lr_steps(iterations)),)
 
@@ -105,7 +105,7 @@ def train_and_test(spec: RunSpec, results: Path, runs: Path, threads: int, overw
             f"evaluator_cfg.save_name={spec.name}", "trainer_cfg.restore_hint=0", *spec.sets]
     from opengait.config import load_config
     cfg = load_config(REPO / spec.config, sets)
-    run_dir = Path(runs) / "study" / cfg["model_cfg"]["model"] / spec.name
+    run_dir = Path(runs) / "study" / cfg.model["model"] / spec.name
     if run_dir.exists():
         shutil.rmtree(run_dir)                       # a run killed halfway starts again
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

@@ -28,6 +28,7 @@ from gaitcore.errors import ConfigError
 from gaitcore.yaml_files import DuplicateKeyError, parse_yaml, yaml_problem
 from opengait.config_keys import suggest
 from opengait.registry import load_plugins
+from opengait.settings import Settings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_ROOT.parent / "configs" / "default.yaml"
@@ -113,28 +114,38 @@ PHASES = ("train", "test")
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = (), default_path: str | Path = DEFAULT_CONFIG,
-                restore_iter: int = 0, phase: str | None = None) -> dict:
+                restore_iter: int = 0, phase: str | None = None) -> Settings:
     """Defaults <- experiment file <- ``--set`` overrides <- ``--iter`` (``restore_iter``: both
     sections' ``restore_hint``), then every check (see the module's docstring). An empty
     ``evaluator_cfg.save_name`` becomes the trainer's (OpenGait's rule), here and only here.
     ``phase`` (train / test) adds what that phase needs: a run name, and for training a
-    solver that builds; None (tools that only read a model) checks both run names loosely."""
+    solver that builds; None (tools that only read a model) checks both run names loosely.
+    Returns the frozen, typed sections (:mod:`opengait.settings`)."""
+    return settings_from_dict(read_yaml(path), str(path), overrides, default_path, restore_iter, phase)
+
+
+def settings_from_dict(experiment: dict, source: str = "<settings>", overrides: Iterable[str] = (),
+                       default_path: str | Path = DEFAULT_CONFIG, restore_iter: int = 0,
+                       phase: str | None = None) -> Settings:
+    """:func:`load_config` on an experiment already read (``source`` names it in errors)."""
     if phase not in (None, *PHASES):
         raise ValueError(f"phase {phase!r} is not one of {PHASES}")
-    cfg = merge_strict(read_yaml(default_path), read_yaml(path), str(path))
+    defaults = read_yaml(default_path)
+    cfg = merge_strict(defaults, experiment, source)
     for item in overrides:
         apply_override(cfg, item)
     if restore_iter:
         cfg["trainer_cfg"]["restore_hint"] = cfg["evaluator_cfg"]["restore_hint"] = int(restore_iter)
     cfg["evaluator_cfg"]["save_name"] = cfg["evaluator_cfg"].get("save_name") or cfg["trainer_cfg"].get("save_name")
-    check_types(cfg, read_yaml(default_path))
+    check_types(cfg, defaults)
     check_settings(cfg, phase)
     load_plugins(cfg.get("plugins"))
-    check_components(cfg, phase)
-    return cfg
+    settings = Settings.from_config(cfg)
+    check_components(settings, phase)
+    return settings
 
 
-def check_components(cfg: dict, phase: str | None = None) -> None:
+def check_components(settings: Settings, phase: str | None = None) -> None:
     """Every component the config names takes the settings given to it: the model's schema
     (its ``from_config``, with a one-id placeholder for the training set), the losses and both
     sections' transforms (built: they are small), the optimizer and scheduler (built on a dummy
@@ -144,14 +155,14 @@ def check_components(cfg: dict, phase: str | None = None) -> None:
     from opengait.evaluation.evaluators import check_evaluator_config
     from opengait.modeling.losses import LossAggregator
     from opengait.modeling.registry import check_model_config
-    check_model_config(cfg["model_cfg"])
+    check_model_config(settings.model)
     if phase != "test":
-        LossAggregator(cfg["loss_cfg"])
-        build_transform(cfg["trainer_cfg"]["transform"], "trainer_cfg.transform")
-    build_transform(cfg["evaluator_cfg"]["transform"], "evaluator_cfg.transform")
+        LossAggregator(settings.losses)
+        build_transform(settings.trainer.transform, "trainer_cfg.transform")
+    build_transform(settings.evaluator.transform, "evaluator_cfg.transform")
     if phase == "train":
-        check_solver_settings(cfg)
-    check_evaluator_config(cfg)
+        check_solver_settings(settings.optimizer, settings.scheduler)
+    check_evaluator_config(settings)
 
 
 # Keys whose default does not say their type, and range rules: (section path, key) -> check.
@@ -233,9 +244,11 @@ def check_plain_name(value, where: str) -> None:
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
-def mixed_precision_mode(section: dict) -> str:
-    """A section's precision: ``mixed_precision``, else OpenGait's ``enable_float16`` (fp16 / no)."""
-    return section.get("mixed_precision") or ("fp16" if section.get("enable_float16") else "no")
+def mixed_precision_mode(section) -> str:
+    """A section's precision (a YAML mapping or a settings section): ``mixed_precision``, else
+    OpenGait's ``enable_float16`` (fp16 / no)."""
+    get = section.get if isinstance(section, dict) else (lambda key: getattr(section, key, None))
+    return get("mixed_precision") or ("fp16" if get("enable_float16") else "no")
 
 
 def check_settings(cfg: dict, phase: str | None = None) -> None:
@@ -279,5 +292,5 @@ def check_settings(cfg: dict, phase: str | None = None) -> None:
                               "first, evenly_spaced")
 
 
-def save_config(cfg: dict, path: str | Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
+def save_config(settings: Settings, path: str | Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(settings.as_dict(), sort_keys=False))

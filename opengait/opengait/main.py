@@ -33,6 +33,7 @@ from opengait.engine.inference import evaluate
 from opengait.evaluation.evaluators import Evaluation
 from opengait.engine.run_logging import setup_text_log
 from opengait.engine.trainer import train
+from opengait.settings import Settings
 
 log = logging.getLogger("opengait")
 
@@ -56,25 +57,25 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
     return p.parse_args(argv)
 
 
-def mixed_precision(cfg_section: dict) -> str:
+def mixed_precision(section) -> str:
     """The section's precision (checked at load), fp32 where fp16 has no CUDA to run on."""
-    mode = mixed_precision_mode(cfg_section)
+    mode = mixed_precision_mode(section)
     if mode == "fp16" and not torch.cuda.is_available():
         log.info("fp16 mixed precision needs CUDA; running in fp32 on the CPU")
         return "no"
     return mode
 
 
-def make_accelerator(cfg: dict, section: dict) -> Accelerator:
+def make_accelerator(settings: Settings, section) -> Accelerator:
     """One process per device; on a CPU-only machine gloo data parallelism under torchrun.
     ``trainer_cfg.find_unused_parameters`` goes to DDP."""
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(cfg["trainer_cfg"]["find_unused_parameters"]))
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=settings.trainer.find_unused_parameters)
     return Accelerator(mixed_precision=mixed_precision(section), cpu=not torch.cuda.is_available(),
                        kwargs_handlers=[ddp])
 
 
-def run_dir_of(cfg: dict, output_root: str, save_name: str) -> Path:
-    return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / save_name
+def run_dir_of(settings: Settings, output_root: str, save_name: str) -> Path:
+    return Path(output_root) / settings.data.dataset_name / settings.model["model"] / save_name
 
 
 def lock_run(run_dir: Path) -> FolderLock:
@@ -87,14 +88,14 @@ def lock_run(run_dir: Path) -> FolderLock:
                              "or choose another trainer_cfg.save_name") from None
 
 
-def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
+def check_fresh_run(settings: Settings, run_dir: Path, overwrite: bool) -> None:
     """A training run that does not resume must not write into a folder holding another run's
     checkpoints (their curves and checkpoints would mix): refuse, or with ``--overwrite`` move
     the old folder aside."""
-    tcfg = cfg["trainer_cfg"]
-    if tcfg["restore_hint"] not in (0, None, "", "0"):
+    tcfg = settings.trainer
+    if tcfg.restore_hint not in (0, None, "", "0"):
         return
-    existing = latest_checkpoint(run_dir, tcfg["save_name"])
+    existing = latest_checkpoint(run_dir, tcfg.save_name)
     if existing is None:
         return
     if not overwrite:
@@ -106,43 +107,43 @@ def check_fresh_run(cfg: dict, run_dir: Path, overwrite: bool) -> None:
     log.warning("--overwrite: the earlier run moved to %s", aside)
 
 
-def test(cfg: dict, accelerator: Accelerator, output_root: str) -> Evaluation:
-    ecfg = cfg["evaluator_cfg"]
-    save_name = ecfg["save_name"]
-    run_dir = run_dir_of(cfg, output_root, save_name)
-    path = resolve_restore(ecfg["restore_hint"], run_dir, save_name) or latest_checkpoint(run_dir, save_name)
+def test(settings: Settings, accelerator: Accelerator, output_root: str) -> Evaluation:
+    ecfg = settings.evaluator
+    save_name = ecfg.save_name
+    run_dir = run_dir_of(settings, output_root, save_name)
+    path = resolve_restore(ecfg.restore_hint, run_dir, save_name) or latest_checkpoint(run_dir, save_name)
     if path is None:
         raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to test (train first, or set "
                               "evaluator_cfg.restore_hint to an iteration or a path)")
-    model, state = model_from_checkpoint(cfg["model_cfg"], path, ecfg["restore_ckpt_strict"])
+    model, state = model_from_checkpoint(settings.model, path, ecfg.restore_ckpt_strict)
     model = accelerator.prepare(model)
     log.info("testing %s", path)
-    return evaluate(cfg, model, accelerator, run_dir, int(state["iteration"]))
+    return evaluate(settings, model, accelerator, run_dir, int(state["iteration"]))
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_config(args.cfgs, args.set, restore_iter=args.iter, phase=args.phase)
-    section = cfg["trainer_cfg"] if args.phase == "train" else cfg["evaluator_cfg"]
+    settings = load_config(args.cfgs, args.set, restore_iter=args.iter, phase=args.phase)
+    section = settings.trainer if args.phase == "train" else settings.evaluator
     logging.basicConfig(level=logging.INFO)
-    accelerator = make_accelerator(cfg, section)
+    accelerator = make_accelerator(settings, section)
     lock = None
     if args.phase == "train":
-        run_dir = run_dir_of(cfg, args.output_root, cfg["trainer_cfg"]["save_name"])
+        run_dir = run_dir_of(settings, args.output_root, settings.trainer.save_name)
         if accelerator.is_main_process:
             lock = lock_run(run_dir)
-            check_fresh_run(cfg, run_dir, args.overwrite)
+            check_fresh_run(settings, run_dir, args.overwrite)
         accelerator.wait_for_everyone()
     else:
-        run_dir = run_dir_of(cfg, args.output_root, cfg["evaluator_cfg"]["save_name"])
+        run_dir = run_dir_of(settings, args.output_root, settings.evaluator.save_name)
     setup_text_log(run_dir, args.log_to_file, accelerator.is_main_process)
-    set_seed(int(cfg["trainer_cfg"]["seed"]) + accelerator.process_index)
+    set_seed(settings.trainer.seed + accelerator.process_index)
     log.info("%s on %s, %d process(es), mixed precision %s; run folder %s", args.phase,
              accelerator.device, accelerator.num_processes, accelerator.mixed_precision, run_dir)
     if args.phase == "train":
-        train(cfg, accelerator, run_dir)
+        train(settings, accelerator, run_dir)
         log.info("training done: %s", run_dir)
     else:
-        result = test(cfg, accelerator, args.output_root)
+        result = test(settings, accelerator, args.output_root)
         if accelerator.is_main_process:
             print("results: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in result.metrics.items()))
             for line in result.coverage_lines() + [f"note: {n}" for n in result.notes]:

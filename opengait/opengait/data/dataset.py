@@ -1,4 +1,5 @@
-"""A dataset over a pretreated root and a partition JSON (OpenGait's ``data_cfg``)."""
+"""A dataset over a pretreated root and a partition JSON (OpenGait's ``data_cfg``, as
+:class:`~opengait.settings.DataSettings`)."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +15,7 @@ from gaitcore.pretreated_io import (PretreatedFormatError, SequenceRef,
                                     list_sequences, modality_layout,
                                     read_partition)
 from gaitcore.errors import ConfigError
+from opengait.settings import DataSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,8 @@ class GaitDataset(torch.utils.data.Dataset):
     (a :class:`~gaitcore.pretreated_io.SequenceRef`) and ``self.labels[i]`` its training class.
     """
 
-    def __init__(self, data_cfg: dict, train: bool, model_inputs: tuple[str, ...] | None = None):
-        root, partition = data_cfg["dataset_root"], data_cfg["dataset_partition"]
+    def __init__(self, data: DataSettings, train: bool, model_inputs: tuple[str, ...] | None = None):
+        root, partition = data.dataset_root, data.dataset_partition
         if not root or not Path(root).is_dir():
             raise ConfigError(f"data_cfg.dataset_root: {root!r} is not a folder")
         if not partition or not Path(partition).is_file():
@@ -47,7 +49,7 @@ class GaitDataset(torch.utils.data.Dataset):
             log.warning("%d %s ids of %s have no sequences in %s (e.g. %s)", len(missing),
                         "train" if train else "test", partition, root, ", ".join(missing[:3]))
         try:
-            self.layout = modality_layout(refs[0], data_cfg.get("data_in_use"), "data_cfg.data_in_use",
+            self.layout = modality_layout(refs[0], data.data_in_use, "data_cfg.data_in_use",
                                           wanted=model_inputs)
             for ref in refs:
                 self.layout.check(ref)
@@ -59,10 +61,10 @@ class GaitDataset(torch.utils.data.Dataset):
         self.sequences: list[SequenceRef] = refs
         self.labels = [label_of[r.subject] for r in refs]     # training class of each sequence
         self.train = train
-        self.max_failed_share = float(data_cfg.get("max_failed_share") or 0.0)
+        self.max_failed_share = float(data.max_failed_share or 0.0)
         self.failed: set[int] = set()          # sequences that failed to read (this process)
         self.cache: dict[int, dict] | None = None
-        if data_cfg.get("cache"):
+        if data.cache:
             self.cache = {i: self._load(i) for i in tqdm(range(len(self)), desc="cache", unit="seq")}
             self.frame_counts = [len(next(iter(self.cache[i].values()))) for i in range(len(self))]
         else:

@@ -9,6 +9,7 @@ from opengait.data.frame_sampling import sample_frames
 from opengait.data.samplers import CommonSampler, InferenceSampler, SampleRequest, TripletSampler
 from gaitcore.errors import ConfigError
 from opengait.data.transforms import build_transform
+from opengait.settings import EvaluatorSettings, TrainerSettings
 
 
 class SampledSequences(torch.utils.data.Dataset):
@@ -74,9 +75,9 @@ def check_frame_counts(dataset: GaitDataset, sampler_cfg: dict, where: str) -> N
                           "fill the memory")
 
 
-def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, rank: int = 0,
+def training_loader(dataset: GaitDataset, trainer: TrainerSettings, num_workers: int, rank: int = 0,
                     start_iter: int = 0) -> torch.utils.data.DataLoader:
-    sampler_cfg = trainer_cfg["sampler"]
+    sampler_cfg = trainer.sampler
     check_frame_counts(dataset, sampler_cfg, "trainer_cfg")
     listed = set(dataset.partition.get("AUGMENTED_SET") or [])          # DLCR's sequences
     augmented = {i for i, seq in enumerate(dataset.sequences) if seq.key in listed}
@@ -86,25 +87,25 @@ def training_loader(dataset: GaitDataset, trainer_cfg: dict, num_workers: int, r
                           "datasets_preprocess/ccvid_aug/make_probe_gallery.py)")
     if sampler_cfg.get("type", "TripletSampler") == "CommonSampler":
         sampler = CommonSampler(len(dataset), sampler_cfg["batch_size"], sampler_cfg,
-                                seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter)
+                                seed=trainer.seed, rank=rank, start_iter=start_iter)
     else:
         sampler = TripletSampler(dataset.indices_by_label(), sampler_cfg["batch_size"], sampler_cfg,
-                                 seed=int(trainer_cfg["seed"]), rank=rank, start_iter=start_iter,
+                                 seed=trainer.seed, rank=rank, start_iter=start_iter,
                                  augmented=augmented)
-    data = SampledSequences(dataset, sampler_cfg, trainer_cfg["transform"], "trainer_cfg.transform")
+    data = SampledSequences(dataset, sampler_cfg, trainer.transform, "trainer_cfg.transform")
     return torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
                                        collate_fn=collate_sequences, worker_init_fn=_worker_init,
                                        persistent_workers=num_workers > 0,
                                        prefetch_factor=2 if num_workers > 0 else None)
 
 
-def inference_loader(dataset: GaitDataset, evaluator_cfg: dict, num_workers: int, rank: int = 0,
+def inference_loader(dataset: GaitDataset, evaluator: EvaluatorSettings, num_workers: int, rank: int = 0,
                      world_size: int = 1) -> torch.utils.data.DataLoader:
-    sampler_cfg = evaluator_cfg["sampler"]
+    sampler_cfg = evaluator.sampler
     check_frame_counts(dataset, sampler_cfg, "evaluator_cfg")
     sampler = InferenceSampler(dataset.length_hints(), int(sampler_cfg["batch_size"]), rank,
                                world_size)
-    data = SampledSequences(dataset, sampler_cfg, evaluator_cfg["transform"],
+    data = SampledSequences(dataset, sampler_cfg, evaluator.transform,
                             "evaluator_cfg.transform")
     return torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
                                        collate_fn=collate_sequences, worker_init_fn=_worker_init)

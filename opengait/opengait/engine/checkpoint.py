@@ -82,12 +82,13 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, scheduler, scaler,
-                    iteration: int, num_classes: int, cfg: dict) -> None:
+                    iteration: int, num_classes: int, config: dict) -> None:
+    """``config``: the run's config as plain data (``Settings.as_dict()``), kept in the file."""
     state = {"format": FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict() if scheduler is not None else None,
              "scaler": scaler.state_dict() if scaler is not None else None,
              "iteration": int(iteration), "rng": rng_state(), "num_classes": int(num_classes),
-             "model_name": cfg["model_cfg"]["model"], "model_cfg": cfg["model_cfg"], "config": cfg}
+             "model_name": config["model_cfg"]["model"], "model_cfg": config["model_cfg"], "config": config}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -24,6 +24,7 @@ from opengait.engine.compiled_model import FirstCallTimer, compile_model
 from opengait.engine.run_logging import SummaryLogger
 from opengait.evaluation.evaluators import Evaluation, get_evaluator, log_evaluation, preflight_evaluation
 from opengait.modeling.registry import model_inputs
+from opengait.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +81,27 @@ def extract_features(model: torch.nn.Module, loader, accelerator: Accelerator,
     return features
 
 
-def evaluate(cfg: dict, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
+def evaluate(settings: Settings, model: torch.nn.Module, accelerator: Accelerator, run_dir: Path,
              iteration: int, summary: SummaryLogger | None = None) -> Evaluation:
     """Features of the TEST_SET, then the configured protocol; returns its Evaluation (metrics,
     probes evaluated / expected, notes) and writes it to ``<run>/eval/<iteration>.json`` (one row
     per probe in ``eval/probes/<iteration>.json`` where the protocol scores probes one by one) and to
     TensorBoard (through ``summary``, the training's writer, when testing during training)."""
-    evaluator_cfg = cfg["evaluator_cfg"]
-    evaluator = get_evaluator(evaluator_cfg["eval_func"])
-    dataset = GaitDataset(cfg["data_cfg"], train=False, model_inputs=model_inputs(cfg["model_cfg"]))
-    preflight_evaluation(evaluator_cfg["eval_func"], dataset, cfg)
-    loader = inference_loader(dataset, evaluator_cfg, int(cfg["data_cfg"]["num_workers"]),
+    evaluator_cfg = settings.evaluator
+    evaluator = get_evaluator(evaluator_cfg.eval_func)
+    dataset = GaitDataset(settings.data, train=False, model_inputs=model_inputs(settings.model))
+    preflight_evaluation(evaluator_cfg.eval_func, dataset, settings)
+    loader = inference_loader(dataset, evaluator_cfg, settings.data.num_workers,
                               accelerator.process_index, accelerator.num_processes)
     features = extract_features(accelerator.unwrap_model(model, keep_torch_compile=False), loader, accelerator,
-                                bool(evaluator_cfg.get("compile", False)))
+                                evaluator_cfg.compile)
     result = Evaluation({})
     if accelerator.is_main_process:
         stacked = np.stack([features[i] for i in range(len(dataset))])
-        result = evaluator(stacked, dataset, cfg, run_dir)
-        log_evaluation(evaluator_cfg["eval_func"], result)
-        record = {"iteration": iteration, "eval_func": evaluator_cfg["eval_func"],
-                  "metric": evaluator_cfg.get("metric", "euc"), "sequences": len(dataset),
+        result = evaluator(stacked, dataset, settings, run_dir)
+        log_evaluation(evaluator_cfg.eval_func, result)
+        record = {"iteration": iteration, "eval_func": evaluator_cfg.eval_func,
+                  "metric": evaluator_cfg.metric, "sequences": len(dataset),
                   "results": {k: float(v) for k, v in result.metrics.items()},
                   "coverage": {k: {"evaluated": d, "expected": e} for k, (d, e) in result.coverage.items()},
                   "notes": result.notes}

@@ -20,6 +20,7 @@ import torch
 
 from gaitcore.process_memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from gaitcore.pretreated_io import HEATMAP, POSE, SILHOUETTE
+from opengait.settings import DataSettings
 
 
 def activation_bytes(model: torch.nn.Module, loss_fn, batch: dict) -> int:
@@ -74,9 +75,9 @@ def random_batch(p: int, k: int, frames: int, seed: int = 0, size=(64, 44)) -> d
             "frames": torch.arange(frames).repeat(n, 1), "lengths": None}
 
 
-def select_inputs(batch: dict, cfg: dict) -> dict:
+def select_inputs(batch: dict, data: DataSettings) -> dict:
     """Keep the modalities the config's ``data_in_use`` selects."""
-    use = cfg["data_cfg"].get("data_in_use") or [True, True, True]
+    use = data.data_in_use or [True, True, True]
     names = [n for n, on in zip((HEATMAP, SILHOUETTE, POSE), use) if on]
     return {**batch, "inputs": {n: batch["inputs"][n] for n in names}}
 
@@ -110,10 +111,10 @@ def measure_step_here(config: str, p: int, k: int, frames: int, overrides=(), de
 
     cfg = load_config(config, list(overrides))
     before = rss_bytes()
-    model = build_model(cfg["model_cfg"], num_classes)
-    losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
-    batch = select_inputs(random_batch(p, k, frames), cfg)
+    model = build_model(cfg.model, num_classes)
+    losses = LossAggregator(cfg.losses)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    batch = select_inputs(random_batch(p, k, frames), cfg.data)
     n_params = sum(q.numel() for q in model.parameters())
     cuda = device.startswith("cuda")
     if cuda:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Mapping
 
 import torch
 
 from gaitcore.errors import ConfigError
 from opengait.config_keys import check_kwargs
+from opengait.settings import thaw
 
 NO_WEIGHT_DECAY = ("model", "none", "all_1d")
 
@@ -71,20 +73,20 @@ def check_kwarg_types(name: str, kwargs: dict, accepted, where: str) -> None:
                               f"(default {default!r})")
 
 
-def check_solver_settings(cfg: dict) -> None:
+def check_solver_settings(optimizer_cfg: Mapping, scheduler_cfg: Mapping) -> None:
     """Build the config's optimizer and scheduler on a dummy parameter, so that a bad solver
     setting is a one-line error at load time, before any run folder exists."""
     dummy = torch.nn.Linear(1, 1)
     try:
-        build_scheduler(build_optimizer(dummy, cfg["optimizer_cfg"]), cfg["scheduler_cfg"])
+        build_scheduler(build_optimizer(dummy, optimizer_cfg), scheduler_cfg)
     except ConfigError:            # (a ValueError that already names the key: passed on as it is)
         raise
     except (TypeError, ValueError, KeyError) as e:       # torch's own refusal of a value
         raise ConfigError(f"optimizer_cfg / scheduler_cfg: {type(e).__name__}: {e}") from None
 
 
-def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.Optimizer:
-    cfg = dict(optimizer_cfg)
+def build_optimizer(model: torch.nn.Module, optimizer_cfg: Mapping) -> torch.optim.Optimizer:
+    cfg = thaw(optimizer_cfg)          # plain values: the optimizer's state_dict keeps them
     name = cfg.pop("solver", None)
     rule = cfg.pop("no_weight_decay", "model")
     cls = getattr(torch.optim, str(name), None)
@@ -99,8 +101,8 @@ def build_optimizer(model: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.
     return cls(parameter_groups(model, rule, decay, lr), **cfg)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: dict):
-    cfg = dict(scheduler_cfg)
+def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: Mapping):
+    cfg = thaw(scheduler_cfg)
     name = cfg.pop("scheduler", None)
     warmup = int(cfg.pop("warmup_iters", 0) or 0)
     start = float(cfg.pop("warmup_start_factor", 0.01))

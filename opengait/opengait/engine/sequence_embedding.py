@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -70,21 +71,21 @@ class SequenceEmbedder:
             raise CheckpointError(f"{ckpt}: the {backend} backend reads "
                                   f"{'an .onnx file' if backend == 'onnxruntime' else 'a .pt checkpoint'}"
                                   f"{' (pass --backend onnxruntime for .onnx files)' if backend == 'torch' else ''}")
-        use = self.cfg["data_cfg"].get("data_in_use") or [True] * len(MODALITY_FILES)
+        use = self.cfg.data.data_in_use or [True] * len(MODALITY_FILES)
         if len(use) != len(MODALITY_FILES):
             raise ConfigError(f"{cfgs}: data_cfg.data_in_use has {len(use)} entries; sequences made "
                               f"from videos hold {len(MODALITY_FILES)} ({', '.join(MODALITY_FILES)})")
         self.modalities = [m for m, on in zip(MODALITY_FILES, use) if on]
-        ecfg = self.cfg["evaluator_cfg"]
-        self.sampler_cfg = ecfg["sampler"]
-        self.transform = build_transform(ecfg["transform"], "evaluator_cfg.transform")
-        self.metric = ecfg.get("metric", "euc")
+        ecfg = self.cfg.evaluator
+        self.sampler_cfg = ecfg.sampler
+        self.transform = build_transform(ecfg.transform, "evaluator_cfg.transform")
+        self.metric = ecfg.metric
         self.backend, self.onnx, self.model = backend, None, None
         if backend == "onnxruntime":
             from opengait.engine.onnx_model import OnnxModel
             self.onnx = OnnxModel(ckpt)
             recorded = self.onnx.identity
-            if recorded.get("model_cfg_sha256") != model_cfg_sha256(self.cfg):
+            if recorded.get("model_cfg_sha256") != model_cfg_sha256(self.cfg.model):
                 raise CheckpointError(f"{ckpt}: exported from another model_cfg than {cfgs}'s "
                                       f"({recorded.get('model')} from {recorded.get('config')})")
             if list(self.onnx.modalities) != self.modalities:
@@ -94,14 +95,14 @@ class SequenceEmbedder:
                                                          "iteration", "checkpoint")},
                              "config": str(cfgs), "metric": self.metric, "onnx": str(ckpt)}
             return
-        strict = self.cfg["evaluator_cfg"]["restore_ckpt_strict"]
-        self.model, state = model_from_checkpoint(self.cfg["model_cfg"], ckpt, strict)     # ours or OpenGait's
+        strict = self.cfg.evaluator.restore_ckpt_strict
+        self.model, state = model_from_checkpoint(self.cfg.model, ckpt, strict)     # ours or OpenGait's
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
-        self.identity = {"model": self.cfg["model_cfg"]["model"], "model_cfg_sha256": model_cfg_sha256(self.cfg),
+        self.identity = {"model": self.cfg.model["model"], "model_cfg_sha256": model_cfg_sha256(self.cfg.model),
                          "checkpoint_sha256": file_sha256(ckpt), "iteration": int(state["iteration"]),
                          "config": str(cfgs), "checkpoint": str(ckpt), "metric": self.metric}
 
@@ -134,10 +135,10 @@ class SequenceEmbedder:
         return out["inference_feat"]["embeddings"][0].float().cpu().numpy()
 
 
-def model_cfg_sha256(cfg: dict) -> str:
+def model_cfg_sha256(model_cfg: Mapping) -> str:
     """The SHA-256 of a config's model_cfg (key order aside): a gallery's and an ONNX file's
     record of the model settings."""
-    return hashlib.sha256(json.dumps(cfg["model_cfg"], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(model_cfg, sort_keys=True).encode()).hexdigest()
 
 
 def rank_identities(probe: np.ndarray, gallery: np.ndarray, labels: np.ndarray, metric: str = "euc"

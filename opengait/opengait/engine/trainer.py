@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ from opengait.engine.run_logging import SummaryLogger
 from opengait.modeling.attention import BACKEND_CALLS
 from opengait.modeling.losses import LossAggregator
 from opengait.modeling.registry import build_model, model_inputs
+from opengait.settings import Settings
 
 log = logging.getLogger("opengait")
 
@@ -43,44 +43,18 @@ def parameter_digest(model: torch.nn.Module) -> torch.Tensor:
     return total
 
 
-@dataclass(frozen=True)
-class TrainerSettings:
-    """The ``trainer_cfg`` keys the loop reads, typed (their types and ranges were checked when
-    the config was loaded, see :func:`opengait.config.check_types`)."""
-
-    total_iter: int
-    log_iter: int
-    image_log_iter: int
-    save_iter: int
-    grad_clip: float            # 0: no clipping
-    fix_BN: bool
-    with_test: bool
-    sync_BN: bool
-    optimizer_reset: bool
-    scheduler_reset: bool
-    restore_ckpt_strict: bool
-    restore_hint: int | str
-    save_name: str
-    compile: bool
-
-    @classmethod
-    def from_config(cls, trainer_cfg: dict) -> "TrainerSettings":
-        values = {f.name: trainer_cfg[f.name] for f in fields(cls)}
-        return cls(**{**values, "grad_clip": float(values["grad_clip"] or 0.0)})
-
-
-def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
-    tcfg = TrainerSettings.from_config(cfg["trainer_cfg"])
-    dataset = GaitDataset(cfg["data_cfg"], train=True, model_inputs=model_inputs(cfg["model_cfg"]))
-    model = build_model(cfg["model_cfg"], len(dataset.ids))
+def train(settings: Settings, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
+    tcfg = settings.trainer
+    dataset = GaitDataset(settings.data, train=True, model_inputs=model_inputs(settings.model))
+    model = build_model(settings.model, len(dataset.ids))
     num_classes = getattr(model, "num_classes", len(dataset.ids))
-    losses = LossAggregator(cfg["loss_cfg"])
-    optimizer = build_optimizer(model, cfg["optimizer_cfg"])
-    scheduler = build_scheduler(optimizer, cfg["scheduler_cfg"])
+    losses = LossAggregator(settings.losses)
+    optimizer = build_optimizer(model, settings.optimizer)
+    scheduler = build_scheduler(optimizer, settings.scheduler)
     start = 0
     restore = resolve_restore(tcfg.restore_hint, run_dir, tcfg.save_name)
     if restore is not None:
-        state = load_checkpoint(restore, cfg["model_cfg"], tcfg.restore_ckpt_strict)
+        state = load_checkpoint(restore, settings.model, tcfg.restore_ckpt_strict)
         load_model_weights(model, state, restore, tcfg.restore_ckpt_strict)
         if state["format"] == "opengait":      # OpenGait's weights: fine-tune from iteration 0
             log.info("starting from the weights of %s at iteration 0 with a new optimizer", restore)
@@ -110,12 +84,12 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
     if start >= total:
         log.info("already trained to iteration %d (total_iter %d): nothing to do", start, total)
         return model
-    loader = training_loader(dataset, cfg["trainer_cfg"], cfg["data_cfg"]["num_workers"],
+    loader = training_loader(dataset, tcfg, settings.data.num_workers,
                              accelerator.process_index, start)
     if accelerator.is_main_process:
-        save_config(cfg, run_dir / "config.yaml")
+        save_config(settings, run_dir / "config.yaml")
     summary = SummaryLogger(run_dir, accelerator.is_main_process)
-    batch_size = batch_sequences(cfg["trainer_cfg"]["sampler"]) * accelerator.num_processes
+    batch_size = batch_sequences(tcfg.sampler) * accelerator.num_processes
     skipped, window_start, window_iters = 0, time.perf_counter(), 0
     bar = tqdm(total=total, initial=start, desc="train", unit="it",
                disable=not accelerator.is_local_main_process, dynamic_ncols=True)
@@ -134,7 +108,7 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
                 raise FloatingPointError(f"iteration {iteration}: loss is {loss.item()}; "
                                          + nonfinite_cause(batch, dataset))
             grad_norm, was_skipped = apply_gradients(accelerator, model, optimizer, scheduler, loss,
-                                                     tcfg.grad_clip)
+                                                     float(tcfg.grad_clip or 0.0))
         if iteration == start + 1 and first_step.seconds is not None:
             summary.scalars({"scalar/compile_seconds": first_step.seconds}, iteration)
             window_start, window_iters = time.perf_counter(), -1    # s/it leaves the compiling step out
@@ -159,9 +133,9 @@ def train(cfg: dict, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module
             for name, frames in out.get("visual_summary", {}).items():
                 summary.images(name, frames, iteration)
         if iteration % tcfg.save_iter == 0 or iteration == total:
-            save(cfg, accelerator, model, optimizer, scheduler, run_dir, iteration, num_classes)
+            save(settings, accelerator, model, optimizer, scheduler, run_dir, iteration, num_classes)
             if tcfg.with_test:
-                evaluate(cfg, model, accelerator, run_dir, iteration, summary)
+                evaluate(settings, model, accelerator, run_dir, iteration, summary)
                 model.train()
     bar.close()
     if skipped:
@@ -208,7 +182,7 @@ def apply_gradients(accelerator: Accelerator, model: torch.nn.Module, optimizer,
     return grad_norm, skipped
 
 
-def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_dir: Path,
+def save(settings: Settings, accelerator: Accelerator, model, optimizer, scheduler, run_dir: Path,
          iteration: int, num_classes: int) -> None:
     if accelerator.num_processes > 1:
         digests = accelerator.gather(parameter_digest(accelerator.unwrap_model(model, keep_torch_compile=False)).to(accelerator.device)[None])
@@ -216,8 +190,8 @@ def save(cfg: dict, accelerator: Accelerator, model, optimizer, scheduler, run_d
             raise RuntimeError(f"iteration {iteration}: model parameters differ between processes")
         log.info("iteration %d: parameters identical on %d processes", iteration, accelerator.num_processes)
     if accelerator.is_main_process:
-        path = checkpoint_path(run_dir, cfg["trainer_cfg"]["save_name"], iteration)
+        path = checkpoint_path(run_dir, settings.trainer.save_name, iteration)
         save_checkpoint(path, accelerator.unwrap_model(model, keep_torch_compile=False), optimizer, scheduler,
-                        accelerator.scaler, iteration, num_classes, cfg)
+                        accelerator.scaler, iteration, num_classes, settings.as_dict())
         log.info("saved %s", path)
     accelerator.wait_for_everyone()

@@ -1,12 +1,12 @@
 """Evaluators by name, what they return, and the counting every protocol shares.
 
-An evaluator is ``fn(features (N, C, P), dataset, cfg, out_dir) -> Evaluation``. ``dataset``
-has ``sequences`` (subject/type/view of each feature row) and ``partition`` (the partition
-JSON); ``cfg`` is the whole run config (``evaluator_cfg`` plus ``data_cfg`` for the dataset
-name). Evaluators register with :func:`register_evaluator` (the project's one
-:class:`~opengait.registry.Registry` mechanism), optionally with a ``check(cfg)``
-that rejects settings they cannot honour; :func:`check_evaluator_config` runs it when the
-config is loaded, before any training.
+An evaluator is ``fn(features (N, C, P), dataset, settings, out_dir) -> Evaluation``.
+``dataset`` has ``sequences`` (subject/type/view of each feature row) and ``partition`` (the
+partition JSON); ``settings`` the run's :class:`~opengait.settings.Settings` (it reads
+``settings.evaluator`` and ``settings.data.test_dataset``). Evaluators register with
+:func:`register_evaluator` (the project's one :class:`~opengait.registry.Registry` mechanism),
+optionally with a ``check(settings)`` that rejects settings they cannot honour;
+:func:`check_evaluator_config` runs it when the config is loaded, before any training.
 
 Coverage: the partition's ``TEST_SEQUENCES`` (written by preprocessing: every raw test
 sequence) says which probes a protocol expects. A probe without features counts as a miss
@@ -23,6 +23,7 @@ import numpy as np
 
 from gaitcore.errors import ConfigError
 from opengait.registry import Registry
+from opengait.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,11 @@ EVALUATORS = Registry("evaluator", "evaluator_cfg.eval_func",
                       ("opengait.evaluation.indoor", "opengait.evaluation.real_scene"))
 
 
-def register_evaluator(*names: str, check: Callable[[dict], None] | None = None,
-                       preflight: Callable[[object, dict], None] | None = None):
-    """Register ``fn`` under ``names`` with an optional ``check(cfg)`` of its settings (at config
-    load) and ``preflight(dataset, cfg)`` of the test set (before the features are extracted)."""
+def register_evaluator(*names: str, check: Callable[[Settings], None] | None = None,
+                       preflight: Callable[[object, Settings], None] | None = None):
+    """Register ``fn`` under ``names`` with an optional ``check(settings)`` of its settings (at
+    config load) and ``preflight(dataset, settings)`` of the test set (before the features are
+    extracted)."""
     return EVALUATORS.register(*names, value=lambda fn: Registered(fn, check, preflight), own_name=False)
 
 
@@ -74,37 +76,31 @@ def get_evaluator(name: str) -> Callable[..., Evaluation]:
     return _registered(name).fn
 
 
-def preflight_evaluation(name: str, dataset, cfg: dict) -> None:
+def preflight_evaluation(name: str, dataset, settings: Settings) -> None:
     """The evaluator's check of the test set, if it has one (a protocol the data cannot follow
     is an error before minutes of feature extraction)."""
     entry = _registered(name)
     if entry.preflight is not None:
-        entry.preflight(dataset, cfg)
+        entry.preflight(dataset, settings)
 
 
-def check_evaluator_config(cfg: dict) -> None:
+def check_evaluator_config(settings: Settings) -> None:
     """Refuse an unknown evaluator or settings it cannot honour (at config load)."""
-    if cfg["data_cfg"].get("remove_no_gallery"):
+    if settings.data.remove_no_gallery:
         raise ConfigError("data_cfg.remove_no_gallery: true would drop probes whose identity has "
                           "no gallery sequence; official protocols count every probe (OpenGait's "
                           "own code never reads this key): set it to false")
-    ecfg = cfg["evaluator_cfg"]
-    entry = _registered(ecfg["eval_func"])
-    if ecfg.get("view_pair_map"):
-        if ecfg["eval_func"] not in ("evaluate_indoor_dataset", "evaluate_casia_b"):
+    ecfg = settings.evaluator
+    entry = _registered(ecfg.eval_func)
+    if ecfg.view_pair_map:
+        if ecfg.eval_func not in ("evaluate_indoor_dataset", "evaluate_casia_b"):
             raise ConfigError(f"evaluator_cfg.view_pair_map: true is for the single-view-gallery "
-                              f"protocols (evaluate_indoor_dataset, evaluate_casia_b), not {ecfg['eval_func']}")
-        if ecfg.get("cross_view_gallery"):
+                              f"protocols (evaluate_indoor_dataset, evaluate_casia_b), not {ecfg.eval_func}")
+        if ecfg.cross_view_gallery:
             raise ConfigError("evaluator_cfg.view_pair_map: the cross-view gallery reports mAP already; "
                               "set one of the two")
     if entry.check is not None:
-        entry.check(cfg)
-
-
-def test_dataset_name(cfg: dict) -> str:
-    """OpenGait's rule: ``data_cfg.test_dataset_name``, else ``data_cfg.dataset_name``."""
-    data = cfg["data_cfg"]
-    return data.get("test_dataset_name") or data["dataset_name"]
+        entry.check(settings)
 
 
 # --- shared counting ----------------------------------------------------------------------

@@ -33,8 +33,9 @@ from gaitcore.errors import ConfigError
 from opengait.evaluation.distance import pairwise_distance
 from opengait.evaluation.evaluators import (Evaluation, as_array, expected_test_keys,
                                             identity_notes, register_evaluator, sequence_keys,
-                                            split_key, test_dataset_name)
+                                            split_key)
 from opengait.evaluation.retrieval import missing_query, rank_with_masks, summarise
+from opengait.settings import Settings
 
 TypeRule = Callable[[str], bool]
 
@@ -279,9 +280,9 @@ def _distances(test: TestSet, probe: np.ndarray, gallery: np.ndarray, metric: st
     return np.zeros((int(probe.sum()), int(gallery.sum())), np.float32)
 
 
-def _check_indoor(cfg: dict) -> None:
-    name = test_dataset_name(cfg)
-    table = CROSS_VIEW if cfg["evaluator_cfg"].get("cross_view_gallery") else SINGLE_VIEW
+def _check_indoor(settings: Settings) -> None:
+    name = settings.data.test_dataset
+    table = CROSS_VIEW if settings.evaluator.cross_view_gallery else SINGLE_VIEW
     if name not in table:
         kind = "cross-view gallery" if table is CROSS_VIEW else "single-view gallery"
         raise ConfigError(f"evaluate_indoor_dataset: no {kind} protocol for dataset {name!r} "
@@ -302,27 +303,27 @@ def format_view_table(views: list[str], tables: dict[str, np.ndarray]) -> str:
 
 
 @register_evaluator("evaluate_indoor_dataset", check=_check_indoor)
-def evaluate_indoor_dataset(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_indoor_dataset(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """CASIA-B / OU-MVLP / CASIA-E / SUSTech1K by the test dataset name (module docstring)."""
-    name, ecfg = test_dataset_name(cfg), cfg["evaluator_cfg"]
+    name, ecfg = settings.data.test_dataset, settings.evaluator
     test = TestSet(features, dataset)
-    if ecfg.get("cross_view_gallery"):
-        return cross_view_gallery(test, CROSS_VIEW[name], ecfg.get("metric", "euc"))
-    result = single_view_gallery(test, SINGLE_VIEW[name], ecfg.get("metric", "euc"), ecfg.get("view_pair_map", False))
+    if ecfg.cross_view_gallery:
+        return cross_view_gallery(test, CROSS_VIEW[name], ecfg.metric)
+    result = single_view_gallery(test, SINGLE_VIEW[name], ecfg.metric, ecfg.view_pair_map)
     if not result.coverage:
         raise ConfigError(f"{name}: the test set has no probe sequences of any condition")
     return result
 
 
 @register_evaluator("evaluate_casia_b")
-def evaluate_casia_b(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_casia_b(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """CASIA-B's protocol whatever the dataset is called (e.g. the synthetic CASIA-B layout)."""
-    ecfg = cfg["evaluator_cfg"]
+    ecfg = settings.evaluator
     test = TestSet(features, dataset)
-    table = CROSS_VIEW if ecfg.get("cross_view_gallery") else SINGLE_VIEW
+    table = CROSS_VIEW if ecfg.cross_view_gallery else SINGLE_VIEW
     if table is CROSS_VIEW:
-        return cross_view_gallery(test, table["CASIA-B"], ecfg.get("metric", "euc"))
-    result = single_view_gallery(test, table["CASIA-B"], ecfg.get("metric", "euc"), ecfg.get("view_pair_map", False))
+        return cross_view_gallery(test, table["CASIA-B"], ecfg.metric)
+    result = single_view_gallery(test, table["CASIA-B"], ecfg.metric, ecfg.view_pair_map)
     if not result.coverage:
         raise ConfigError("evaluate_casia_b: the test set has no probe (nm-05/06, bg-01/02, "
                           "cl-01/02) sequences")
@@ -345,8 +346,8 @@ def ccpg_view(view: str) -> str:
 
 
 @register_evaluator("evaluate_CCPG")
-def evaluate_ccpg(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
-    metric = cfg["evaluator_cfg"].get("metric", "euc")
+def evaluate_ccpg(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
+    metric = settings.evaluator.metric
     test = TestSet(features, dataset, view_of=ccpg_view)
     views = test.view_list()
     result = Evaluation({})

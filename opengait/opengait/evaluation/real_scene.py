@@ -25,8 +25,9 @@ from gaitcore.errors import ConfigError
 from opengait.evaluation.distance import pairwise_distance, topk_indices
 from opengait.evaluation.evaluators import (Evaluation, as_array, expected_test_keys,
                                             identity_notes, register_evaluator, sequence_keys,
-                                            split_key, test_dataset_name)
+                                            split_key)
 from opengait.evaluation.retrieval import missing_query, rank_with_masks, summarise
+from opengait.settings import Settings
 from gaitcore.atomic_files import atomic_open
 
 # dataset -> (gallery types, probe types), as OpenGait's real-scene evaluation defines them.
@@ -46,14 +47,14 @@ def cmc_ranks(probe_ids: np.ndarray, ranked_ids: np.ndarray, ranks=CMC_RANKS,
     return {f"Rank-{r}": float(np.sum(first < r) / total) if total else float("nan") for r in ranks}
 
 
-def _check_real_scene(cfg: dict) -> None:
-    name = test_dataset_name(cfg)
+def _check_real_scene(settings: Settings) -> None:
+    name = settings.data.test_dataset
     if name not in REAL_SCENE:
         raise ConfigError(f"evaluate_real_scene: no protocol for dataset {name!r} "
                           f"(data_cfg.test_dataset_name, else dataset_name; known: {', '.join(REAL_SCENE)})")
 
 
-def real_scene(features, dataset, cfg: dict, gallery_types, probe_types, name: str) -> Evaluation:
+def real_scene(features, dataset, settings: Settings, gallery_types, probe_types, name: str) -> Evaluation:
     seqs = dataset.sequences
     types, ids = as_array(s.type for s in seqs), as_array(s.subject for s in seqs)
     gallery, probe = np.isin(types, gallery_types), np.isin(types, probe_types)
@@ -66,7 +67,7 @@ def real_scene(features, dataset, cfg: dict, gallery_types, probe_types, name: s
         raise ConfigError(f"{name}: needs test sequences of type {'/'.join(gallery_types)} (gallery) "
                           f"and {'/'.join(probe_types)} (probe)")
     top = topk_indices(features[probe], features[gallery], max(CMC_RANKS),
-                       cfg["evaluator_cfg"].get("metric", "euc"))
+                       settings.evaluator.metric)
     result.metrics = cmc_ranks(ids[probe], ids[gallery][top], expected=n_expected)
     result.text = f"{name} ({'/'.join(gallery_types)} gallery vs {'/'.join(probe_types)} probe): " + \
         ", ".join(f"{k} {100 * v:.2f}%" for k, v in result.metrics.items())
@@ -74,19 +75,19 @@ def real_scene(features, dataset, cfg: dict, gallery_types, probe_types, name: s
 
 
 @register_evaluator("evaluate_real_scene", check=_check_real_scene)
-def evaluate_real_scene(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
-    name = test_dataset_name(cfg)
+def evaluate_real_scene(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
+    name = settings.data.test_dataset
     gallery_types, probe_types = REAL_SCENE[name]
-    return real_scene(features, dataset, cfg, gallery_types, probe_types, name)
+    return real_scene(features, dataset, settings, gallery_types, probe_types, name)
 
 
 @register_evaluator("evaluate_grew")
-def evaluate_grew(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_grew(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """GREW's local evaluation whatever the dataset is called: gallery 01 vs probe 02."""
-    return real_scene(features, dataset, cfg, *REAL_SCENE["GREW"], "GREW")
+    return real_scene(features, dataset, settings, *REAL_SCENE["GREW"], "GREW")
 
 
-def _grew_submission_preflight(dataset, cfg: dict) -> None:
+def _grew_submission_preflight(dataset, settings: Settings) -> None:
     """GREW's layout before any feature: gallery types 01/02 and probes of type 03."""
     types = {s.type for s in dataset.sequences}
     expected = expected_test_keys(dataset)
@@ -100,7 +101,7 @@ def _grew_submission_preflight(dataset, cfg: dict) -> None:
 
 
 @register_evaluator("grew_submission", "GREW_submission", preflight=_grew_submission_preflight)
-def grew_submission(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def grew_submission(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """The GREW challenge file (module docstring)."""
     seqs = dataset.sequences
     types = as_array(s.type for s in seqs)
@@ -110,7 +111,7 @@ def grew_submission(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> 
     g_ids = as_array(s.subject for s in seqs)[gallery]
     rows: dict[str, list[str]] = {}
     if probe.any():
-        top = topk_indices(features[probe], features[gallery], 20, cfg["evaluator_cfg"].get("metric", "euc"))
+        top = topk_indices(features[probe], features[gallery], 20, settings.evaluator.metric)
         for s, ranked in zip([s for s, p in zip(seqs, probe) if p], g_ids[top]):
             rows[s.view] = [_grew_id(x) for x in ranked]
     expected = expected_test_keys(dataset)
@@ -169,7 +170,7 @@ def retrieval(features: np.ndarray, ids: np.ndarray, probe: np.ndarray, gallery:
 
 
 @register_evaluator("evaluate_Gait3D")
-def evaluate_gait3d(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_gait3d(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """Gait3D: the partition's PROBE_SET (keys ``id-type-view`` as OpenGait's Gait3D.json writes
     them, or ``id/type/view``) against all other test sequences."""
     probe_set = (dataset.partition or {}).get("PROBE_SET")
@@ -183,7 +184,7 @@ def evaluate_gait3d(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> 
     ids = as_array(s.subject for s in seqs)
     expected = [(split_key(k)[0], None) for k in sorted(wanted)]
     out = retrieval(features, ids, probe, ~probe, expected, None,
-                    cfg["evaluator_cfg"].get("metric", "euc"), (1, 5, 10))
+                    settings.evaluator.metric, (1, 5, 10))
     result = Evaluation({"Rank-1": out["rank1"], "Rank-5": out["rank5"], "Rank-10": out["rank10"],
                          "mAP": out["mAP"], "mINP": out["mINP"]},
                         coverage={"probes": (int(probe.sum()), len(wanted))})
@@ -194,22 +195,22 @@ def evaluate_gait3d(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> 
     return result
 
 
-def _check_custom(cfg: dict) -> None:
-    ecfg = cfg["evaluator_cfg"]
-    if not ecfg.get("probe_types") or not ecfg.get("gallery_types"):
+def _check_custom(settings: Settings) -> None:
+    ecfg = settings.evaluator
+    if not ecfg.probe_types or not ecfg.gallery_types:
         raise ConfigError("evaluate_custom needs evaluator_cfg.probe_types and evaluator_cfg.gallery_types "
                           "(lists of sequence types, e.g. [walk-02] and [walk-01])")
 
 
 @register_evaluator("evaluate_custom", check=_check_custom)
-def evaluate_custom(features: np.ndarray, dataset, cfg: dict, out_dir: Path) -> Evaluation:
+def evaluate_custom(features: np.ndarray, dataset, settings: Settings, out_dir: Path) -> Evaluation:
     """Your own dataset (datasets_preprocess/custom/): ``evaluator_cfg.probe_types`` against
     ``evaluator_cfg.gallery_types`` (lists of sequence types), optional ``exclude_same_view``."""
-    ecfg = cfg["evaluator_cfg"]
+    ecfg = settings.evaluator
     seqs = dataset.sequences
     return custom_retrieval(features, [s.subject for s in seqs], [s.type for s in seqs],
-                            [s.view for s in seqs], ecfg["probe_types"], ecfg["gallery_types"],
-                            bool(ecfg.get("exclude_same_view", False)), ecfg.get("metric", "euc"),
+                            [s.view for s in seqs], ecfg.probe_types, ecfg.gallery_types,
+                            ecfg.exclude_same_view, ecfg.metric,
                             expected=expected_test_keys(dataset))
 
 
