@@ -133,9 +133,18 @@ def cells() -> list[Cell]:
     # The error model recalibrated for steady confidences, long swaps and rare outliers
     # (estimator_v4, datasets_preprocess/synthetic/pose_error.py) on the same population: the
     # keypoint baselines and the fusion, against their estimator_v3 calibration runs.
-    out += [Cell("error model v4", f"{model}, estimator_v4, calibration population 200", model, population=CALIBRATION,
-                 keypoints="estimator_v4", iterations=STUDY_ITERATIONS)
-            for model in ("SkeletonGait", "SkeletonGait++", "GaitGraph2")]
+    # SkeletonGait first, then with the model's two halves apart: its constant offsets (every
+    # bias level) off, and everything but them off.
+    v4 = [Cell("error model v4", f"{model}, estimator_v4, calibration population 200", model, population=CALIBRATION,
+               keypoints="estimator_v4", iterations=STUDY_ITERATIONS)
+          for model in ("SkeletonGait", "SkeletonGait++", "GaitGraph2")]
+    halves = [("without its constant offsets", "bias=0,bias_global=0,bias_view=0,bias_person=0,bias_person_view=0,"
+                                               "bias_clothes=0"),
+              ("with only its constant offsets", "jitter=0,drift=0,swap_rate=0,coat_swap=0,coat_error=0,coat_miss=0,"
+                                                 "bag_error=0,bag_miss=0,outlier_rate=0,miss_rate=0")]
+    out += v4[:1] + [Cell("error model v4", f"SkeletonGait, estimator_v4 {label}, calibration population 200",
+                          "SkeletonGait", population=CALIBRATION, keypoints=f"estimator_v4,{change}",
+                          iterations=STUDY_ITERATIONS) for label, change in halves] + v4[1:]
     return out
 
 

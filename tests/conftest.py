@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,14 @@ def run_script(script: str, *args: str, check: bool = True, timeout: float = 600
                env: dict | None = None, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run ``python <repo>/<script> args`` the way the README does (or under ``launcher``,
     e.g. ``torchrun``); return the result."""
+    start = time.perf_counter()
     result = subprocess.run([*(launcher or [sys.executable]), str(REPO_ROOT / script), *map(str, args)],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})})
+    if os.environ.get("TEST_SCRIPT_TIMES"):       # where the suite's time goes: one line per script run
+        with open(os.environ["TEST_SCRIPT_TIMES"], "a") as f:
+            f.write(f"{time.perf_counter() - start:.1f}\t{os.environ.get('PYTEST_CURRENT_TEST', '')}\t{script}\t"
+                    f"{' '.join(map(str, args))[:200]}\n")
     if check and result.returncode != 0:
         raise AssertionError(f"{script} {' '.join(map(str, args))} exited {result.returncode}\n"
                              f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")

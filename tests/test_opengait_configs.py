@@ -55,12 +55,13 @@ def test_opengait_config_loads_checks_and_builds(name, tmp_path):
 
 @pytest.mark.slow
 def test_opengaits_gaitbase_casia_b_file_trains_and_tests(opengait_root, tmp_path):
-    """gaitbase_da_casiab on an OpenGait-named root; on a CPU the batch and the iteration counts
-    are cut (--set), nothing else."""
+    """gaitbase_da_casiab on an OpenGait-named root; on a CPU the batch, the frames and the
+    iteration counts are cut (--set), nothing else."""
     cfg = write(CONFIGS["gaitbase/gaitbase_da_casiab"], tmp_path / "gaitbase_da_casiab.yaml",
                 opengait_root / "pretreated", opengait_root / "casia_b.json")
     cpu = ["--set", "trainer_cfg.total_iter=2", "--set", "trainer_cfg.save_iter=2",
-           "--set", "trainer_cfg.sampler.batch_size=[2,2]", "--set", "evaluator_cfg.restore_hint=2"]
+           "--set", "trainer_cfg.sampler.batch_size=[2,2]", "--set", "trainer_cfg.sampler.frames_num_fixed=8",
+           "--set", "evaluator_cfg.sampler.frames_all_limit=8", "--set", "evaluator_cfg.restore_hint=2"]
     run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "train", "--output_root", tmp_path / "out", *cpu)
     test = run_script("opengait/opengait/main.py", "--cfgs", cfg, "--phase", "test", "--output_root",
                       tmp_path / "out", *cpu)
@@ -99,10 +100,12 @@ def test_shipped_synthetic_configs_train_log_and_test(name, model, pretreated_ca
 def test_opengaits_skeletongait_and_gaitgraph2_files_run_on_our_root(pretreated_casia, tmp_path):
     """skeletongait_OUMVLP (DeepGaitV2 on skeleton maps, data_in_use [True, False]: our
     0_heatmap.pkl) and gaitgraph2 (no data_in_use: the keypoints, 2_pose.pkl) as OpenGait ships
-    them; only the data paths, the CPU-sized batch and iterations (--set), and for the first the
-    test protocol (OUMVLP's does not fit a CASIA-B layout) are changed."""
+    them; only the data paths, the CPU-sized batch, frames and iterations (--set), and for the
+    first the test protocol (OUMVLP's does not fit a CASIA-B layout) are changed."""
     root, partition = pretreated_casia / "pretreated", pretreated_casia / "casia_b.json"
     runs = {"skeletongait/skeletongait_OUMVLP": (["--set", "trainer_cfg.sampler.batch_size=[2,2]",
+                                                  "--set", "trainer_cfg.sampler.frames_num_fixed=8",
+                                                  "--set", "evaluator_cfg.sampler.frames_all_limit=8",
                                                   "--set", "evaluator_cfg.eval_func=evaluate_casia_b"],
                                                  "OUMVLP/DeepGaitV2/SkeletonGait"),
             "gaitgraph2/gaitgraph2": (["--set", "trainer_cfg.sampler.batch_size=16",
