@@ -349,35 +349,29 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
     lines.append("| all | " + " | ".join(f"{summary[c]['detection']:.0%} | {summary[c]['pck']:.2f}"
                                           for c in conds) + " |")
     if calibration:
-        lines += ["", f"Error structure against the ground truth, real model vs the generator's "
-                  f"`--keypoint-noise {args.error_model}` on the same walks (detected frames; errors in "
-                  "body heights; swaps: frames with the arms or legs crossed over; bias: share of the "
-                  "error constant over a sequence; lag: correlation between consecutive evaluated "
-                  "frames):", "",
-                  "| condition | PCK@0.1 real / model | median error | lost joints | swap frames | bias share | lag corr |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        for cond, c in calibration.items():
-            r, m = c["real"], c["model"]
-            lines.append(f"| {cond} | {r['pck']:.2f} / {m['pck']:.2f} | {r['median_error']:.3f} / "
-                         f"{m['median_error']:.3f} | {r['lost']:.3f} / {m['lost']:.3f} | {r['swap_frames']:.3f} / "
-                         f"{m['swap_frames']:.3f} | {r['bias_share']:.2f} / {m['bias_share']:.2f} | "
-                         f"{r['lag_corr']:.2f} / {m['lag_corr']:.2f} |")
-        lines += ["", "Reported confidence, real / model, of the joints the generator draws visible and of those it "
-                  "draws hidden (behind the body, a bag or a garment; in the image), and the hidden share:", "",
-                  "| condition | visible joints | hidden joints | hidden share |", "| --- | --- | --- | --- |"]
-        for cond, c in calibration.items():
-            r, m = c["real"], c["model"]
-            lines.append(f"| {cond} | {r['conf_visible']:.2f} / {m['conf_visible']:.2f} | {r['conf_hidden']:.2f} / "
-                         f"{m['conf_hidden']:.2f} | {r['hidden_share']:.2f} / {m['hidden_share']:.2f} |")
-        lines += ["", "Steadiness, real / model, sequence by sequence: the mean |change| from one evaluated frame "
-                  "to the next of the reported confidence (joints in the image), and of the skeleton maps drawn "
-                  "from the estimate beyond that of the maps from the exact keypoints (grey levels; SkeletonGait's "
-                  "input, whose joints are drawn with their confidence as the peak):", "",
-                  "| condition | confidence change | skeleton-map change |", "| --- | --- | --- |"]
-        for cond, c in calibration.items():
-            r, m = c["real"], c["model"]
-            lines.append(f"| {cond} | {r['conf_change']:.3f} / {m['conf_change']:.3f} | "
-                         f"{r['map_change']:.2f} / {m['map_change']:.2f} |")
+        tables = [
+            (f"Error structure against the ground truth, real model vs the generator's `--keypoint-noise "
+             f"{args.error_model}` on the same walks (detected frames; errors in body heights; swaps: frames with "
+             "the arms or legs crossed over; bias: share of the error constant over a sequence; lag: correlation "
+             "between consecutive evaluated frames):",
+             [("PCK@0.1 real / model", "pck", ".2f"), ("median error", "median_error", ".3f"),
+              ("lost joints", "lost", ".3f"), ("swap frames", "swap_frames", ".3f"),
+              ("bias share", "bias_share", ".2f"), ("lag corr", "lag_corr", ".2f")]),
+            ("Reported confidence, real / model, of the joints the generator draws visible and of those it "
+             "draws hidden (behind the body, a bag or a garment; in the image), and the hidden share:",
+             [("visible joints", "conf_visible", ".2f"), ("hidden joints", "conf_hidden", ".2f"),
+              ("hidden share", "hidden_share", ".2f")]),
+            ("Steadiness, real / model, sequence by sequence: the mean |change| from one evaluated frame "
+             "to the next of the reported confidence (joints in the image), and of the skeleton maps drawn "
+             "from the estimate beyond that of the maps from the exact keypoints (grey levels; SkeletonGait's "
+             "input, whose joints are drawn with their confidence as the peak):",
+             [("confidence change", "conf_change", ".3f"), ("skeleton-map change", "map_change", ".2f")])]
+        for caption, columns in tables:
+            lines += ["", caption, "", "| condition | " + " | ".join(h for h, _, _ in columns) + " |",
+                      "| --- |" + " --- |" * len(columns)]
+            for cond, c in calibration.items():
+                lines.append(f"| {cond} | " + " | ".join(f"{c['real'][k]:{f}} / {c['model'][k]:{f}}"
+                                                         for _, k, f in columns) + " |")
     if consistency:
         lines += ["", "Constant error shared between two sequences (the cosine of their per-joint mean errors, "
                   "pooled over the pairs; a real estimator errs alike on the same person, clothes and view), "
