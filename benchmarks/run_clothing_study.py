@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ccvid-subjects", type=int, help=f"ccvid identities (default {FULL['ccvid_subjects']}); half train")
     p.add_argument("--ccvid-frames", type=int, help=f"ccvid frames per tracklet (default {FULL['ccvid_frames']})")
     p.add_argument("--ccvid-iterations", type=int, help=f"ccvid training iterations (default {FULL['ccvid_iterations']})")
+    p.add_argument("--ccvid-variants", type=int, default=AUGMENT["variants"],
+                   help=f"ccvid: outfits per augmented training tracklet, oracle and DLCR alike (default "
+                        f"{AUGMENT['variants']}, DLCR's; fewer make a quicker smoke run)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time; each gets cores/jobs threads (default 1)")
     p.add_argument("--work", help="data and run folders (default output/clothing_study, quick: output/clothing_study_quick)")
     p.add_argument("--results", help="report and run files (default benchmarks/results; quick: <work>)")
@@ -98,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
     if args.jobs < 1 or min(args.iterations, args.ccvid_iterations) < 4:
         p.error("--jobs must be >= 1 and the iterations >= 4")
+    if args.ccvid_variants < 1:
+        p.error("--ccvid-variants must be >= 1")
     return args
 
 
@@ -109,7 +114,7 @@ def casia_population(args, seed: int) -> Population:
 def ccvid_population(args, seed: int) -> CcvidPopulation:
     return CcvidPopulation(seed=seed, subjects=args.ccvid_subjects, frames=args.ccvid_frames,
                            keypoint_noise=KEYPOINT_NOISE, augment_fraction=AUGMENT["fraction"],
-                           augment_variants=AUGMENT["variants"])
+                           augment_variants=args.ccvid_variants)
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:

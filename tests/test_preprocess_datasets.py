@@ -323,8 +323,11 @@ def test_interrupted_run_resumes_to_the_same_result(casia_raw, casia_work, tmp_p
     cmd = [sys.executable, str(REPO_ROOT / "datasets_preprocess/casia_b/rearrange_to_grew.py"),
            "--silhouettes", str(casia_raw / "silhouettes"), "--out", str(work), "--workers", "1"]
     env, wait = pause_after(tmp_path, r"/pretreated/[^/]+/[^/]+/[^./][^/]*$", 3)
+    # The child takes Ctrl-C as a terminal would deliver it even when this test runs under
+    # `nohup ... &`, which starts it (and, by inheritance, every child) with SIGINT ignored.
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **env})
+                            text=True, env={**os.environ, **env},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait(proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

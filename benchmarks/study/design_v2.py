@@ -94,7 +94,7 @@ def run_settings(args, arm: str, variant: V2Variant, seed: int) -> dict:
         return {**common, "subjects": args.subjects, "views": args.views, "frames": args.frames,
                 "iterations": args.iterations}
     return {**common, "subjects": args.ccvid_subjects, "frames": args.ccvid_frames,
-            "iterations": args.ccvid_iterations, "augmentation": AUGMENT}
+            "iterations": args.ccvid_iterations, "augmentation": {**AUGMENT, "variants": args.ccvid_variants}}
 
 
 def slug(name: str) -> str:

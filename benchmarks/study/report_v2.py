@@ -168,8 +168,9 @@ def write_markdown(path: Path, payload: dict, args, casia: dict, ccvid: dict) ->
         lines += ["", f"## CCVID layout with clothing augmentation: {args.ccvid_subjects} subjects (half train), "
                   f"{args.ccvid_frames} frames per tracklet, {args.ccvid_iterations} iterations per run", "",
                   f"Oracle augmentation: {int(100 * AUGMENT['fraction'])}% of the training tracklets re-rendered "
-                  f"in {AUGMENT['variants']} outfits of other training identities (the same walk, camera and "
-                  "background: perfect inpainting), through crop_augmented_k5.py (k = 10, all variants kept), "
+                  f"in {args.ccvid_variants} outfits of other training identities (the same walk, camera and "
+                  f"background: perfect inpainting), through crop_augmented_k5.py (k = {args.ccvid_variants}, "
+                  "all variants kept), "
                   f"ccvid_aug/rearrange_to_grew.py and make_probe_gallery.py; augmented_share {AUGMENT['share']}. "
                   "SkeletonGait++ is HybridGait with its keypoint branch off, the attention gate and no UL "
                   "(identical to SkeletonGait++).", "",
