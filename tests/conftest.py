@@ -4,8 +4,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,14 +30,83 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+# Read by the interpreter or by torch when they start: a script whose environment differs from the
+# script server's in one of these gets a fresh interpreter.
+STARTUP_ENV = ("PYTHONPATH", "PYTHONHASHSEED", "PYTHONWARNINGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "CUDA_VISIBLE_DEVICES")
+
+
+class ScriptServer:
+    """Client of tests/script_server.py: runs ``python <script> args`` in a fork of one process that
+    has imported torch already (the README's command, minus ~3 s of imports per run)."""
+
+    def __init__(self):
+        self.env = dict(os.environ)
+        self.proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "script_server.py")],
+                                     cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, bufsize=0, env=self.env)
+        self.pending = b""
+
+    def serves(self, env: dict) -> bool:
+        return self.proc.poll() is None and all(env.get(k) == self.env.get(k) for k in STARTUP_ENV)
+
+    def _answer(self, deadline: float | None) -> dict | None:
+        """The server's next JSON line, or None when ``deadline`` (time.monotonic) passes first."""
+        while b"\n" not in self.pending:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self.proc.stdout], [], [], wait)[0]:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError("tests/script_server.py ended unexpectedly")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            request = {"argv": argv, "cwd": str(REPO_ROOT), "env": env, "stdout": str(out), "stderr": str(err)}
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            pid = self._answer(None)["pid"]
+            answer = self._answer(time.monotonic() + timeout)
+            if answer is None:                              # as subprocess.run(timeout=...) does
+                os.kill(pid, signal.SIGKILL)
+                self._answer(None)
+                raise subprocess.TimeoutExpired(argv, timeout, output=out.read_text(errors="replace"),
+                                                stderr=err.read_text(errors="replace"))
+            return subprocess.CompletedProcess(argv, answer["code"], out.read_text(errors="replace"),
+                                               err.read_text(errors="replace"))
+
+
+_SERVER: list[ScriptServer] = []
+_SERVER_LOCK = threading.Lock()
+
+
+def _run_in_server(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess | None:
+    with _SERVER_LOCK:
+        if not _SERVER or _SERVER[0].proc.poll() is not None:
+            _SERVER[:] = [ScriptServer()]
+        if not _SERVER[0].serves(env):
+            return None
+        return _SERVER[0].run(argv, env, timeout)
+
+
 def run_script(script: str, *args: str, check: bool = True, timeout: float = 600,
                env: dict | None = None, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run ``python <repo>/<script> args`` the way the README does (or under ``launcher``,
-    e.g. ``torchrun``); return the result."""
+    e.g. ``torchrun``); return the result. Without a launcher the script runs in a fork of the
+    test process's script server (tests/script_server.py: torch imported once), unless
+    ``TEST_SCRIPTS_SEPARATE=1`` or the environment differs in what an interpreter reads at start."""
     start = time.perf_counter()
-    result = subprocess.run([*(launcher or [sys.executable]), str(REPO_ROOT / script), *map(str, args)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **(env or {})})
+    argv = [str(REPO_ROOT / script), *map(str, args)]
+    full_env = {**os.environ, **(env or {})}
+    result = None
+    if launcher is None and os.environ.get("TEST_SCRIPTS_SEPARATE") != "1":
+        result = _run_in_server(argv, full_env, timeout)
+    if result is None:
+        result = subprocess.run([*(launcher or [sys.executable]), *argv], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=timeout, env=full_env)
     if os.environ.get("TEST_SCRIPT_TIMES"):       # where the suite's time goes: one line per script run
         with open(os.environ["TEST_SCRIPT_TIMES"], "a") as f:
             f.write(f"{time.perf_counter() - start:.1f}\t{os.environ.get('PYTEST_CURRENT_TEST', '')}\t{script}\t"
