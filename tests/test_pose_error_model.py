@@ -163,5 +163,11 @@ def test_steady_reported_confidences():
     assert 0.005 < change < 0.03 < np.abs(np.diff(kp[:, :3, 2], axis=0)).mean()
     # estimator_v4 is a preset, and a confidence above 1 is refused
     assert parse_pose_error("estimator_v4").conf_visible == 0.9
+    # estimator_v5 keeps v4's steady confidences and changes only the refitted parts
+    v4, v5 = parse_pose_error("estimator_v4"), parse_pose_error("estimator_v5")
+    changed = {f for f in ("jitter", "drift", "bias_global", "bias_view", "bias_person", "bias_clothes", "swap_rate",
+                           "swap_frames", "coat_swap", "outlier_rate", "coat_error", "bag_error")
+               if getattr(v4, f) != getattr(v5, f)}
+    assert len(changed) == 12 and replace(v5, **{f: getattr(v4, f) for f in changed}) == v4
     with pytest.raises(ValueError):
         parse_pose_error("estimator_v4,conf_hidden=1.5")
