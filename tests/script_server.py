@@ -7,8 +7,8 @@ sends it one request per line on stdin, a JSON object {"argv", "cwd", "env", "st
 For each, the server forks; the child takes the request's environment (replacing its own), working
 folder, argv and ``sys.path[0]`` (the script's folder), writes standard output and error to the two
 files, and runs the script as ``__main__`` (``runpy.run_path``). A ``SystemExit`` gives the exit
-status, an uncaught exception the interpreter's traceback and status 1; exit handlers run, then the
-child ends. The server answers {"pid"} when the child starts and {"code"} when it has ended.
+status, an uncaught exception the interpreter's traceback and status 1 (a Ctrl-C: death by SIGINT);
+exit handlers run, then the child ends. The server answers {"pid"} when the child starts and {"code"} when it has ended.
 
 Only libraries outside the repository are imported beforehand, so each script imports the project's
 own modules afresh; a child inherits nothing from an earlier script. ``TEST_SCRIPTS_SEPARATE=1``
@@ -20,6 +20,7 @@ import atexit
 import json
 import os
 import runpy
+import signal
 import sys
 import traceback
 
@@ -37,7 +38,7 @@ def preload() -> None:
 
 def run_child(request: dict) -> None:
     """In the forked child: become ``python <argv...>`` and never return."""
-    code = 1
+    code, interrupted = 1, False
     try:
         os.environ.clear()
         os.environ.update(request["env"])
@@ -66,9 +67,9 @@ def run_child(request: dict) -> None:
             else:                                   # sys.exit("message"): printed, status 1
                 print(e.code, file=sys.stderr)
                 code = 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:                   # as the interpreter: traceback, exit handlers, SIGINT
             traceback.print_exc()
-            code = 130
+            interrupted = True
         except BaseException:
             traceback.print_exc()
             code = 1
@@ -79,6 +80,9 @@ def run_child(request: dict) -> None:
                 stream.flush()
             except Exception:
                 pass
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         os._exit(code & 0xFF)
 
 
