@@ -1,7 +1,6 @@
 """Shared fixtures. Everything is built in temp folders; nothing touches the network."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
@@ -115,33 +114,6 @@ def run_script(script: str, *args: str, check: bool = True, timeout: float = 600
         raise AssertionError(f"{script} {' '.join(map(str, args))} exited {result.returncode}\n"
                              f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
     return result
-
-
-SCRIPT_FOLDERS = ["datasets_preprocess", "dlcr", "opengait", "opengait_ccvid", "benchmarks"]
-
-
-def find_scripts() -> list[str]:
-    """Every runnable script of the repository (a file with a ``__main__`` block), relative paths."""
-    scripts = []
-    for folder in SCRIPT_FOLDERS:
-        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"):
-                scripts.append(str(path.relative_to(REPO_ROOT)))
-    return scripts
-
-
-@functools.lru_cache(maxsize=None)
-def help_texts(columns: int) -> dict[str, dict]:
-    """``python <script> --help`` of every script at terminal width ``columns``: {script: {"code",
-    "stdout", "stderr"}}, run in one child process (tests/help_texts.py) that imports torch once."""
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "help_texts.py"), str(columns),
-                             *find_scripts()], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1"})
-    if result.returncode != 0:
-        raise AssertionError(f"tests/help_texts.py exited {result.returncode}:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout)
 
 
 def make_synthetic_ccvid(folder, frames: int, subjects: int = 4):

@@ -9,7 +9,7 @@ and `bash x.sh` (existence only); lines continued with '\\' are joined and comme
 Links may carry an #anchor, which must name a heading of the linked markdown file.
 
 The cheap checks (links, scripts exist, make targets) run in the fast suite; the option check
-runs every script's --help once, all in one child process (tests/help_texts.py), and is marked slow."""
+runs each named script's --help once (cached; through the tests' script server) and is marked slow."""
 from __future__ import annotations
 
 import functools
@@ -17,13 +17,12 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, help_texts
+from conftest import REPO_ROOT, run_script
 
 DOC_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 
@@ -218,15 +217,11 @@ def heading_anchors(path: Path) -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def script_help(script: str) -> subprocess.CompletedProcess:
-    """``python <script> --help`` on a wide terminal: from the batch of every script's (conftest's
-    help_texts, one child process), else run on its own."""
-    batch = help_texts(1000).get(script)
-    if batch is not None:
-        return subprocess.CompletedProcess([script, "--help"], batch["code"], batch["stdout"], batch["stderr"])
-    env = {**os.environ, "COLUMNS": "1000", "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1",
-           "YOLO_CONFIG_DIR": os.environ.get("YOLO_CONFIG_DIR", str(REPO_ROOT / "output" / ".ultralytics"))}
-    return subprocess.run([sys.executable, str(REPO_ROOT / script), "--help"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    """``python <script> --help`` on a wide terminal (through the tests' script server)."""
+    return run_script(script, "--help", check=False, timeout=300,
+                      env={"COLUMNS": "1000", "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1",
+                           "YOLO_CONFIG_DIR": os.environ.get("YOLO_CONFIG_DIR",
+                                                             str(REPO_ROOT / "output" / ".ultralytics"))})
 
 
 # ----------------------------------------------------------------------------- the parser itself
