@@ -17,7 +17,7 @@ training settings, one run per cell:
   SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration;
 - the real estimator: SkeletonGait on a 30-id population with exact keypoints, estimator_v5's and
   those of the real yolo11n-pose run on its rendered videos (the group "real estimator"), then
-  GaitBase, SkeletonGait++ and GaitGraph2 on the same population ("real estimator, baselines").
+  GaitBase, SkeletonGait++ and GaitGraph2 on the same population ("real estimator: baselines").
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
 is a JSON in <results>/diagnosis_runs/ (reused when its settings match); the report is rebuilt
@@ -166,7 +166,7 @@ def cells() -> list[Cell]:
     # ... and what it means for the targets: GaitGraph2 (target b) and SkeletonGait++ against
     # GaitBase (target c) on the same population with yolo11n-pose's keypoints and with estimator_v5's
     # (GaitBase on both work folders: training keeps the frames whose pose passes the quality rules).
-    out += [Cell("real estimator, baselines", f"{model}, {tag}, population 110", model, population=REAL, keypoints=kp)
+    out += [Cell("real estimator: baselines", f"{model}, {tag}, population 110", model, population=REAL, keypoints=kp)
             for model in ("GaitBase", "SkeletonGait++", "GaitGraph2")
             for kp, tag in ((REAL_ESTIMATOR, "yolo11n-pose keypoints"), ("estimator_v5", "estimator_v5"))]
     return out
@@ -247,7 +247,7 @@ def report(args, runs: dict[Cell, dict]) -> str:
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
     order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
-             "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator, baselines")
+             "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator: baselines")
     for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
