@@ -203,3 +203,10 @@ def opengait_root(pretreated_casia, tmp_path_factory):
             pickle.dump(read_sequence(ref.path)["1_sil"], f)
     shutil.copy(pretreated_casia / "casia_b.json", root / "casia_b.json")
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run first. `make test` spreads the suite over one worker per core, which
+    take the next tests as they finish: a two-minute test begun last would keep one worker busy
+    long after the other has run out of work, while begun first it runs beside the short ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
