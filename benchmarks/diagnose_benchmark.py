@@ -16,9 +16,10 @@ training settings, one run per cell:
 - skeleton maps on the calibrated benchmark (population 200, 3000 iterations): SkeletonGait and
   SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration;
 - the real estimator: SkeletonGait on a 30-id population with exact keypoints, estimator_v5's and
-  those of the real yolo11n-pose run on its rendered videos at imgsz 320 and 640 (the group
-  "real estimator"), then
-  GaitBase, SkeletonGait++ and GaitGraph2 on the same population ("real estimator: baselines").
+  those of the real yolo11n-pose run on its rendered videos (the group "real estimator"; at
+  imgsz 640: "real estimator: imgsz 640"), and yolo's with its left/right swaps or its far misses
+  repaired from the exact keypoints ("real estimator: repairs"); then GaitBase, SkeletonGait++ and
+  GaitGraph2 on the same population ("real estimator: baselines").
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
 is a JSON in <results>/diagnosis_runs/ (reused when its settings match); the report is rebuilt
@@ -163,8 +164,17 @@ def cells() -> list[Cell]:
     # little of it for any estimator's error?
     out += [Cell("real estimator", f"SkeletonGait, {tag}, population 110", "SkeletonGait", population=REAL,
                  keypoints=kp) for kp, tag in (("none", "exact"), ("estimator_v5", "estimator_v5"),
-                                               (REAL_ESTIMATOR, "yolo11n-pose keypoints"),
-                                               (f"{REAL_ESTIMATOR},imgsz=640", "yolo11n-pose keypoints at imgsz 640"))]
+                                               (REAL_ESTIMATOR, "yolo11n-pose keypoints"))]
+    # The pose model at make_pose_gei.py's default input size (about four times the pose model's time).
+    out.append(Cell("real estimator: imgsz 640", "SkeletonGait, yolo11n-pose keypoints at imgsz 640, population 110",
+                    "SkeletonGait", population=REAL, keypoints=f"{REAL_ESTIMATOR},imgsz=640"))
+    # Which part of yolo11n-pose's error takes the identity out: its keypoints with the left/right
+    # swaps undone, and with the far misses (beyond 0.1 body heights) put on the exact joints
+    # (study/pose_repair.py).
+    out += [Cell("real estimator: repairs", f"SkeletonGait, yolo11n-pose keypoints {label}, population 110",
+                 "SkeletonGait",
+                 population=REAL, keypoints=f"{REAL_ESTIMATOR},repair={repair}")
+            for repair, label in (("swaps", "with its swaps undone"), ("far", "with its far misses put right"))]
     # ... and what it means for the targets: GaitGraph2 (target b) and SkeletonGait++ against
     # GaitBase (target c) on the same population with yolo11n-pose's keypoints and with estimator_v5's
     # (GaitBase on both work folders: training keeps the frames whose pose passes the quality rules).
@@ -249,7 +259,8 @@ def report(args, runs: dict[Cell, dict]) -> str:
     for cell, record in runs.items():
         by_group[cell.group].append((cell, record))
     order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
-             "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator: baselines")
+             "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator: repairs",
+             "real estimator: imgsz 640", "real estimator: baselines")
     for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

