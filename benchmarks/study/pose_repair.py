@@ -6,7 +6,11 @@ keypoints to undo one kind of error and leaves the rest as the model reported it
   knee, ankle) lie nearer the other side's exact joints than their own (summed distances) gets
   its left and right labels swapped back;
 - ``far``: a joint farther than 0.1 body heights from its exact place (PCK@0.1's miss) is moved
-  to the exact place, its confidence kept.
+  to the exact place, its confidence kept;
+- ``positions``: every joint the image shows is moved to its exact place, the model's confidences
+  kept (what the confidences alone do to the maps);
+- ``confidences``: every confidence above 0 becomes 1, the model's positions kept (skeleton maps
+  draw each joint with its confidence as the peak).
 
 The body height of a frame is the y extent of the exact joints in the image.
 """
@@ -24,7 +28,7 @@ from gaitcore.pose_files import format_pose_json, read_pose_json
 
 LIMBS = {"arm": ((5, 6), (7, 8), (9, 10)), "leg": ((11, 12), (13, 14), (15, 16))}
 FAR = 0.1
-REPAIRS = ("swaps", "far")
+REPAIRS = ("swaps", "far", "positions", "confidences")
 
 
 def undo_swaps(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -58,6 +62,19 @@ def replace_far(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return out
 
 
+def exact_positions(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) keypoints at the exact places of the joints in the image, confidences kept."""
+    out = pred.copy()
+    out[..., :2] = np.where((truth[..., 2] > 0)[..., None], truth[..., :2], pred[..., :2])
+    return out
+
+
+def full_confidences(pred: np.ndarray) -> np.ndarray:
+    out = pred.copy()
+    out[..., 2] = np.where(pred[..., 2] > 0, 1.0, 0.0)
+    return out
+
+
 def repair(pred: np.ndarray, truth: np.ndarray, what: tuple[str, ...]) -> np.ndarray:
     unknown = set(what) - set(REPAIRS)
     if unknown:
@@ -66,6 +83,10 @@ def repair(pred: np.ndarray, truth: np.ndarray, what: tuple[str, ...]) -> np.nda
         pred = undo_swaps(pred, truth)
     if "far" in what:
         pred = replace_far(pred, truth)
+    if "positions" in what:
+        pred = exact_positions(pred, truth)
+    if "confidences" in what:
+        pred = full_confidences(pred)
     return pred
 
 
