@@ -25,8 +25,8 @@ from tqdm import tqdm
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.errors import UserInputError
 from gaitcore.pose_files import format_pose_json, read_pose_json
+from datasets_preprocess.synthetic.pose_error import LEFT_RIGHT_ARMS, LEFT_RIGHT_LEGS
 
-LIMBS = {"arm": ((5, 6), (7, 8), (9, 10)), "leg": ((11, 12), (13, 14), (15, 16))}
 FAR = 0.1
 REPAIRS = ("swaps", "far", "positions", "confidences")
 
@@ -34,7 +34,7 @@ REPAIRS = ("swaps", "far", "positions", "confidences")
 def undo_swaps(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(T, 17, 3) keypoints with every arm or leg whose labels are crossed swapped back."""
     out = pred.copy()
-    for pairs in LIMBS.values():
+    for pairs in (LEFT_RIGHT_ARMS, LEFT_RIGHT_LEGS):
         left, right = [p[0] for p in pairs], [p[1] for p in pairs]
 
         def distance(a, b):
