@@ -171,3 +171,40 @@ def test_steady_reported_confidences():
     assert len(changed) == 12 and replace(v5, **{f: getattr(v4, f) for f in changed}) == v4
     with pytest.raises(ValueError):
         parse_pose_error("estimator_v4,conf_hidden=1.5")
+
+
+def test_motion_shrinkage_keeps_the_stated_share_of_the_limbs_motion():
+    """A knee rising and falling by +-10 px and an elbow swinging by +-8 px about fixed hips,
+    in a body 100 px tall: with shrink_leg_y 0.75 the knee reports a quarter of its rise
+    (+-2.5 px), with shrink_x 0.5 the elbow half of its swing (+-4 px); both keep their mean
+    place, and joints that do not move (the hips, the head) are left where they are."""
+    t = 40
+    kp = walk(t)
+    rise = 10.0 * np.sin(np.linspace(0, 4 * np.pi, t, endpoint=False))    # mean 0 over whole strides
+    swing = 8.0 * np.cos(np.linspace(0, 4 * np.pi, t, endpoint=False))
+    kp[:, 13, 1] += rise
+    kp[:, 7, 0] += swing
+    model = PoseErrorModel(shrink_x=0.5, shrink_leg_y=0.75)
+    out = apply_pose_error(kp, model, np.random.default_rng(0))
+    # the body height of a frame is the joints' y extent: 100 px unless the knee leaves it
+    height = np.ptp(kp[..., 1], axis=1)
+    assert np.allclose(height, 100.0)
+    np.testing.assert_allclose(out[:, 13, 1], kp[0, 13, 1] - rise[0] + 0.25 * rise, atol=1e-4)
+    np.testing.assert_allclose(out[:, 7, 0], walk(1)[0, 7, 0] + 0.5 * swing, atol=1e-4)
+    np.testing.assert_allclose(out[:, [0, 11, 12], :], kp[:, [0, 11, 12], :], atol=1e-4)
+    # the arms' vertical share is its own: with shrink_arm_y alone the knee keeps its whole rise
+    arms_only = apply_pose_error(kp, PoseErrorModel(shrink_arm_y=0.9), np.random.default_rng(0))
+    np.testing.assert_allclose(arms_only[:, 13, 1], kp[:, 13, 1], atol=1e-4)
+
+
+def test_wander_is_a_quick_smooth_error_and_v6_differs_from_v5_only_where_it_says():
+    kp = walk(4000)
+    err = (apply_pose_error(kp, PoseErrorModel(wander=0.02, wander_corr=0.55), np.random.default_rng(5)) - kp)[:, 3, 0]
+    err = err / 100.0                                              # body heights
+    lag = lambda x, k: np.corrcoef(x[:-k], x[k:])[0, 1]           # noqa: E731
+    # AR(1): correlation 0.55 at one frame, 0.55^2 = 0.30 at two; std 0.02 body heights
+    assert lag(err, 1) == pytest.approx(0.55, abs=0.04) and lag(err, 2) == pytest.approx(0.3025, abs=0.05)
+    assert err.std() == pytest.approx(0.02, rel=0.1)
+    v5, v6 = parse_pose_error("estimator_v5"), parse_pose_error("estimator_v6")
+    changed = {k for k in v5.__dataclass_fields__ if getattr(v5, k) != getattr(v6, k)}
+    assert changed == {"jitter", "wander", "wander_corr", "shrink_x", "shrink_arm_y", "shrink_leg_y"}
