@@ -2,6 +2,8 @@
 before a model, a dataset or a run folder exists, with one line naming the key."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import REPO_ROOT, run_script
@@ -114,3 +116,24 @@ def test_the_loaded_config_is_frozen_typed_sections(tmp_path):
     assert settings.data.test_dataset == settings.data.dataset_name
     named = load_config(GAITBASE, ["data_cfg.test_dataset_name=CASIA-B"])
     assert named.data.test_dataset == "CASIA-B"
+
+
+def test_the_training_set_checks_run_before_a_model_is_built(pretreated_casia, tmp_path, monkeypatch):
+    """The sampler checks that need the data (P ids against the training ids, the frames asked
+    per sequence, augmented_share without an AUGMENTED_SET) fail as soon as the set is read:
+    no model is built, no checkpoint looked for, nothing written."""
+    from accelerate import Accelerator
+    from opengait.engine import trainer
+    built = []
+    monkeypatch.setattr(trainer, "build_model", lambda *a, **k: built.append(1))
+    root = pretreated_casia
+    base = [f"data_cfg.dataset_root={root / 'pretreated'}", f"data_cfg.dataset_partition={root / 'casia_b.json'}",
+            "data_cfg.num_workers=0"]
+    ids = len(json.loads((root / "casia_b.json").read_text())["TRAIN_SET"])
+    for change, message in ((f"trainer_cfg.sampler.batch_size=[{ids + 1}, 2]", f"only {ids} ids"),
+                            ("trainer_cfg.sampler.frames_num_fixed=100000", "frames_num_fixed: 100000"),
+                            ("trainer_cfg.sampler.augmented_share=0.25", "no AUGMENTED_SET")):
+        settings = load_config(GAITBASE, [*base, change])
+        with pytest.raises(ConfigError, match=message):
+            trainer.train(settings, Accelerator(cpu=True), tmp_path / "run")
+    assert not built and not (tmp_path / "run").exists()

@@ -75,16 +75,35 @@ def check_frame_counts(dataset: GaitDataset, sampler_cfg: dict, where: str) -> N
                           "fill the memory")
 
 
-def training_loader(dataset: GaitDataset, trainer: TrainerSettings, num_workers: int, rank: int = 0,
-                    start_iter: int = 0) -> torch.utils.data.DataLoader:
+def augmented_indices(dataset: GaitDataset) -> set[int]:
+    """Indices of the training sequences the partition lists in AUGMENTED_SET (DLCR's copies)."""
+    listed = set(dataset.partition.get("AUGMENTED_SET") or [])
+    return {i for i, seq in enumerate(dataset.sequences) if seq.key in listed}
+
+
+def check_training_data(dataset: GaitDataset, trainer: TrainerSettings) -> None:
+    """The checks of the sampler settings that need the training set (load_config has checked
+    the rest): the frames asked per sequence, augmented_share against the AUGMENTED_SET, and P
+    ids per batch against the training ids. The trainer runs them as soon as the set is read,
+    before a model is built or a checkpoint restored."""
     sampler_cfg = trainer.sampler
     check_frame_counts(dataset, sampler_cfg, "trainer_cfg")
-    listed = set(dataset.partition.get("AUGMENTED_SET") or [])          # DLCR's sequences
-    augmented = {i for i, seq in enumerate(dataset.sequences) if seq.key in listed}
-    if sampler_cfg.get("augmented_share") is not None and not augmented:
+    if sampler_cfg.get("augmented_share") is not None and not augmented_indices(dataset):
         raise ConfigError("trainer_cfg.sampler.augmented_share is set but the partition lists no "
                           "AUGMENTED_SET sequences of the training ids (make it with "
                           "datasets_preprocess/ccvid_aug/make_probe_gallery.py)")
+    if sampler_cfg.get("type", "TripletSampler") != "CommonSampler":
+        ids, p = len(dataset.indices_by_label()), int(sampler_cfg["batch_size"][0])
+        if p > ids:
+            raise ConfigError(f"trainer_cfg.sampler.batch_size: P = {p} ids per batch but the "
+                              f"training set has only {ids} ids")
+
+
+def training_loader(dataset: GaitDataset, trainer: TrainerSettings, num_workers: int, rank: int = 0,
+                    start_iter: int = 0) -> torch.utils.data.DataLoader:
+    """The training batches (the set passed :func:`check_training_data`)."""
+    sampler_cfg = trainer.sampler
+    augmented = augmented_indices(dataset)
     if sampler_cfg.get("type", "TripletSampler") == "CommonSampler":
         sampler = CommonSampler(len(dataset), sampler_cfg["batch_size"], sampler_cfg,
                                 seed=trainer.seed, rank=rank, start_iter=start_iter)

@@ -9,7 +9,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from gaitcore.errors import ConfigError
 from opengait.data.frame_sampling import batch_frame_count
 
 
@@ -38,13 +37,9 @@ class TripletSampler(torch.utils.data.Sampler):
     def __init__(self, indices_by_label: dict[int, list[int]], batch_size: Sequence[int],
                  sampler_cfg: dict, seed: int = 0, rank: int = 0, start_iter: int = 0,
                  augmented: set[int] | None = None):
-        if not (isinstance(batch_size, (list, tuple)) and len(batch_size) == 2):
-            raise ConfigError(f"trainer_cfg.sampler.batch_size: expected [P, K], got {batch_size!r}")
+        # [P, K] is checked by load_config, P against the training ids by loader.check_training_data
         self.p, self.k = int(batch_size[0]), int(batch_size[1])
         self.labels = sorted(indices_by_label)
-        if self.p > len(self.labels):
-            raise ConfigError(f"trainer_cfg.sampler.batch_size: P = {self.p} ids per batch but the "
-                              f"training set has only {len(self.labels)} ids")
         share = sampler_cfg.get("augmented_share")          # its range is checked by load_config
         augmented = augmented or set()
         self.share = None if share is None else float(share)
@@ -95,9 +90,6 @@ class CommonSampler(torch.utils.data.Sampler):
 
     def __init__(self, n_sequences: int, batch_size: int, sampler_cfg: dict, seed: int = 0,
                  rank: int = 0, start_iter: int = 0):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"trainer_cfg.sampler.batch_size: {batch_size!r}; CommonSampler takes "
-                              "one integer >= 1 (sequences per batch)")
         self.n, self.size = n_sequences, batch_size
         self.sampler_cfg, self.seed, self.rank = sampler_cfg, seed, rank
         self.iteration = start_iter
@@ -129,8 +121,6 @@ class InferenceSampler(torch.utils.data.Sampler):
 
     def __init__(self, length_hints: Sequence[int], batch_size: int, rank: int = 0,
                  world_size: int = 1):
-        if batch_size < 1:
-            raise ConfigError(f"evaluator_cfg.sampler.batch_size must be >= 1, got {batch_size}")
         order = np.argsort(np.asarray(length_hints), kind="stable")
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         self.batches = batches[rank::world_size]

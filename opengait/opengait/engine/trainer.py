@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from opengait.config import save_config
 from opengait.data.dataset import GaitDataset
-from opengait.data.loader import training_loader
+from opengait.data.loader import check_training_data, training_loader
 from opengait.data.samplers import batch_sequences
 from opengait.engine.checkpoint import (checkpoint_path, load_checkpoint, load_model_weights,
                                         resolve_restore, save_checkpoint, set_rng_state)
@@ -46,6 +46,7 @@ def parameter_digest(model: torch.nn.Module) -> torch.Tensor:
 def train(settings: Settings, accelerator: Accelerator, run_dir: Path) -> torch.nn.Module:
     tcfg = settings.trainer
     dataset = GaitDataset(settings.data, train=True, model_inputs=model_inputs(settings.model))
+    check_training_data(dataset, tcfg)
     model = build_model(settings.model, len(dataset.ids))
     num_classes = getattr(model, "num_classes", len(dataset.ids))
     losses = LossAggregator(settings.losses)
