@@ -19,7 +19,8 @@ training settings, one run per cell:
   those of the real yolo11n-pose run on its rendered videos (the group "real estimator"; at
   imgsz 640: "real estimator: imgsz 640"), and yolo's with its left/right swaps, its far misses or
   all its positions repaired from the exact keypoints, or its confidences set to 1 ("real
-  estimator: repairs"); then GaitBase, SkeletonGait++ and
+  estimator: repairs"), or each walker given another walker's yolo error ("real estimator:
+  transplant"); then GaitBase, SkeletonGait++ and
   GaitGraph2 on the same population ("real estimator: baselines");
 - the error model refitted to yolo11n-pose's near error (``estimator_v6``: it under-reports the
   limbs' motion and errs smoothly over a few frames): SkeletonGait, SkeletonGait++ and GaitBase
@@ -185,6 +186,10 @@ def cells() -> list[Cell]:
             for repair, label in (("swaps", "with its swaps undone"), ("far", "with its far misses put right"),
                                   ("positions", "at the exact places (its confidences kept)"),
                                   ("confidences", "with every confidence 1"))]
+    # Is yolo's error tied to the walker it was made on? Each walker gets another walker's error
+    # (same type, number, view), frame by frame: the error's statistics stay, the tie goes.
+    out.append(Cell("real estimator: transplant", "SkeletonGait, yolo11n-pose's error of another walker, "
+                    "population 110", "SkeletonGait", population=REAL, keypoints=f"{REAL_ESTIMATOR},repair=transplant"))
     # ... and what it means for the targets: GaitGraph2 (target b) and SkeletonGait++ against
     # GaitBase (target c) on the same population with yolo11n-pose's keypoints and with estimator_v5's
     # (GaitBase on both work folders: training keeps the frames whose pose passes the quality rules).
@@ -290,8 +295,8 @@ def report(args, runs: dict[Cell, dict]) -> str:
         by_group[cell.group].append((cell, record))
     order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
              "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator: repairs",
-             "real estimator: imgsz 640", "real estimator: baselines", "error model v6",
-             "error model v6: parts", "sequence length")
+             "real estimator: imgsz 640", "real estimator: baselines", "real estimator: transplant",
+             "error model v6", "error model v6: parts", "sequence length")
     for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

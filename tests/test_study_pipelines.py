@@ -98,3 +98,45 @@ def test_pose_repairs_by_hand():
     assert np.array_equal(placed[1, 4], [7.0, 8.0, 0.0])                # not shown: left as reported
     sure = repair(pred, truth, ("confidences",))
     assert sure[1, 3, 2] == 1.0 and sure[1, 4, 2] == 0.0 and np.array_equal(sure[..., :2], pred[..., :2])
+
+
+def test_transplant_gives_each_walker_the_next_walkers_error(tmp_path):
+    """Walker 001 gets 002's error and 002 gets 001's (the last takes the first's), frame by
+    frame and scaled to its own body height, with the donor's confidences; frames the donor's
+    model did not report are left out; a sequence without a donor is skipped and counted."""
+    from gaitcore.pose_files import format_pose_json
+    from study.pose_repair import repair_folder
+    exact_dir, model_dir, out = tmp_path / "exact", tmp_path / "model", tmp_path / "out"
+    exact_dir.mkdir(), model_dir.mkdir()
+
+    def body(height, shift):
+        kp = np.zeros((3, 17, 3), np.float32)
+        kp[..., 1] = np.linspace(0.0, height, 17)[None]
+        kp[..., 0] = shift
+        kp[..., 2] = 1.0
+        return kp
+    exact = {"001": body(160.0, 0.0), "002": body(80.0, 50.0)}
+    model = {"001": exact["001"].copy(), "002": exact["002"].copy()}
+    model["001"][:, 9, 0] += 16.0             # 001's model: the left wrist 0.1 body heights right
+    model["001"][:, :, 2] = 0.7
+    model["002"][1, 15, 1] -= 8.0             # 002's model: in frame 2 the left ankle 0.1 up
+    for sid in exact:
+        (exact_dir / f"{sid}-nm-01-090.json").write_text(format_pose_json(exact[sid], [1, 2, 3], (320, 240), {}))
+    (model_dir / "001-nm-01-090.json").write_text(format_pose_json(model["001"], [1, 2, 3], (320, 240), {}))
+    (model_dir / "002-nm-01-090.json").write_text(format_pose_json(model["002"][[0, 1]], [1, 2], (320, 240), {}))
+    (model_dir / "002-bg-01-090.json").write_text(format_pose_json(model["002"], [1, 2, 3], (320, 240), {}))
+    (exact_dir / "002-bg-01-090.json").write_text(format_pose_json(exact["002"], [1, 2, 3], (320, 240), {}))
+    counts = repair_folder(model_dir, exact_dir, out, ("transplant",))
+    assert counts == {"written": 2, "already_done": 0, "no_donor": 1}       # 001-bg-01 does not exist
+    frames, got = read_pose_json(out / "001-nm-01-090.json")        # 002's error, 002 reported 2 frames
+    assert list(frames) == [1, 2]
+    want = exact["001"][:2].copy()
+    want[1, 15, 1] -= 16.0                    # 0.1 of 001's height 160
+    want[..., 2] = 1.0
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    frames, got = read_pose_json(out / "002-nm-01-090.json")        # 001's error at 002's height 80
+    want = exact["002"].copy()
+    want[:, 9, 0] += 8.0
+    want[..., 2] = 0.7
+    assert list(frames) == [1, 2, 3]
+    np.testing.assert_allclose(got, want, atol=1e-4)
