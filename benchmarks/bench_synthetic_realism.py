@@ -21,7 +21,12 @@ within 0.1 body heights) that decide how much gait identity survives it: the sha
 limb's motion about its mean place over the sequence that the estimate keeps (relative to the
 hip centre; an estimator that barely sees a knee rise keeps little of the walker's own motion),
 and the correlation of the near error from one evaluated frame to the next (a smooth error
-looks like motion; a flickering one averages out).
+looks like motion; a flickering one averages out); and how far the estimate pulls a walker
+towards the others: the template of a frame is the mean pose (relative to the hip centre, in
+body heights) of the K frames of *other* walkers seen from the same view whose exact poses are
+nearest to it, and the slope of the near error on the frame's departure from its template is
+the share of that departure -- the walker's own build and way of moving -- the estimate gives
+up (0: none; an error drawn independently of the walker gives about 0).
 
 The ground truth is ``poses_exact/`` where the set has one (a set generated with a keypoint
 error keeps its exact keypoints there), else ``poses/``. ``--estimates`` takes the pose model's
@@ -67,6 +72,8 @@ VISIBLE = 0.8
 NEAR = 0.1                       # body heights: the near error (PCK@0.1's hits)
 HIPS = [11, 12]
 LIMBS = {"arms": [7, 8, 9, 10], "legs": [13, 14, 15, 16]}   # elbows and wrists; knees and ankles
+PARTS = {"head": [0, 1, 2, 3, 4], "shoulders": [5, 6], "arms": LIMBS["arms"], "hips": HIPS, "legs": LIMBS["legs"]}
+TEMPLATE_NEIGHBOURS = 20
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,9 +208,11 @@ def error_record(pred: np.ndarray, gt: np.ndarray, heights: np.ndarray) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         scale = float(np.nanmedian(heights)) if np.isfinite(heights).any() else float("nan")
     place = (gt[..., :2] - gt[:, HIPS, :2].mean(1, keepdims=True)) / scale
+    pose = place.copy()                                                     # every joint in the image
+    pose[~(gt[..., 2] > 0).all(1)] = np.nan
     place[~visible | ~(gt[:, HIPS, 2] > 0).all(1)[:, None]] = np.nan      # hips in the image (seen or not)
     return {"err": err, "conf": pred[..., 2], "visible": visible, "hidden": hidden, "swapped": swapped & detected,
-            "detected": detected, "place": place, **steadiness(pred[detected], gt[detected])}
+            "detected": detected, "place": place, "pose": pose, **steadiness(pred[detected], gt[detected])}
 
 
 def steadiness(pred: np.ndarray, gt: np.ndarray) -> dict:
@@ -297,6 +306,43 @@ def near_error_structure(records: list[dict], min_frames: int = 5) -> dict:
            if sums[f"{limbs}_{axis}_xx"] > 1e-9 else float("nan") for limbs in LIMBS for axis in "xy"}   # still: none
     out["near_lag_corr"] = lag[0] / np.sqrt(lag[1] * lag[2]) if lag[1] * lag[2] > 0 else float("nan")
     return out
+
+
+def template_pull(records: dict[str, dict], neighbours: int = TEMPLATE_NEIGHBOURS) -> dict[str, float]:
+    """``pull_<part>_<x|y>``: the pooled slope of the near error (visible joints within NEAR body
+    heights, detected frames) on the frame's departure from its template -- the mean exact pose
+    of the ``neighbours`` nearest frames (every joint in the image; Euclidean over the 17 joints
+    relative to the hip centre) of other walkers seen from the same view. Negative: the estimate
+    moves the walker towards the others."""
+    sums = defaultdict(float)
+    by_view = defaultdict(list)
+    for stem, r in records.items():
+        by_view[stem.split("-")[3]].append(stem)
+    for stems in by_view.values():
+        rows = [(stem, i) for stem in stems for i in np.flatnonzero(np.isfinite(records[stem]["pose"]).all((1, 2)))]
+        if len(rows) <= neighbours:
+            continue
+        poses = np.stack([records[stem]["pose"][i].ravel() for stem, i in rows])
+        walker = np.array([stem.split("-")[0] for stem, _ in rows])
+        for start in range(0, len(rows), 512):
+            block = slice(start, start + 512)
+            dist = ((poses[block, None] - poses[None]) ** 2).sum(-1)
+            dist[walker[block, None] == walker[None]] = np.inf
+            near = np.argpartition(dist, neighbours, axis=1)[:, :neighbours]
+            departure = (poses[block] - poses[near].mean(1)).reshape(-1, 17, 2)
+            for (stem, i), dep in zip(rows[block], departure):
+                r = records[stem]
+                if not r["detected"][i]:
+                    continue
+                err = r["err"][i]
+                ok = np.isfinite(err).all(-1) & (np.linalg.norm(err, axis=-1) < NEAR)
+                for part, joints in PARTS.items():
+                    use = [j for j in joints if ok[j]]
+                    for axis, name in enumerate("xy"):
+                        sums[f"{part}_{name}_xy"] += float(np.sum(err[use, axis] * dep[use, axis]))
+                        sums[f"{part}_{name}_xx"] += float(np.sum(dep[use, axis] ** 2))
+    return {f"pull_{part}_{axis}": sums[f"{part}_{axis}_xy"] / sums[f"{part}_{axis}_xx"]
+            if sums[f"{part}_{axis}_xx"] > 1e-9 else float("nan") for part in PARTS for axis in "xy"}
 
 
 def _mean(parts: list[np.ndarray]) -> float:
@@ -487,6 +533,16 @@ def write_report(path: Path, summary: dict, args: argparse.Namespace, root: Path
             r2, m2 = consistency["real_no_swaps"][name], consistency["model_no_swaps"][name]
             lines.append(f"| {name} | {r['pairs']} | {r['corr']:.2f} | {m['corr']:.2f} | {r2['corr']:.2f} | "
                          f"{m2['corr']:.2f} |")
+        pull = consistency["template_pull"]
+        lines += ["", f"Pull towards the other walkers, real / model: the slope of the near error on a frame's "
+                  f"departure from its template (the mean exact pose of the {TEMPLATE_NEIGHBOURS} nearest frames of "
+                  "other walkers from the same view); 0: the estimate keeps the walker's own build and motion, "
+                  "-1: it reports the template:", "",
+                  "| axis | " + " | ".join(PARTS) + " |", "| --- |" + " --- |" * len(PARTS)]
+        for axis in "xy":
+            lines.append(f"| {axis} | " + " | ".join(f"{pull['real'][f'pull_{part}_{axis}']:.2f} / "
+                                                     f"{pull['model'][f'pull_{part}_{axis}']:.2f}"
+                                                     for part in PARTS) + " |")
     lines += ["", f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
               f"wall time {seconds:.0f} s.", ""]
     atomic_write_text(path, "\n".join(lines))
@@ -521,10 +577,12 @@ def main(args: argparse.Namespace) -> int:
             pick = [s for s in stems if cond == "all" or s.split("-")[1] == cond]
             calibration[cond] = {"real": error_statistics([real_errors[s] for s in pick if s in real_errors]),
                                  "model": error_statistics([modelled[s] for s in pick if s in modelled])}
+        pull = {"real": template_pull(real_errors), "model": template_pull(modelled)}
         consistency = {"real": cross_sequence_correlation(real_errors),
                        "model": cross_sequence_correlation(modelled),
                        "real_no_swaps": cross_sequence_correlation(real_errors, True),
                        "model_no_swaps": cross_sequence_correlation(modelled, True)}
+        consistency["template_pull"] = pull
     write_report(Path(args.out), summary, args, root, time.time() - start, calibration, consistency)
     print(f"realism: detection {summary['all']['detection']:.1%}, PCK@{args.alpha} "
           f"{summary['all']['pck']:.3f} over {summary['all']['frames']} frames -> {args.out}")

@@ -114,3 +114,35 @@ def test_estimates_read_from_pose_files_and_the_exact_folder(tmp_path):
     assert ground_truth_folder(tmp_path / "set") == tmp_path / "set" / "poses"
     (tmp_path / "set" / "poses_exact").mkdir()
     assert ground_truth_folder(tmp_path / "set") == tmp_path / "set" / "poses_exact"
+
+
+def test_template_pull_by_hand():
+    """Walkers 002 and 003 stand in the same pose P0; walker 001 has hips 6 px wider and knees
+    4 px lower, and its estimate reports half of that departure. 001's template (its 3 nearest
+    frames of other walkers) is P0, so the pull on the hips' x and the legs' y is -0.5; the
+    others' templates are each other's (departure 0: no weight); parts that never depart have
+    no pull (NaN); an estimate that reports the truth has pull 0."""
+    from bench_synthetic_realism import error_record, template_pull
+    base = np.zeros((4, 17, 3), np.float32)
+    base[..., 0] = 50.0 + 3.0 * (np.arange(17) % 3)
+    base[..., 1] = 20.0 + np.arange(17) * 6.0
+    base[:, 11, 0], base[:, 12, 0] = 45.0, 55.0
+    base[..., 2] = 0.9
+    heights = np.full(4, 100.0, np.float32)
+    own = base.copy()
+    own[:, 11, 0] -= 3.0
+    own[:, 12, 0] += 3.0
+    own[:, [13, 14], 1] += 4.0
+    half = own.copy()
+    half[:, 11, 0] += 1.5
+    half[:, 12, 0] -= 1.5
+    half[:, [13, 14], 1] -= 2.0
+    records = {"001-nm-01-090": error_record(half, own, heights),
+               "002-nm-01-090": error_record(base.copy(), base, heights),
+               "003-nm-01-090": error_record(base.copy(), base, heights)}
+    pull = template_pull(records, neighbours=3)
+    assert pull["pull_hips_x"] == pytest.approx(-0.5, abs=1e-5)
+    assert pull["pull_legs_y"] == pytest.approx(-0.5, abs=1e-5)
+    assert np.isnan(pull["pull_head_x"]) and np.isnan(pull["pull_arms_y"]) and np.isnan(pull["pull_legs_x"])
+    records["001-nm-01-090"] = error_record(own.copy(), own, heights)
+    assert template_pull(records, neighbours=3)["pull_hips_x"] == pytest.approx(0.0, abs=1e-6)
