@@ -26,6 +26,8 @@ training settings, one run per cell:
   limbs' motion and errs smoothly over a few frames): SkeletonGait, SkeletonGait++ and GaitBase
   with v6 ("error model v6"); SkeletonGait with v6 less each of the two properties, and
   GaitGraph2 with v6 ("error model v6: parts");
+- the error model pulling each walker towards the others (``estimator_v7``): SkeletonGait,
+  SkeletonGait++ and GaitBase with v7 ("error model v7");
 - sequence length: the same 30 walkers rendered at 90 frames (CASIA-B's length) instead of 30,
   with v6 keypoints ("sequence length").
 
@@ -210,6 +212,10 @@ def cells() -> list[Cell]:
                                                 "estimator_v6 without its motion shrinkage"))]
     out.append(Cell("error model v6: parts", "GaitGraph2, estimator_v6, population 110", "GaitGraph2",
                     population=REAL, keypoints="estimator_v6"))
+    # estimator_v7: v6 pulling each walker towards the others as yolo's error does (its error
+    # depends on the walker's own pose: the "transplant" cell).
+    out += [Cell("error model v7", f"{model}, estimator_v7, population 110", model, population=REAL,
+                 keypoints="estimator_v7") for model in ("SkeletonGait", "SkeletonGait++", "GaitBase")]
     # CASIA-B's sequences are about 70-100 frames (two to three strides); the benchmark renders 30
     # (about one). Test features average over a sequence, so a longer one averages an estimator's
     # error away while the walker's own motion repeats: the same 30 walkers at 90 frames.
@@ -296,7 +302,7 @@ def report(args, runs: dict[Cell, dict]) -> str:
     order = ("keypoints", "normalisation", "training ids", "budget", "models", "pose branch", "pose recipe", "maps",
              "silhouettes", "error model v4", "error model v5", "real estimator", "real estimator: repairs",
              "real estimator: imgsz 640", "real estimator: baselines", "real estimator: transplant",
-             "error model v6", "error model v6: parts", "sequence length")
+             "error model v6", "error model v6: parts", "error model v7", "sequence length")
     for group in sorted(by_group, key=lambda g: (order.index(g) if g in order else len(order), g)):
         lines += [f"## {group}", "", "| cell | model | NM | BG | CL | mean | mean mAP | CL / NM | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

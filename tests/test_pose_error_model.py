@@ -208,3 +208,69 @@ def test_wander_is_a_quick_smooth_error_and_v6_differs_from_v5_only_where_it_say
     v5, v6 = parse_pose_error("estimator_v5"), parse_pose_error("estimator_v6")
     changed = {k for k in v5.__dataclass_fields__ if getattr(v5, k) != getattr(v6, k)}
     assert changed == {"jitter", "wander", "wander_corr", "shrink_x", "shrink_arm_y", "shrink_leg_y"}
+
+
+def test_pull_towards_the_other_walkers_by_hand():
+    """Walkers 2 and 3 stand in the same pose; walker 1's hips are 6 px wider (body 100 px tall).
+    Its template (the 3 nearest frames of the others, same view) is their pose, so its departure
+    is +-0.03 body heights at the hips and 0 elsewhere; theirs is 0 (each other's template).
+    pull_hips 0.5 then reports walker 1's hips 1.5 px narrower each; without departures the model
+    refuses; another view has its own templates."""
+    from datasets_preprocess.synthetic.pose_error import template_departures
+    base = walk(4)
+    wide = base.copy()
+    wide[:, 11, 0] -= 3.0
+    wide[:, 12, 0] += 3.0
+    sequences = {"a": wide, "b": base.copy(), "c": base.copy(), "d": base.copy()}
+    walker = {"a": 1, "b": 2, "c": 3, "d": 1}
+    view = {"a": 90, "b": 90, "c": 90, "d": 0}          # d: alone in its view, no template
+    dep = template_departures(sequences, walker, view, neighbours=3)
+    want = np.zeros((4, 17, 2))
+    want[:, 11, 0], want[:, 12, 0] = -0.03, 0.03
+    np.testing.assert_allclose(dep["a"], want, atol=1e-6)
+    for name in "bcd":
+        np.testing.assert_allclose(dep[name], 0.0, atol=1e-6)
+    out = apply_pose_error(wide, PoseErrorModel(pull_hips=0.5), np.random.default_rng(0), departure=dep["a"])
+    np.testing.assert_allclose(out[:, 11, 0], wide[:, 11, 0] + 1.5, atol=1e-4)
+    np.testing.assert_allclose(out[:, 12, 0], wide[:, 12, 0] - 1.5, atol=1e-4)
+    np.testing.assert_allclose(out[:, :11], wide[:, :11], atol=1e-4)
+    with pytest.raises(ValueError, match="apply_keypoint_error"):
+        apply_pose_error(wide, PoseErrorModel(pull_hips=0.5), np.random.default_rng(0))
+    assert parse_pose_error("estimator_v7").needs_population() and not parse_pose_error("estimator_v6").needs_population()
+
+
+def test_the_generator_refuses_a_model_that_needs_the_population(tmp_path):
+    from conftest import run_script
+    result = run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", tmp_path / "x",
+                        "--subjects", "2", "--keypoint-noise", "estimator_v7", check=False)
+    assert result.returncode == 2 and "apply_keypoint_error.py" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr and not (tmp_path / "x").exists()
+
+
+def test_apply_keypoint_error_pulls_hip_widths_together(tmp_path):
+    """estimator_v7 through apply_keypoint_error.py, which reads the population for the
+    templates: seen from the front, the hip width v7 reports differs from v6's (the same draws
+    without the pull) by about -0.95 x how far the walker's own hip width departs from the
+    others' -- a narrow walker is reported wider, a wide one narrower."""
+    from conftest import run_script
+    from gaitcore.pose_files import read_pose_json
+    raw = tmp_path / "raw"
+    run_script("datasets_preprocess/synthetic/make_synthetic_gait.py", "--out", raw, "--subjects", "4",
+               "--types", "nm-01,nm-02", "--views", "000", "--frames", "12", "--keypoint-noise", "estimator_v5",
+               "--workers", "1")
+    widths = {}
+    for spec in ("none", "estimator_v6", "estimator_v7"):
+        run_script("datasets_preprocess/synthetic/apply_keypoint_error.py", "--src", raw,
+                   "--keypoint-noise", spec, "--out", tmp_path / spec)
+        per_walker = {}
+        for path in sorted((tmp_path / spec).glob("???-*.json")):
+            exact = read_pose_json(raw / "poses_exact" / path.name)[1]
+            kp = read_pose_json(path)[1]
+            height = np.median(np.ptp(exact[..., 1], axis=1))
+            per_walker.setdefault(path.name[:3], []).append(np.mean(kp[:, 12, 0] - kp[:, 11, 0]) / height)
+        widths[spec] = np.array([np.mean(v) for _, v in sorted(per_walker.items())])
+    exact = widths["none"]
+    departure = np.array([w - np.delete(exact, i).mean() for i, w in enumerate(exact)])
+    change = widths["estimator_v7"] - widths["estimator_v6"]
+    slope = float(np.sum(change * departure) / np.sum(departure ** 2))
+    assert np.corrcoef(change, departure)[0, 1] < -0.9 and -1.2 < slope < -0.6

@@ -22,13 +22,14 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from gaitcore.atomic_files import atomic_write_text
 from gaitcore.cli import run_script, setup_logging
 from gaitcore.errors import UserInputError
 from gaitcore.pose_files import format_pose_json, read_pose_json
-from datasets_preprocess.synthetic.pose_error import parse_pose_error
+from datasets_preprocess.synthetic.pose_error import parse_pose_error, template_departures
 from datasets_preprocess.synthetic.raw_layouts import EXACT_POSES, erred_keypoints
 
 log = logging.getLogger("apply_keypoint_error")
@@ -47,6 +48,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="rewrite files that exist (default: keep them; a folder made with another "
                         "model is refused)")
     return p.parse_args(argv)
+
+
+def population_departures(src: Path, paths: list[Path]) -> dict[str, np.ndarray]:
+    """Every sequence's departure from its template (pose_error.template_departures), by its path
+    relative to the exact keypoints' folder: the same view's frames of the other walkers."""
+    sequences, walker, view = {}, {}, {}
+    for path in tqdm(paths, desc="templates: reading", unit="seq"):
+        name = str(path.relative_to(src / EXACT_POSES))
+        context = json.loads(path.read_text()).get("error_context")
+        if context is None:
+            raise UserInputError(f"{path}: no error_context (written by an older generator; regenerate)")
+        sequences[name] = read_pose_json(path)[1]
+        walker[name], view[name] = context["subject"], context["view"]
+    return template_departures(sequences, walker, view)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -75,6 +90,7 @@ def main(args: argparse.Namespace) -> int:
                                  "choose another --out")
     atomic_write_text(previous, json.dumps({"source": str(src), "keypoint_noise": args.keypoint_noise,
                                             "status": "incomplete"}, indent=1) + "\n")
+    departures = population_departures(src, exact) if model.needs_population() else {}
     written = skipped = 0
     for path in tqdm(exact, desc="keypoint error", unit="seq"):
         name = path.relative_to(src / EXACT_POSES)
@@ -87,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
         context = doc.get("error_context")
         if context is None:
             raise UserInputError(f"{path}: no error_context (written by an older generator; regenerate)")
-        erred = erred_keypoints(keypoints, args.keypoint_noise, seed, context)
+        erred = erred_keypoints(keypoints, args.keypoint_noise, seed, context, departures.get(str(name)))
         extra = {k: v for k, v in doc.items() if k not in ("format", "keypoint_names", "image_size", "frames",
                                                             "error_context")}
         atomic_write_text(target, format_pose_json(erred, numbers, doc.get("image_size"), extra))

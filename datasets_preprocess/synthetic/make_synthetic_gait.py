@@ -134,9 +134,13 @@ def build_config(args: argparse.Namespace) -> rl.GenerationConfig:
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise UserInputError(f"--{name.replace('_', '-')} must be between 0 and 1")
     try:
-        parse_pose_error(args.keypoint_noise)
+        model = parse_pose_error(args.keypoint_noise)
     except ValueError as e:
         raise UserInputError(str(e)) from None
+    if model.needs_population():
+        raise UserInputError(f"--keypoint-noise {args.keypoint_noise}: its pull towards the other walkers needs "
+                             "the whole population; generate with a model without it (e.g. estimator_v5) and "
+                             "apply this one with datasets_preprocess/synthetic/apply_keypoint_error.py")
     if args.augment_variants < 0 or not 0.0 < args.augment_fraction <= 1.0:
         raise UserInputError("--augment-variants must be >= 0 and --augment-fraction in (0, 1]")
     if args.augment_variants and args.layout != "ccvid":

@@ -120,16 +120,18 @@ def error_context(look: ap.Appearance, keys: SequenceKeys, stream_key: int) -> d
             "coat": ap.legs_covered(look), "bag_side": None if look.bag is None else float(look.bag.side)}
 
 
-def erred_keypoints(keypoints: np.ndarray, spec: float | str, seed: int, context: dict) -> np.ndarray:
+def erred_keypoints(keypoints: np.ndarray, spec: float | str, seed: int, context: dict,
+                    departure: np.ndarray | None = None) -> np.ndarray:
     """The structured error model ``spec`` applied to one sequence's exact keypoints; its draws
-    come from the sequence's own stream and the shared levels' streams only."""
+    come from the sequence's own stream and the shared levels' streams only (``departure``: the
+    sequence's departure from its template, for a model that pulls towards the other walkers)."""
     model = parse_pose_error(spec)
     if model.is_exact():
         return keypoints
     keys = SequenceKeys(context["subject"], context["clothes"], context["view"])
     covered = covered_joints(context["coat"], context["bag_side"])
     rng = ws.rng_for(seed, ws.STREAM_POSE_ERROR, keys.subject, context["stream_key"], keys.view)
-    return apply_pose_error(keypoints, model, rng, covered, keys.view, shared_offsets(seed, keys))
+    return apply_pose_error(keypoints, model, rng, covered, keys.view, shared_offsets(seed, keys), departure)
 
 
 def measured_keypoints(keypoints: np.ndarray, cfg: "GenerationConfig", rng: np.random.Generator,
