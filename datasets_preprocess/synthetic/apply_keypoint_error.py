@@ -12,7 +12,9 @@ with the same names to ``--out``, to pass as ``--pose-from`` to the preprocessin
 
 Every sequence draws from the same random streams as the generator, so the generator's own
 ``--keypoint-noise`` gives its ``poses/`` back byte for byte, and two models differ only where
-their parameters do. ``none`` writes the exact keypoints.
+their parameters do. ``none`` writes the exact keypoints. A model with a pull towards the other
+walkers (``estimator_v7``; pose_error.py) first reads every sequence's exact keypoints for the
+templates, so it runs here and not in the generator.
 """
 from __future__ import annotations
 
