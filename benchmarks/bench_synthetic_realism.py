@@ -275,7 +275,7 @@ def error_statistics(records: list[dict]) -> dict:
 
 def near_error_structure(records: list[dict], min_frames: int = 5) -> dict:
     """The near error's motion kept and smoothness. Per sequence and joint (detected frames where
-    the joint is visible, the hips too, and the error is within NEAR body heights; at least
+    the joint is visible, the hips are in the image, and the error is within NEAR body heights; at least
     ``min_frames`` of them), the exact place relative to the hip centre and the error, each less
     its mean over those frames: the error's pooled slope on the place is the share of the motion
     lost, so ``kept_<limbs>_<x|y>`` = 1 + slope (1: the estimate moves as the body does); and
