@@ -65,6 +65,7 @@ from gaitcore.pose_estimation import (DEFAULT_POSE_MODEL,
 from gaitcore.pose_files import read_pose_json
 from gaitcore.skeleton_maps import skeleton_maps
 from gaitcore.video_io import read_video
+from datasets_preprocess.synthetic.pose_error import departures_from_templates
 
 log = logging.getLogger("bench_synthetic_realism")
 REPO = Path(__file__).resolve().parents[1]
@@ -311,36 +312,22 @@ def near_error_structure(records: list[dict], min_frames: int = 5) -> dict:
 def template_pull(records: dict[str, dict], neighbours: int = TEMPLATE_NEIGHBOURS) -> dict[str, float]:
     """``pull_<part>_<x|y>``: the pooled slope of the near error (visible joints within NEAR body
     heights, detected frames) on the frame's departure from its template -- the mean exact pose
-    of the ``neighbours`` nearest frames (every joint in the image; Euclidean over the 17 joints
-    relative to the hip centre) of other walkers seen from the same view. Negative: the estimate
-    moves the walker towards the others."""
+    of the ``neighbours`` nearest frames (every joint in the image; relative to the hip centre)
+    of other walkers seen from the same view (pose_error.departures_from_templates). Negative:
+    the estimate moves the walker towards the others."""
+    departures = departures_from_templates({stem: r["pose"] for stem, r in records.items()},
+                                           {stem: stem.split("-")[0] for stem in records},
+                                           {stem: stem.split("-")[3] for stem in records}, neighbours)
     sums = defaultdict(float)
-    by_view = defaultdict(list)
     for stem, r in records.items():
-        by_view[stem.split("-")[3]].append(stem)
-    for stems in by_view.values():
-        rows = [(stem, i) for stem in stems for i in np.flatnonzero(np.isfinite(records[stem]["pose"]).all((1, 2)))]
-        if len(rows) <= neighbours:
-            continue
-        poses = np.stack([records[stem]["pose"][i].ravel() for stem, i in rows])
-        walker = np.array([stem.split("-")[0] for stem, _ in rows])
-        for start in range(0, len(rows), 512):
-            block = slice(start, start + 512)
-            dist = ((poses[block, None] - poses[None]) ** 2).sum(-1)
-            dist[walker[block, None] == walker[None]] = np.inf
-            near = np.argpartition(dist, neighbours, axis=1)[:, :neighbours]
-            departure = (poses[block] - poses[near].mean(1)).reshape(-1, 17, 2)
-            for (stem, i), dep in zip(rows[block], departure):
-                r = records[stem]
-                if not r["detected"][i]:
-                    continue
-                err = r["err"][i]
-                ok = np.isfinite(err).all(-1) & (np.linalg.norm(err, axis=-1) < NEAR)
-                for part, joints in PARTS.items():
-                    use = [j for j in joints if ok[j]]
-                    for axis, name in enumerate("xy"):
-                        sums[f"{part}_{name}_xy"] += float(np.sum(err[use, axis] * dep[use, axis]))
-                        sums[f"{part}_{name}_xx"] += float(np.sum(dep[use, axis] ** 2))
+        err = np.where(r["detected"][:, None, None], r["err"], np.nan)
+        near = np.isfinite(err).all(-1) & (np.linalg.norm(np.nan_to_num(err, nan=1.0), axis=-1) < NEAR)
+        err = np.where(near[..., None], err, 0.0)
+        for part, joints in PARTS.items():
+            for axis, name in enumerate("xy"):
+                dep = departures[stem][:, joints, axis]
+                sums[f"{part}_{name}_xy"] += float(np.sum(err[:, joints, axis] * dep))
+                sums[f"{part}_{name}_xx"] += float(np.sum(np.where(near[:, joints], dep, 0.0) ** 2))
     return {f"pull_{part}_{axis}": sums[f"{part}_{axis}_xy"] / sums[f"{part}_{axis}_xx"]
             if sums[f"{part}_{axis}_xx"] > 1e-9 else float("nan") for part in PARTS for axis in "xy"}
 

@@ -64,7 +64,8 @@ def test_real_estimator_keypoint_names():
     assert real_estimator("yolo11n-pose,imgsz=640,repair=far").unrepaired == "yolo11n-pose,imgsz=640"
     assert real_estimator("yolo11n-pose,repair=far").unrepaired == "yolo11n-pose"
     assert real_estimator("estimator_v5") is None and real_estimator(None) is None
-    for bad in ("yolo11n-pose,imgsz=big", "yolo11n-pose,size=640", "yolo11n-pose,imgsz=8", "yolo11n-pose,repair=all"):
+    for bad in ("yolo11n-pose,imgsz=big", "yolo11n-pose,size=640", "yolo11n-pose,imgsz=8", "yolo11n-pose,repair=all",
+                "yolo11n-pose,repair=transplant+far"):
         with pytest.raises(UserInputError, match="expected yolo11n-pose"):
             real_estimator(bad)
     pop = Population(seed=5, subjects=2)

@@ -25,7 +25,8 @@ GENERATOR = "datasets_preprocess/synthetic/make_synthetic_gait.py"
 # calibrated at (benchmarks/bench_synthetic_realism.py: 320, the frames' own width). Options after
 # commas: ``imgsz=640`` runs it at make_pose_gei.py's default size instead; ``repair=<parts>``
 # (``swaps``, ``far``, ``positions``, ``confidences``, joined by ``+``) undoes parts of its error
-# with the exact keypoints, for the diagnosis (study/pose_repair.py).
+# with the exact keypoints, and ``repair=transplant`` (alone) gives each walker another walker's
+# error, for the diagnosis (study/pose_repair.py).
 REAL_ESTIMATOR = "yolo11n-pose"
 REAL_ESTIMATOR_IMGSZ = 320
 
@@ -52,7 +53,8 @@ def real_estimator(keypoints: str | None) -> RealEstimator | None:
         key, _, value = option.partition("=")
         if key == "imgsz" and value.isdigit() and int(value) >= 32:
             imgsz = int(value)
-        elif key == "repair" and value and set(value.split("+")) <= set(REPAIRS):
+        elif key == "repair" and value and set(value.split("+")) <= set(REPAIRS) \
+                and (value == "transplant" or "transplant" not in value.split("+")):   # a control, alone
             repair = tuple(value.split("+"))
         else:
             raise UserInputError(f"keypoints {keypoints!r}: expected {REAL_ESTIMATOR}[,imgsz=<size>]"

@@ -127,7 +127,7 @@ def repair_folder(estimated: Path, truth: Path, out: Path, what: tuple[str, ...]
             counts["already_done"] += 1
             continue
         doc = json.loads(path.read_text())
-        if "transplant" in what:
+        if "transplant" in what:                    # a control, never combined (study.pipelines)
             donor = Path(estimated) / donor_name(path.name, subjects)
             if not donor.is_file():
                 counts["no_donor"] += 1
@@ -138,9 +138,7 @@ def repair_folder(estimated: Path, truth: Path, out: Path, what: tuple[str, ...]
             keep = [i for i, n in enumerate(donor_frames) if int(n) in own_index]
             frames = donor_frames[keep]
             exact = own_exact[[own_index[int(n)] for n in frames]]
-            pred = transplant(exact, donor_pred[keep], donor_exact[keep])
-            others = tuple(w for w in what if w != "transplant")
-            fixed = repair(pred, exact, others) if others and len(frames) else pred
+            fixed = transplant(exact, donor_pred[keep], donor_exact[keep])
         else:
             frames, pred, exact = _matched(path, Path(truth))
             fixed = repair(pred, exact, what) if len(frames) else pred
